@@ -1,0 +1,88 @@
+"""``goldens/goldens.lock``: which revision of the golden store this checkout trusts.
+
+For a Hub store the revision is a 40-hex commit sha (never a branch in CI); for the embedded
+file store it is a content hash of the tree. A refresh rewrites exactly one line: the
+``revision``. Written atomically (temp file + rename), so an interrupted refresh cannot
+leave half a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SuiteError
+from .suite import StoreSpec, tomllib
+
+SHA40_RE = re.compile(r"^[0-9a-f]{40}$")
+CONTENT_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+EMPTY = "empty"  # a file store with no goldens yet
+
+_HEADER = ("# Pins the golden store. `regress refresh` rewrites `revision`; review its diff like code.\n")
+
+
+@dataclass(frozen=True)
+class Lock:
+    kind: str
+    revision: str
+    repo: str | None = None
+    repo_type: str | None = None
+
+    def render(self) -> str:
+        lines = [_HEADER, f'kind = "{self.kind}"\n']
+        if self.repo:
+            lines.append(f'repo = "{self.repo}"\n')
+            lines.append(f'repo_type = "{self.repo_type or "dataset"}"\n')
+        lines.append(f'revision = "{self.revision}"\n')
+        return "".join(lines)
+
+    @property
+    def is_commit_sha(self) -> bool:
+        return bool(SHA40_RE.match(self.revision))
+
+
+def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
+    """The lock beside the suite, or None when there is none yet. Checked against the suite's
+    ``[store]``: a lock for another repo or kind is an error, not a silent mismatch."""
+    if not path.exists():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"not valid TOML: {exc}", file=path) from None
+    for k in data:
+        if k not in ("kind", "revision", "repo", "repo_type"):
+            raise SuiteError("unknown key (expected kind, repo, repo_type, revision)", file=path, field=k)
+        if not isinstance(data[k], str):
+            raise SuiteError("must be a string", file=path, field=k)
+    for k in ("kind", "revision"):
+        if k not in data:
+            raise SuiteError("required field is missing", file=path, field=k)
+    lock = Lock(kind=data["kind"], revision=data["revision"], repo=data.get("repo"), repo_type=data.get("repo_type"))
+    if lock.kind == "file" and not (CONTENT_RE.match(lock.revision) or lock.revision == EMPTY):
+        raise SuiteError("a file store's revision is 'sha256:<64 hex>' (run `regress refresh` to write it)",
+                         file=path, field="revision")
+    if store is not None:
+        if lock.kind != store.kind:
+            raise SuiteError(f"lock is for a '{lock.kind}' store but the suite's [store] is '{store.kind}'",
+                             file=path, field="kind")
+        if store.repo and lock.repo != store.repo:
+            raise SuiteError(f"lock pins repo '{lock.repo}' but the suite's [store] names '{store.repo}'",
+                             file=path, field="repo")
+    return lock
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    """Atomically replace the lock file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".goldens.lock.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(lock.render())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

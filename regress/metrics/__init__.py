@@ -1,0 +1,1 @@
+"""Comparison metrics. Submodules that need numpy or torch import them inside functions."""

@@ -1,0 +1,49 @@
+"""The metrics regress knows: name, which way is better, the legal range of a threshold.
+
+Kept free of numpy/torch so that the suite parser can validate thresholds cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    higher_is_better: bool
+    low: float
+    high: float
+    unit: str
+    doc: str
+
+    def passes(self, value: float, threshold: float) -> bool:
+        """NaN never passes; otherwise compare in the metric's direction."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        return value >= threshold if self.higher_is_better else value <= threshold
+
+    @property
+    def op(self) -> str:
+        return ">=" if self.higher_is_better else "<="
+
+
+INF = float("inf")
+
+METRICS: dict[str, MetricSpec] = {m.name: m for m in (
+    MetricSpec("ssim", True, -1.0, 1.0, "", "Gaussian SSIM (sigma 1.5, 11 taps); video: mean over frames"),
+    MetricSpec("ssim_worst", True, -1.0, 1.0, "", "video: SSIM of the worst frame"),
+    MetricSpec("psnr", True, 0.0, INF, "dB", "PSNR over all pixels (inf when identical)"),
+    MetricSpec("psnr_worst", True, 0.0, INF, "dB", "video: PSNR of the worst frame"),
+    MetricSpec("max_abs", False, 0.0, 255.0, "/255", "largest absolute pixel difference"),
+    MetricSpec("mean_abs", False, 0.0, 255.0, "/255", "mean absolute pixel difference"),
+    MetricSpec("lpips", False, 0.0, 1.0, "", "LPIPS distance; video: mean over frames"),
+    MetricSpec("lpips_worst", False, 0.0, 1.0, "", "video: LPIPS of the worst frame"),
+    MetricSpec("audio_snr", True, -INF, INF, "dB", "audio: signal-to-noise ratio of current vs golden"),
+    MetricSpec("audio_mel", False, 0.0, INF, "dB", "audio: log-mel spectral distance"),
+    MetricSpec("audio_max_abs", False, 0.0, INF, "", "audio: largest absolute sample difference"),
+)}
+
+# For video, a ``*_worst`` threshold not set anywhere takes the value of its mean metric.
+WORST_OF = {"ssim_worst": "ssim", "psnr_worst": "psnr", "lpips_worst": "lpips"}

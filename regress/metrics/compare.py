@@ -1,0 +1,145 @@
+"""Compare a current :class:`~regress.outputs.Output` with its golden, track by track.
+
+The result holds metric values under the names of :mod:`regress.metrics.catalog` and, in
+``mismatch``, every reason the two outputs cannot be compared (different kind, image
+shape, frame count, frame size, fps, audio channels, sample rate or length). A track with
+a mismatch gets no metrics: SSIM of a resized or re-timed video would be meaningless, and
+the verdict fails the case on any mismatch anyway. Tracks present on both sides are still
+compared when another track mismatches, so the report shows as much as it can.
+
+Metric names per track:
+
+* image: ``ssim``, ``psnr``, ``max_abs``, ``mean_abs``. If the output also has a video
+  track (no built-in pipeline makes both), the image metrics are stored with an
+  ``image_`` prefix so that they do not overwrite the video's.
+* video: ``ssim`` (mean over frames), ``ssim_worst`` (min over frames), ``psnr`` (over all
+  pixels of all frames), ``psnr_worst`` (min per-frame PSNR), ``max_abs``, ``mean_abs``;
+  ``worst_frame`` is the index of the lowest-SSIM frame and ``per_frame`` holds the
+  per-frame 'ssim' and 'psnr' lists.
+* audio: ``audio_max_abs`` (largest absolute sample difference) and ``audio_snr``
+  (``10*log10(sum(g^2) / sum((g - c)^2))`` in dB, ``inf`` when identical).
+
+Non-finite values are not special-cased here (the verdict fails any case with
+``current.nonfinite > 0``), but the metric functions propagate NaN so that no NaN-tainted
+input can yield a passing value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..outputs import Output
+
+
+@dataclass
+class Comparison:
+    values: dict[str, float]          # metric name -> value
+    mismatch: list[str]               # reasons the outputs are not comparable; non-empty => the case fails
+    worst_frame: int | None = None    # video: index of the worst-SSIM frame
+    per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
+
+
+def compare_outputs(golden: Output, current: Output, *, device: str = "cpu") -> Comparison:
+    """All metrics of every track both outputs have, plus every reason they are not comparable."""
+    result = Comparison(values={}, mismatch=[])
+    if golden.kind != current.kind:
+        result.mismatch.append(f"output kind differs: golden {golden.kind}, current {current.kind}")
+    if golden.image is not None and current.image is not None:
+        prefix = "image_" if (golden.video is not None or current.video is not None) else ""
+        _compare_image(golden.image, current.image, result, prefix, device)
+    if golden.video is not None and current.video is not None:
+        _compare_video(golden, current, result, device)
+    if golden.audio is not None and current.audio is not None:
+        _compare_audio(golden, current, result)
+    return result
+
+
+def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, device: str) -> None:
+    if g.shape != c.shape:
+        out.mismatch.append(f"image shape differs: golden {_dims(g.shape)}, current {_dims(c.shape)}")
+        return
+    from .pixel import pixel_stats
+    from .ssim import ssim_frames
+
+    stats = pixel_stats(g, c, device=device)
+    max_abs, mean_abs = stats.abs_diff()
+    out.values[prefix + "ssim"] = float(ssim_frames(g, c, device=device)[0])
+    out.values[prefix + "psnr"] = stats.psnr_all(255.0)
+    out.values[prefix + "max_abs"] = max_abs
+    out.values[prefix + "mean_abs"] = mean_abs
+
+
+def _compare_video(golden: Output, current: Output, out: Comparison, device: str) -> None:
+    g, c = golden.video, current.video
+    assert g is not None and c is not None
+    reasons = []
+    if g.shape[0] != c.shape[0]:
+        reasons.append(f"video frame count differs: golden {g.shape[0]}, current {c.shape[0]}")
+    if g.shape[1:] != c.shape[1:]:
+        reasons.append(f"video frame size differs: golden {_dims(g.shape[1:])}, "
+                       f"current {_dims(c.shape[1:])}")
+    if golden.fps != current.fps:
+        reasons.append(f"video fps differs: golden {golden.fps:g}, current {current.fps:g}")
+    if reasons:
+        out.mismatch.extend(reasons)
+        return
+    from .pixel import pixel_stats
+    from .ssim import ssim_frames
+
+    ssim = ssim_frames(g, c, device=device)
+    stats = pixel_stats(g, c, device=device)
+    psnr = stats.psnr_frames(255.0)
+    max_abs, mean_abs = stats.abs_diff()
+    # np.mean / np.min / np.argmin propagate NaN: a NaN frame is the worst frame.
+    out.values["ssim"] = float(np.mean(ssim))
+    out.values["ssim_worst"] = float(np.min(ssim))
+    out.values["psnr"] = stats.psnr_all(255.0)
+    out.values["psnr_worst"] = float(np.min(psnr))
+    out.values["max_abs"] = max_abs
+    out.values["mean_abs"] = mean_abs
+    out.worst_frame = int(np.argmin(ssim))
+    out.per_frame = {"ssim": [float(v) for v in ssim], "psnr": [float(v) for v in psnr]}
+
+
+def _compare_audio(golden: Output, current: Output, out: Comparison) -> None:
+    g, c = golden.audio, current.audio
+    assert g is not None and c is not None
+    reasons = []
+    if g.shape[0] != c.shape[0]:
+        reasons.append(f"audio channel count differs: golden {g.shape[0]}, current {c.shape[0]}")
+    if golden.sample_rate != current.sample_rate:
+        reasons.append(f"audio sample rate differs: golden {golden.sample_rate}, "
+                       f"current {current.sample_rate}")
+    if g.shape[1] != c.shape[1]:
+        reasons.append(f"audio length differs: golden {g.shape[1]} samples, current {c.shape[1]}")
+    if reasons:
+        out.mismatch.extend(reasons)
+        return
+    out.values["audio_max_abs"], out.values["audio_snr"] = audio_metrics(g, c)
+
+
+def audio_metrics(golden: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """(max abs sample difference, SNR in dB of current against golden).
+
+    SNR is ``inf`` when the signals are identical and ``-inf`` when the golden is silent but
+    the current is not; NaN anywhere gives NaN for both.
+    """
+    g = np.asarray(golden, dtype=np.float64)
+    err = g - np.asarray(current, dtype=np.float64)
+    max_abs = float(np.max(np.abs(err))) if err.size else 0.0
+    signal = float(np.sum(g * g))
+    noise = float(np.sum(err * err))
+    if np.isnan(signal) or np.isnan(noise):
+        return max_abs, float("nan")
+    if noise == 0.0:
+        return max_abs, float("inf")
+    if signal == 0.0:
+        return max_abs, float("-inf")
+    with np.errstate(divide="ignore", over="ignore"):  # noise = inf gives -inf dB
+        return max_abs, float(10.0 * np.log10(signal / noise))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)

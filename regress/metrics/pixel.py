@@ -1,0 +1,117 @@
+"""Pixel metrics: PSNR (per frame and over all pixels) and absolute differences.
+
+Everything is reduced in float64 so that PSNR matches
+``skimage.metrics.peak_signal_noise_ratio`` (which uses float64 MSE) and the integer
+differences of uint8 inputs are summed exactly. One pass over the data gives all the
+statistics (:func:`pixel_stats`); the public functions are views of it. Inputs stay in
+their dtype (uint8 typically) until they reach the device.
+
+Conventions: PSNR is ``inf`` for identical inputs; any NaN in the inputs makes every
+result it touches NaN (an Inf against a finite value gives an infinite difference, Inf
+against Inf gives NaN), so a broken output can never produce a passing number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Device bytes per input element while a chunk of frames is reduced (inputs, two float64
+# copies, the difference and its square).
+_BYTES_PER_ELEMENT = 40
+_CHUNK_BYTES = 256 << 20
+
+
+@dataclass
+class PixelStats:
+    """Per-frame sums of one comparison; ``n`` is the number of elements in each frame."""
+
+    sse: np.ndarray      # sum of squared differences, float64 (T,)
+    sum_abs: np.ndarray  # sum of absolute differences, float64 (T,)
+    max_abs: np.ndarray  # largest absolute difference, float64 (T,)
+    n: int
+
+    def psnr_frames(self, data_range: float) -> np.ndarray:
+        return _psnr(self.sse / self.n, data_range)
+
+    def psnr_all(self, data_range: float) -> float:
+        return float(_psnr(np.asarray([self.sse.sum() / (self.n * len(self.sse))]), data_range)[0])
+
+    def abs_diff(self) -> tuple[float, float]:
+        return float(self.max_abs.max()), float(self.sum_abs.sum() / (self.n * len(self.sum_abs)))
+
+
+def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelStats:
+    """One pass over (H, W, C) images or (T, H, W, C) videos of the same shape."""
+    a4, b4 = _as_frames(a, b)
+    import torch
+
+    dev = torch.device(device)
+    T = a4.shape[0]
+    per_frame = int(np.prod(a4.shape[1:]))
+    step = max(1, _CHUNK_BYTES // max(1, per_frame * _BYTES_PER_ELEMENT))
+    sse = np.empty(T)
+    sum_abs = np.empty(T)
+    max_abs = np.empty(T)
+    with torch.inference_mode():
+        for t0 in range(0, T, step):
+            t1 = min(T, t0 + step)
+            x = _to_device(a4[t0:t1], dev).to(torch.float64).flatten(1)
+            y = _to_device(b4[t0:t1], dev).to(torch.float64).flatten(1)
+            diff = torch.sub(x, y).abs_()  # not in place: x may share the caller's memory
+            del x, y
+            # amax propagates NaN, as do the sums.
+            max_abs[t0:t1] = diff.amax(dim=1).cpu().numpy()
+            sum_abs[t0:t1] = diff.sum(dim=1).cpu().numpy()
+            sse[t0:t1] = diff.square_().sum(dim=1).cpu().numpy()
+    return PixelStats(sse=sse, sum_abs=sum_abs, max_abs=max_abs, n=per_frame)
+
+
+def psnr_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0,
+                device: str = "cpu") -> np.ndarray:
+    """PSNR of each frame in dB (float64; ``inf`` where a frame is identical)."""
+    return pixel_stats(a, b, device=device).psnr_frames(data_range)
+
+
+def psnr_all(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, device: str = "cpu") -> float:
+    """PSNR over all pixels of all frames (the MSE is pooled, not the per-frame dB)."""
+    return pixel_stats(a, b, device=device).psnr_all(data_range)
+
+
+def abs_diff(a: np.ndarray, b: np.ndarray, device: str = "cpu") -> tuple[float, float]:
+    """(max, mean) absolute difference, in the inputs' units (/255 for uint8)."""
+    return pixel_stats(a, b, device=device).abs_diff()
+
+
+def _psnr(mse: np.ndarray, data_range: float) -> np.ndarray:
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+    mse = np.asarray(mse, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 10.0 * np.log10(data_range**2 / mse)
+    out[mse == 0] = np.inf
+    return out
+
+
+def _as_frames(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"inputs differ in shape: {a.shape} vs {b.shape}")
+    if a.ndim not in (3, 4):
+        raise ValueError(f"expected (H, W, C) or (T, H, W, C) arrays, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"inputs are empty: shape {a.shape}")
+    return (a[None], b[None]) if a.ndim == 3 else (a, b)
+
+
+def _to_device(arr: np.ndarray, dev: Any) -> Any:
+    import torch
+
+    arr = np.ascontiguousarray(arr)
+    if arr.dtype == np.bool_:
+        arr = arr.view(np.uint8)
+    t = torch.from_numpy(arr)
+    return t if dev.type == "cpu" else t.to(dev)

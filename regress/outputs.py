@@ -1,0 +1,200 @@
+"""What a pipeline run produces, and its lossless, pickle-free files.
+
+An :class:`Output` holds up to three tracks: an image (uint8 HxWx3), a video (uint8
+TxHxWx3 plus fps) and audio (float32 CxN plus sample rate). ltx2 makes video and audio in
+one call, and both belong to one golden, so tracks live side by side in one object.
+
+Files: image -> ``output.png``; video -> ``output.npz`` (``frames``, ``fps``); audio ->
+``audio.npz`` (``samples``, ``sample_rate``). npz files are always read with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+
+IMAGE_FILE = "output.png"
+VIDEO_FILE = "output.npz"
+AUDIO_FILE = "audio.npz"
+OUTPUT_FILES = (IMAGE_FILE, VIDEO_FILE, AUDIO_FILE)
+
+
+@dataclass
+class Output:
+    """One run's result. ``nonfinite`` counts NaN/Inf values seen before quantisation to
+    uint8 (which would otherwise hide them): any non-zero count fails the case."""
+
+    image: np.ndarray | None = None
+    video: np.ndarray | None = None
+    fps: float | None = None
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+    nonfinite: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image is None and self.video is None and self.audio is None:
+            raise OutputError("an Output needs at least one of image, video or audio")
+        if self.image is not None:
+            _check_uint8(self.image, 3, "image", "HxWx3")
+        if self.video is not None:
+            _check_uint8(self.video, 4, "video", "TxHxWx3")
+            if self.fps is None or not np.isfinite(self.fps) or self.fps <= 0:
+                raise OutputError(f"video output needs a positive fps, got {self.fps!r}")
+        if self.audio is not None:
+            if self.audio.ndim != 2 or self.audio.dtype != np.float32:
+                raise OutputError(f"audio must be float32 channels x samples, got {self.audio.dtype} "
+                                  f"{self.audio.shape}")
+            if not self.sample_rate or self.sample_rate <= 0:
+                raise OutputError(f"audio output needs a positive sample_rate, got {self.sample_rate!r}")
+
+    @property
+    def kind(self) -> str:
+        """'image', 'video', 'audio' or a '+'-joined combination such as 'video+audio'."""
+        parts = [n for n in ("image", "video", "audio") if getattr(self, n) is not None]
+        return "+".join(parts)
+
+    def shapes(self) -> dict[str, list[int]]:
+        return {n: list(getattr(self, n).shape) for n in ("image", "video", "audio")
+                if getattr(self, n) is not None}
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Write the track files into ``directory``; returns {file name: sha256}."""
+        directory.mkdir(parents=True, exist_ok=True)
+        written: dict[str, str] = {}
+        for name, data in self.encode().items():
+            (directory / name).write_bytes(data)
+            written[name] = hashlib.sha256(data).hexdigest()
+        return written
+
+    def encode(self) -> dict[str, bytes]:
+        """The bytes of each track file (deterministic for the same arrays)."""
+        files: dict[str, bytes] = {}
+        if self.image is not None:
+            from PIL import Image
+
+            buf = io.BytesIO()
+            Image.fromarray(self.image, mode="RGB").save(buf, format="PNG", optimize=False)
+            files[IMAGE_FILE] = buf.getvalue()
+        if self.video is not None:
+            files[VIDEO_FILE] = write_npz(frames=self.video, fps=np.float64(self.fps))
+        if self.audio is not None:
+            files[AUDIO_FILE] = write_npz(samples=self.audio, sample_rate=np.int64(self.sample_rate))
+        return files
+
+    @classmethod
+    def load(cls, directory: Path) -> Output:
+        """Read every track file present in ``directory``."""
+        kw: dict = {}
+        found = False
+        if (directory / IMAGE_FILE).exists():
+            kw["image"] = load_image(directory / IMAGE_FILE)
+            found = True
+        if (directory / VIDEO_FILE).exists():
+            kw["video"], kw["fps"] = load_video(directory / VIDEO_FILE)
+            found = True
+        if (directory / AUDIO_FILE).exists():
+            kw["audio"], kw["sample_rate"] = load_audio(directory / AUDIO_FILE)
+            found = True
+        if not found:
+            raise OutputError(f"{directory}: no output file ({', '.join(OUTPUT_FILES)})")
+        return cls(**kw)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Output:
+        """Read one output file by its suffix: .png image, .npz video (frames) or audio (samples)."""
+        suffix = path.suffix.lower()
+        if not path.is_file():
+            raise OutputError(f"{path}: no such file")
+        if suffix == ".png":
+            return cls(image=load_image(path))
+        if suffix == ".npz":
+            names = _npz_names(path)
+            if "frames" in names:
+                frames, fps = load_video(path)
+                return cls(video=frames, fps=fps)
+            if "samples" in names:
+                samples, rate = load_audio(path)
+                return cls(audio=samples, sample_rate=rate)
+            raise OutputError(f"{path}: npz holds neither 'frames' (video) nor 'samples' (audio)")
+        raise OutputError(f"{path}: unsupported output file type {suffix!r} (.png or .npz)")
+
+
+def write_npz(**arrays: np.ndarray) -> bytes:
+    """A compressed npz with fixed zip timestamps: the same arrays give the same bytes, so a
+    refresh that reproduces a golden leaves the store's content hash unchanged."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def _check_uint8(arr: np.ndarray, ndim: int, what: str, layout: str) -> None:
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != ndim or arr.shape[-1] != 3:
+        got = f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}"
+        raise OutputError(f"{what} must be uint8 {layout}, got {got}")
+
+
+def _npz_names(path: Path) -> list[str]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return list(z.files)
+    except Exception as exc:  # zipfile / ValueError: report, do not crash
+        raise OutputError(f"{path}: not a readable npz file ({exc.__class__.__name__})") from None
+
+
+def load_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise OutputError(f"{path}: not a readable PNG ({exc.__class__.__name__})") from None
+
+
+def load_video(path: Path) -> tuple[np.ndarray, float]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            frames, fps = z["frames"], float(z["fps"])
+    except Exception as exc:
+        raise OutputError(f"{path}: not a readable video npz with 'frames' and 'fps' "
+                          f"({exc.__class__.__name__})") from None
+    if frames.dtype != np.uint8 or frames.ndim != 4:
+        raise OutputError(f"{path}: frames must be uint8 TxHxWx3, got {frames.dtype} {frames.shape}")
+    return frames, fps
+
+
+def load_audio(path: Path) -> tuple[np.ndarray, int]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            samples, rate = z["samples"], int(z["sample_rate"])
+    except Exception as exc:
+        raise OutputError(f"{path}: not a readable audio npz with 'samples' and 'sample_rate' "
+                          f"({exc.__class__.__name__})") from None
+    if samples.dtype != np.float32 or samples.ndim != 2:
+        raise OutputError(f"{path}: samples must be float32 channels x samples, got "
+                          f"{samples.dtype} {samples.shape}")
+    return samples, rate
+
+
+def to_uint8(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Quantise float pixels in [0, 1] to uint8 (round half to even, clipped), counting
+    non-finite values first so that quantisation cannot hide them."""
+    x = np.asarray(x, dtype=np.float32)
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    q = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0) * 255.0, 0.0, 255.0)
+    return np.rint(q).astype(np.uint8), bad

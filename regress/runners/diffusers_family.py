@@ -1,0 +1,501 @@
+"""What every diffusers family shares: build, cast, run deterministically, measure.
+
+A family module (flux, qwen-image, wan, ...) supplies only what differs between families:
+its tiny config (:meth:`DiffusersFamily.build_tiny`), its default precision table and the
+defaults for case fields that a suite leaves out. Everything that must behave identically
+across families lives here, so that a golden made by one family's runner is produced the
+same way as another's:
+
+- precision: each component is cast to its dtype from the resolved table; names outside the
+  family's table are an error (a typo would otherwise silently test the default);
+- determinism: ``torch.manual_seed`` plus a CPU generator, so the initial noise does not
+  depend on the device;
+- decode: latents are cast to the VAE's dtype before ``vae.decode`` (FluxPipeline does not do
+  it, and a bf16/fp32 mismatch is exactly the configuration regress exists to test);
+- the precision fingerprint is *observed* from the parameters after the build, for every
+  ``nn.Module`` component, so that a default flipping inside diffusers shows up;
+- perf: wall time and peak memory per stage (see :class:`StageMeter`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import platform
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from ..errors import RunnerError
+from ..outputs import Output, to_uint8
+from ..precision import observed_dtype, resolve_precision, to_torch_dtype
+from ..suite import Case
+from .base import Perf, RunResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+STAGES = ("text_encode", "denoise", "decode")
+_RANGE_PREFIX = "regress::"  # record_function names that mark stage boundaries for the profiler
+_RESERVED_KWARGS = ("generator", "output_type", "return_dict")
+
+
+def quiet_libraries() -> None:
+    """diffusers and transformers log advice on every cast and call ("modules that should be
+    kept in float32", "negative_prompt is passed but..."); in a golden run it is noise that
+    buries the verdict. Errors still show."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    dlog.set_verbosity_error()
+    tlog.set_verbosity_error()
+
+
+# --------------------------------------------------------------------------- family base
+
+class DiffusersFamily:
+    """Base of the built-in diffusers runners (implements :class:`regress.runners.base.Runner`).
+
+    Subclasses set ``name``, ``output_kind``, ``default_precision``, ``pipeline_class`` (the
+    diffusers class name, for checkpoints) and ``tiny_defaults`` (pipeline kwargs used when a
+    tiny case leaves a field out), and implement :meth:`build_tiny`. ``guidance_kwarg`` names
+    the pipeline argument that ``Case.guidance`` feeds (Qwen-Image's CFG is ``true_cfg_scale``).
+    """
+
+    name: ClassVar[str]
+    output_kind: ClassVar[str]
+    default_precision: ClassVar[Mapping[str, str]]
+    pipeline_class: ClassVar[str]
+    tiny_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    guidance_kwarg: ClassVar[str] = "guidance_scale"
+    default_fps: ClassVar[float] = 16.0
+    # CPU peak memory needs the profiler: ~0-5% inside the call, plus 8-20 ms after it to
+    # read the allocation events on these tiny pipelines. Off -> memory_source 'none'.
+    profile_cpu_memory: bool = True
+
+    # ---- what subclasses provide
+
+    def build_tiny(self, case: Case) -> Any:
+        """A pipeline with random weights from a config, seeded per module, all in fp32."""
+        raise NotImplementedError
+
+    def call_kwargs(self, case: Case) -> dict[str, Any]:
+        """Case fields -> pipeline kwargs. A field left as None falls back to the family's
+        tiny default (tiny models) or is left out so the pipeline's own default applies
+        (checkpoints); ``case.args`` is applied last and wins."""
+        defaults = dict(self.tiny_defaults) if case.is_tiny else {}
+        kw: dict[str, Any] = {"prompt": case.prompt, "num_inference_steps": case.steps}
+        fields = {"negative_prompt": case.negative_prompt, "height": case.height, "width": case.width,
+                  self.guidance_kwarg: case.guidance, "max_sequence_length": case.max_sequence_length}
+        if "video" in self.output_kind:
+            fields["num_frames"] = case.frames
+        elif case.frames is not None:
+            raise RunnerError(f"'{self.name}' makes images; 'frames' does not apply", case=case.id, field="frames")
+        for key, value in fields.items():
+            if value is not None:
+                kw[key] = value
+            elif key in defaults:
+                kw[key] = defaults[key]
+        for key, value in defaults.items():  # family-only knobs (e.g. a cfg switch) not tied to a field
+            kw.setdefault(key, value)
+        kw.update(case.args)
+        return kw
+
+    def to_output(self, result: Any, case: Case) -> Output:
+        """The pipeline's float [0, 1] numpy output -> uint8 :class:`Output`, counting NaN/Inf."""
+        if self.output_kind == "image":
+            pixels, bad = to_uint8(result.images[0])
+            return Output(image=pixels, nonfinite=bad)
+        if self.output_kind == "video":
+            frames, bad = to_uint8(result.frames[0])
+            return Output(video=frames, fps=float(case.fps or self.default_fps), nonfinite=bad)
+        raise NotImplementedError(f"{type(self).__name__} must implement to_output for '{self.output_kind}'")
+
+    # ---- the Runner protocol
+
+    def build(self, case: Case, precision: Mapping[str, str], device: str) -> Any:
+        """Build once per (model, revision, precision, device); the session caches the result.
+
+        ``precision`` may be the full table or only overrides: it is resolved against the
+        family's defaults either way.
+        """
+        table = self.resolve_precision(precision, case)
+        quiet_libraries()
+        start = time.perf_counter()
+        pipe = self.build_tiny(case) if case.is_tiny else self.load_checkpoint(case, table)
+        place(pipe, table, device)
+        pipe.set_progress_bar_config(disable=True)
+        instrument(pipe)
+        pipe._regress_build_s = time.perf_counter() - start
+        return pipe
+
+    def run(self, pipe: Any, case: Case, device: str) -> RunResult:
+        """One seeded call. The noise comes from a CPU generator so that a golden made on one
+        device is reproducible on another; pixels are taken as float numpy so that NaN/Inf are
+        counted before quantisation could hide them."""
+        kwargs = self.call_kwargs(case)
+        _check_kwargs(pipe, kwargs, case)
+        generator = torch.Generator(device="cpu").manual_seed(case.seed)
+        torch.manual_seed(case.seed)
+        with StageMeter(pipe, device, cpu_memory=self.profile_cpu_memory) as meter:
+            result = pipe(**kwargs, generator=generator, output_type="np", return_dict=True)
+        output = self.to_output(result, case)
+        perf = meter.perf()
+        perf.build_s = getattr(pipe, "_regress_build_s", None)
+        return RunResult(output=output, fingerprint=fingerprint(pipe), perf=perf, versions=versions(device))
+
+    # ---- helpers subclasses rarely touch
+
+    def resolve_precision(self, precision: Mapping[str, str], case: Case | None = None) -> dict[str, str]:
+        """The family's table with ``precision`` applied; unknown component names are refused."""
+        unknown = sorted(set(precision) - set(self.default_precision))
+        if unknown:
+            raise RunnerError(f"'{self.name}' has no component {', '.join(repr(u) for u in unknown)} "
+                              f"(known: {', '.join(self.default_precision)})",
+                              case=case.id if case else None, field="precision")
+        return resolve_precision(self.default_precision, precision)
+
+    def load_checkpoint(self, case: Case, table: Mapping[str, str]) -> Any:
+        """A real checkpoint. Arrives in a later issue; it will be
+        ``getattr(diffusers, self.pipeline_class).from_pretrained(case.model,
+        revision=case.model_revision, torch_dtype={component: dtype, ..., 'default': fp32})``
+        so that weights are loaded straight into their dtype (no fp32 copy of a 20B model),
+        with :func:`place` still applied afterwards as the single source of truth."""
+        raise RunnerError("real checkpoints arrive in a later issue", case=case.id, field="model")
+
+
+# --------------------------------------------------------------------------- build helpers
+
+def place(pipe: Any, table: Mapping[str, str], device: str) -> None:
+    """Cast each tabled component to its dtype and move every module to ``device``."""
+    for name, component in pipe.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        dtype = to_torch_dtype(table[name]) if name in table else None
+        component.to(device=device, dtype=dtype)
+
+
+def instrument(pipe: Any) -> None:
+    """Wrap ``pipe.encode_prompt`` and ``pipe.vae.decode`` once, so that :class:`StageMeter`
+    sees the stage boundaries without knowing each pipeline's ``__call__``. The decode
+    wrapper also casts latents to the VAE's dtype (a no-op where the pipeline already does)."""
+    if getattr(pipe, "_regress_instrumented", False):
+        return
+    encode = pipe.encode_prompt
+    vae = pipe.vae
+    decode = vae.decode
+
+    def encode_prompt(*args: Any, **kwargs: Any) -> Any:
+        with _Stage(pipe, "text_encode"):
+            return encode(*args, **kwargs)
+
+    def vae_decode(z: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if torch.is_tensor(z) and z.is_floating_point():
+            z = z.to(vae.dtype)
+        with _Stage(pipe, "decode"):
+            return decode(z, *args, **kwargs)
+
+    pipe.encode_prompt = encode_prompt
+    vae.decode = vae_decode
+    pipe._regress_instrumented = True
+
+
+def _check_kwargs(pipe: Any, kwargs: Mapping[str, Any], case: Case) -> None:
+    """Turn a misspelt ``args`` key into a one-line error instead of a TypeError deep inside."""
+    params = inspect.signature(pipe.__call__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in kwargs:
+        if key in _RESERVED_KWARGS:
+            raise RunnerError(f"'{key}' is set by regress and cannot be passed", case=case.id, field=f"args.{key}")
+        if not takes_any and key not in params:
+            raise RunnerError(f"{type(pipe).__name__} takes no argument '{key}'", case=case.id, field=f"args.{key}")
+
+
+# --------------------------------------------------------------------------- observation
+
+def fingerprint(pipe: Any) -> dict[str, str]:
+    """Observed dtype of each ``nn.Module`` component's floating parameters (buffers when it
+    has none): what actually ran, not what was asked for."""
+    out: dict[str, str] = {}
+    for name, component in pipe.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        tensors = [p for p in component.parameters() if p.is_floating_point()]
+        if not tensors:
+            tensors = [b for b in component.buffers() if b.is_floating_point()]
+        out[name] = observed_dtype(t.dtype for t in tensors)
+    return out
+
+
+def versions(device: str) -> dict[str, str]:
+    """Library versions and the device name, for a golden's provenance."""
+    import diffusers
+    import transformers
+
+    out = {"torch": torch.__version__, "diffusers": diffusers.__version__,
+           "transformers": transformers.__version__, "device": device_name(device)}
+    if torch.device(device).type == "cuda" and torch.version.cuda:
+        out["cuda"] = str(torch.version.cuda)
+    if torch.device(device).type == "cuda" and getattr(torch.version, "hip", None):
+        out["hip"] = str(torch.version.hip)
+    return out
+
+
+def device_name(device: str) -> str:
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "cpu":
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return platform.processor() or "cpu"
+    return dev.type
+
+
+def resident_bytes(pipe: Any) -> int:
+    """Bytes held by the components' parameters and buffers (the CPU memory baseline)."""
+    total = 0
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            for t in (*component.parameters(), *component.buffers()):
+                total += t.numel() * t.element_size()
+    return total
+
+
+# --------------------------------------------------------------------------- perf
+
+class _Stage:
+    """Context for one wrapped stage: notifies the active meter (if any) on entry and exit."""
+
+    def __init__(self, pipe: Any, stage: str) -> None:
+        self.meter: StageMeter | None = getattr(pipe, "_regress_meter", None)
+        self.stage = stage
+
+    def __enter__(self) -> None:
+        if self.meter is not None:
+            self.meter.enter(self.stage)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.meter is not None:
+            self.meter.exit(self.stage)
+
+
+
+class StageMeter:
+    """Wall time and peak memory of one pipeline call, per stage.
+
+    The call is cut into segments at the wrappers' boundaries: 'text_encode' and 'decode'
+    are the time inside ``encode_prompt`` / ``vae.decode``; 'denoise' is the rest of the call
+    before decode; what follows decode (post-processing) counts only in the total.
+
+    Memory: on CUDA (and ROCm, same API) the allocator's peak is reset at each segment start
+    and read at its end. On CPU torch keeps no allocator statistics, so the profiler records
+    allocation events (``profile_memory``); the raw kineto events are read directly (the
+    profiler's own event tree costs far more than the call) and the running total gives the
+    peak. CPU figures add the components' resident bytes as a baseline, so they mean the
+    same as on CUDA: weights plus the largest transient working set.
+    """
+
+    def __init__(self, pipe: Any, device: str, *, cpu_memory: bool = True) -> None:
+        self.pipe = pipe
+        dev = torch.device(device)
+        self.mode = "cuda" if dev.type == "cuda" else "profiler" if dev.type == "cpu" and cpu_memory else "none"
+        self.dev = dev
+        self.times: dict[str, float] = {}
+        self.peaks: dict[str, int] = {}
+        self.wall_s = 0.0
+        self.profile_overhead_s = 0.0
+        self._decoded = False
+        self._seg: str = "denoise"
+        self._seg_start = 0.0
+        self._prof: bool | None = None
+        self._ranges: list[Any] = []
+
+    # ---- call boundaries
+
+    def __enter__(self) -> Self:
+        self.pipe._regress_meter = self
+        if self.mode == "profiler":
+            self._prof = _start_memory_profiler()
+            if self._prof is None:  # another profiler is active (a user profiling a test run)
+                self.mode = "none"
+        elif self.mode == "cuda":
+            torch.cuda.synchronize(self.dev)
+            torch.cuda.reset_peak_memory_stats(self.dev)
+        self._start = self._seg_start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sync()
+        end = time.perf_counter()
+        self._close_segment(end)
+        self.wall_s = end - self._start
+        self.pipe._regress_meter = None
+        if self._prof is not None:
+            events = _stop_memory_profiler()
+            if exc[0] is None:
+                self._cpu_peaks(events)
+            self.profile_overhead_s = time.perf_counter() - end
+
+    # ---- stage boundaries (called by the wrappers)
+
+    def enter(self, stage: str) -> None:
+        self._sync()
+        now = time.perf_counter()
+        self._close_segment(now)
+        self._seg, self._seg_start = stage, now
+        if self._prof is not None:
+            rf = torch.profiler.record_function(_RANGE_PREFIX + stage)
+            rf.__enter__()
+            self._ranges.append(rf)
+
+    def exit(self, stage: str) -> None:
+        self._sync()
+        if self._prof is not None and self._ranges:
+            self._ranges.pop().__exit__(None, None, None)
+        now = time.perf_counter()
+        self._close_segment(now)
+        if stage == "decode":
+            self._decoded = True
+        self._seg, self._seg_start = ("post" if self._decoded else "denoise"), now
+
+    def _sync(self) -> None:
+        if self.mode == "cuda":
+            torch.cuda.synchronize(self.dev)
+
+    def _close_segment(self, now: float) -> None:
+        seg = self._seg
+        if seg != "post":
+            self.times[seg] = self.times.get(seg, 0.0) + (now - self._seg_start)
+        if self.mode == "cuda":
+            peak = int(torch.cuda.max_memory_allocated(self.dev))
+            self.peaks[seg] = max(self.peaks.get(seg, 0), peak)
+            torch.cuda.reset_peak_memory_stats(self.dev)
+
+    # ---- CPU memory from the profiler's raw events
+
+    def _cpu_peaks(self, events: list[Any]) -> None:
+        """Peak of the running allocation total, overall and within each stage's ranges.
+
+        Allocation events are classified by our ``record_function`` ranges (same clock);
+        outside them, before the first decode is 'denoise' and after it 'post' (counted in
+        the total only). Vectorised: a call has thousands of allocation events.
+        """
+        import numpy as np
+
+        times: list[int] = []
+        sizes: list[int] = []
+        ranges: list[tuple[int, int, str]] = []
+        for ev in events:
+            name = ev.name()
+            if name == "[memory]":
+                times.append(ev.start_ns())
+                sizes.append(ev.nbytes())
+            elif name.startswith(_RANGE_PREFIX):
+                ranges.append((ev.start_ns(), ev.end_ns(), name[len(_RANGE_PREFIX):]))
+        t = np.asarray(times, dtype=np.int64)
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        base = resident_bytes(self.pipe)
+        # level[i]: bytes held after event i; before[i]: before it
+        level = base + np.cumsum(np.asarray(sizes, dtype=np.int64)[order])
+        before = np.concatenate(([base], level[:-1])) if len(level) else level
+
+        decode_start = min((a for a, _, st in ranges if st == "decode"), default=None)
+        segment = np.zeros(len(t), dtype=np.int8)  # 0 denoise, 1 post, 2.. ranges' stages
+        if decode_start is not None:
+            segment[t > decode_start] = 1
+        names = ["denoise", "post"]
+        peaks: dict[str, int] = {"denoise": base, "total": int(max(base, level.max(initial=base)))}
+        for a, b, stage in ranges:
+            if stage not in names:
+                names.append(stage)
+            segment[(t >= a) & (t <= b)] = names.index(stage)
+            # a stage starts at the level its predecessor left, allocating or not
+            i = int(np.searchsorted(t, a, side="left"))
+            start_level = int(before[i]) if i < len(before) else int(level[-1]) if len(level) else base
+            peaks[stage] = max(peaks.get(stage, 0), start_level)
+        for k, stage in enumerate(names):
+            mask = segment == k
+            if mask.any():
+                peaks[stage] = max(peaks.get(stage, 0), int(level[mask].max()))
+        self.peaks = peaks
+
+    def perf(self) -> Perf:
+        stages = {s: self.times[s] for s in STAGES if s in self.times}
+        if self.mode == "none":
+            return Perf(wall_s=self.wall_s, stages=stages)
+        peaks = {k: v for k, v in self.peaks.items() if k != "post"}
+        peaks["total"] = max(self.peaks.values(), default=0)
+        if self.mode == "cuda":
+            return Perf(wall_s=self.wall_s, stages=stages, peak_memory=peaks,
+                        memory_source="cuda.max_memory_allocated")
+        return Perf(wall_s=self.wall_s, stages=stages, peak_memory=peaks, memory_source="profiler")
+
+
+def _start_memory_profiler() -> bool | None:
+    """Start the profiler for allocation events only; None when it cannot start.
+
+    ``torch.profiler.profile`` records every aten op as well: on these tiny pipelines that is
+    ~17k events per call and its stop costs more than the call itself. Restricting the
+    record-function scope to USER_SCOPE keeps the allocation events and our own stage ranges
+    (``record_function`` is a user scope) and drops the op events.
+    """
+    from torch._C._profiler import RecordScope, _ExperimentalConfig
+    from torch.autograd import (
+        ProfilerActivity,
+        ProfilerConfig,
+        ProfilerState,
+        _enable_profiler,
+        _prepare_profiler,
+    )
+
+    # (state, record_shapes, profile_memory, with_stack, with_flops, with_modules, experimental)
+    config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False, _ExperimentalConfig())
+    activities = {ProfilerActivity.CPU}
+    try:
+        _prepare_profiler(config, activities)  # initialises kineto; enabling without it crashes
+        _enable_profiler(config, activities, {RecordScope.USER_SCOPE})
+    except RuntimeError:
+        return None
+    return True
+
+
+def _stop_memory_profiler() -> list[Any]:
+    from torch.autograd import _disable_profiler
+
+    return list(_disable_profiler().events())
+
+
+# --------------------------------------------------------------------------- tiny text encoders
+
+def tiny_t5(d_model: int = 32) -> Any:
+    """A 2-layer T5 encoder over the byte tokenizer's vocabulary (Flux's second encoder, Wan's)."""
+    from transformers import T5Config, T5EncoderModel
+
+    from .tokenizer import VOCAB_SIZE
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=VOCAB_SIZE, d_model=d_model, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                      relative_attention_num_buckets=8, dropout_rate=0.0)
+    return T5EncoderModel(config).eval()
+
+
+def tiny_clip(hidden: int = 32, projection: int = 32) -> Any:
+    """A 2-layer CLIP text encoder over the byte tokenizer's vocabulary (Flux's pooled embedding)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .tokenizer import VOCAB_SIZE
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(bos_token_id=2, eos_token_id=1, pad_token_id=0, hidden_size=hidden,
+                            intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                            vocab_size=VOCAB_SIZE, projection_dim=projection, max_position_embeddings=77)
+    return CLIPTextModel(config).eval()

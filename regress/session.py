@@ -1,0 +1,279 @@
+"""The one API behind the pytest plugin and the CLI: run cases, judge them, write goldens.
+
+A :class:`GoldenSession` holds what lives for one run: the suite, the pinned store, the
+platform, a cache of built pipelines (one per family, model, precision and device), the
+verdicts so far, and the goldens waiting to be published (``--golden-update`` / refresh).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import RegressError, RunnerError
+from .gate import quality_problems
+from .outputs import Output
+from .precision import resolve_precision
+from .runners import RunResult, get_runner
+from .stores import StagedGolden, Store, open_store
+from .stores.base import lookup
+from .suite import Case, Suite
+from .verdict import (ERROR, FAILED, MISSING, PASSED, WRITTEN, Verdict, describe_precision_change, judge_metrics,
+                      perf_diff, precision_diff, resolve_thresholds)
+
+UPDATE_MODES = ("none", "missing", "failed", "all")
+
+
+@dataclass
+class Options:
+    """Per-run choices (CLI flags / pytest options)."""
+
+    platform: str | None = None  # file goldens under this key instead of the detected one
+    device: str | None = None  # 'cpu', 'cuda', 'cuda:1'; default: cuda when available
+    strict: bool = False  # a missing golden fails (default under CI)
+    update: str = "none"  # none | missing | failed | all
+    precision: Mapping[str, str] = field(default_factory=dict)  # COMPONENT -> dtype, for this run only
+    report_dir: Path | None = None
+    force: bool = False  # publish goldens that fail the quality gate
+
+
+@dataclass
+class CaseRun:
+    """A case's run plus its judgement, kept for the report."""
+
+    verdict: Verdict
+    result: RunResult | None
+    golden_output: Output | None
+
+
+class GoldenSession:
+    def __init__(self, suite: Suite, options: Options | None = None, *, store: Store | None = None) -> None:
+        self.suite = suite
+        self.options = options or Options()
+        if self.options.update not in UPDATE_MODES:
+            raise RegressError(f"--golden-update must be one of {', '.join(UPDATE_MODES)}, got "
+                               f"'{self.options.update}'")
+        self._store = store
+        self._platform_info: Any = None
+        self._pipes: dict[tuple, Any] = {}
+        self.verdicts: list[Verdict] = []
+        self.staged: list[StagedGolden] = []
+        self.gate_refusals: list[str] = []
+
+    # ------------------------------------------------------------------ environment
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.suite)
+        return self._store
+
+    @property
+    def platform_info(self) -> Any:
+        if self._platform_info is None:
+            from .platform import detect
+
+            self._platform_info = detect(self.options.device)
+        return self._platform_info
+
+    @property
+    def platform(self) -> str:
+        return self.options.platform or self.platform_info.key
+
+    @property
+    def device(self) -> str:
+        return self.platform_info.device
+
+    # ------------------------------------------------------------------ running
+
+    def precision_for(self, case: Case) -> dict[str, str]:
+        """Family default < case ``precision`` < ``--golden-precision``; unknown components are
+        an error naming the case and field."""
+        runner = get_runner(case.pipeline)
+        known = set(runner.default_precision)
+        for where, layer in (("precision", case.precision), ("--golden-precision", self.options.precision)):
+            for comp in layer:
+                if comp not in known:
+                    raise RunnerError(f"unknown component '{comp}' for pipeline '{case.pipeline}' (components: "
+                                      f"{', '.join(sorted(known))})", file=self.suite.path, case=case.id,
+                                      field=f"{where}.{comp}" if where == "precision" else where)
+        return resolve_precision(runner.default_precision, case.precision, self.options.precision)
+
+    def run(self, case: Case) -> RunResult:
+        """Run a case, building (or reusing) its pipeline."""
+        runner = get_runner(case.pipeline)
+        precision = self.precision_for(case)
+        key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), self.device)
+        build_s = None
+        if key not in self._pipes:
+            t0 = time.perf_counter()
+            self._pipes[key] = runner.build(case, precision, self.device)
+            build_s = time.perf_counter() - t0
+        result = runner.run(self._pipes[key], case, self.device)
+        if not isinstance(result, RunResult) or not isinstance(getattr(result, "output", None), Output):
+            raise RunnerError(f"runner '{runner.name}' returned {type(result).__name__}, not a RunResult with an "
+                              "Output", file=self.suite.path, case=case.id, field="pipeline")
+        if build_s is not None:
+            result.perf.build_s = build_s
+        return result
+
+    def check(self, case: Case) -> CaseRun:
+        """Run a case and judge it against its golden; stage a new golden if the update mode
+        says so. Never raises for a regression: the verdict says what happened."""
+        t0 = time.perf_counter()
+        platform = self.platform
+        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
+        try:
+            result = self.run(case)
+        except RegressError as exc:
+            verdict.status, verdict.reasons = ERROR, [str(exc)]
+            verdict.duration_s = time.perf_counter() - t0
+            return self._record(CaseRun(verdict, None, None))
+        out = result.output
+        verdict.kind = out.kind
+        verdict.precision = precision_diff(None, result.fingerprint)
+        verdict.perf = perf_diff(None, result.perf.to_json())
+
+        golden_output: Output | None = None
+        try:
+            golden, match = lookup(self.store, case.id, platform)
+            if golden is not None:
+                golden_output = golden.output()
+        except RegressError as exc:
+            verdict.status, verdict.reasons = ERROR, [str(exc)]
+            verdict.duration_s = time.perf_counter() - t0
+            return self._record(CaseRun(verdict, result, None))
+
+        if out.nonfinite:
+            verdict.reasons.append(f"output holds {out.nonfinite} NaN/Inf values")
+        if golden is None:
+            verdict.status = MISSING
+            verdict.golden = {"platform": None, "match": "missing", "revision": self.store.revision}
+            note = (f"no golden for platform {platform} (nor one of the same backend); create it with "
+                    f"`regress refresh -k {case.id}` or --golden-update=missing")
+            (verdict.reasons if self.options.strict else verdict.warnings).append(note)
+        else:
+            assert golden_output is not None
+            verdict.golden = {"platform": golden.platform, "match": match, "revision": golden.revision,
+                              "path": str(golden.directory)}
+            self._judge(case, verdict, golden, golden_output, result)
+        if verdict.reasons and verdict.status == PASSED:
+            verdict.status = FAILED
+        self._maybe_stage(case, verdict, result)
+        verdict.duration_s = time.perf_counter() - t0
+        return self._record(CaseRun(verdict, result, golden_output))
+
+    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult) -> None:
+        from .metrics.compare import compare_outputs
+
+        comp = compare_outputs(golden_output, result.output, device=self.device)
+        nearest_from = golden.platform if golden.platform != verdict.platform else None
+        calibrated = (golden.meta.get("noise_floor") or {}).get("thresholds")
+        thresholds = resolve_thresholds(self.suite, case, verdict.platform, nearest_from=nearest_from,
+                                        calibrated=calibrated)
+        verdict.metrics = judge_metrics(comp.values, thresholds)
+        verdict.worst_frame = comp.worst_frame
+        verdict.reasons.extend(comp.mismatch)
+        failing = [m.line() for m in verdict.metrics.values() if m.passed is False]
+        if failing:
+            where = f" (worst frame {comp.worst_frame})" if comp.worst_frame is not None else ""
+            verdict.reasons.append("; ".join(failing) + where)
+        verdict.precision = precision_diff(golden.precision, result.fingerprint)
+        changed = verdict.precision["changed"]
+        if changed:
+            line = describe_precision_change(changed)
+            (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
+        verdict.perf = perf_diff(golden.perf, result.perf.to_json())
+        if golden.meta.get("spec_hash") not in (None, case.spec_hash()):
+            verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
+                                    f"refresh it with `regress refresh -k {case.id}`")
+
+    # ------------------------------------------------------------------ goldens
+
+    def _wants_update(self, verdict: Verdict) -> bool:
+        """``missing`` means no golden for this exact platform: a golden borrowed from a
+        neighbouring arch is not this platform's golden."""
+        mode = self.options.update
+        missing = verdict.status == MISSING or verdict.golden.get("match") != "exact"
+        return mode == "all" or (mode == "missing" and missing) or (
+            mode == "failed" and (missing or verdict.status == FAILED))
+
+    def _maybe_stage(self, case: Case, verdict: Verdict, result: RunResult) -> None:
+        if not self._wants_update(verdict):
+            return
+        problems = quality_problems(result.output)
+        if problems and not self.options.force:
+            msg = f"{case.id}: not written as a golden: {'; '.join(problems)} (use --force to write it anyway)"
+            self.gate_refusals.append(msg)
+            verdict.reasons.append(msg)
+            verdict.status = FAILED
+            return
+        self.staged.append(StagedGolden(case.id, self.platform, result.output, self.golden_meta(case, result)))
+        verdict.warnings.append(f"golden {'re' if verdict.status != MISSING else ''}written (was {verdict.status}"
+                                + (": " + "; ".join(verdict.reasons) if verdict.reasons else "") + ")")
+        verdict.reasons = []
+        verdict.status = WRITTEN
+
+    def golden_meta(self, case: Case, result: RunResult) -> dict[str, Any]:
+        info = self.platform_info.to_json()
+        info["key"] = self.platform
+        info["versions"] = {**info.get("versions", {}), **result.versions}
+        return {
+            "case": case.id,
+            "spec_hash": case.spec_hash(),
+            "spec": case.spec(),
+            "platform": info,
+            "precision": result.fingerprint,
+            "kind": result.output.kind,
+            "shapes": result.output.shapes(),
+            "fps": result.output.fps,
+            "sample_rate": result.output.sample_rate,
+            "perf": result.perf.to_json(),
+            "noise_floor": None,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "regress_version": __version__,
+            "source_commit": source_commit(self.suite.path.parent),
+        }
+
+    def publish(self) -> str | None:
+        """Publish staged goldens as one change (file store: files + lock, all or nothing)."""
+        if not self.staged:
+            return None
+        ids = ", ".join(sorted({g.case_id for g in self.staged}))
+        revision = self.store.publish(self.staged, message=f"regress: goldens for {ids} on {self.platform}")
+        self.staged = []
+        return revision
+
+    # ------------------------------------------------------------------ reporting
+
+    def _record(self, run: CaseRun) -> CaseRun:
+        self.verdicts.append(run.verdict)
+        if self.options.report_dir is not None:
+            from .report.assets import write_case_assets
+
+            write_case_assets(self.options.report_dir, run)
+        return run
+
+    def write_report(self) -> Path | None:
+        if self.options.report_dir is None:
+            return None
+        from .report import write_report
+
+        return write_report(self.options.report_dir, self.verdicts, suite=self.suite, platform=self.platform,
+                            revision=self.store.revision)
+
+
+def source_commit(directory: Path) -> str | None:
+    """The git commit of the code that produced a golden (provenance), if in a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None

@@ -1,0 +1,119 @@
+"""What every store offers: find a golden for (case, platform), list them, publish new ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import StoreError
+from ..outputs import OUTPUT_FILES, Output
+from ..platform import nearest
+
+META_FILE = "meta.json"
+META_SCHEMA = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Golden:
+    """A golden on disk: its directory, its meta, and (lazily) its verified output."""
+
+    case_id: str
+    platform: str
+    directory: Path
+    meta: dict[str, Any]
+    revision: str | None = None
+
+    @property
+    def precision(self) -> dict[str, str] | None:
+        return self.meta.get("precision")
+
+    @property
+    def perf(self) -> dict[str, Any] | None:
+        return self.meta.get("perf")
+
+    def verify(self) -> None:
+        """Every output file is listed in meta with a sha256 that matches its bytes."""
+        files = self.meta.get("files") or {}
+        if not files:
+            raise StoreError(f"{self.directory / META_FILE}: lists no files")
+        for name, digest in files.items():
+            p = self.directory / name
+            if not p.is_file():
+                raise StoreError(f"{p}: listed in meta.json but missing")
+            if sha256_file(p) != digest:
+                raise StoreError(f"{p}: sha256 does not match meta.json (corrupted or edited by hand)")
+
+    def output(self) -> Output:
+        self.verify()
+        return Output.load(self.directory)
+
+
+@dataclass
+class StagedGolden:
+    """A golden about to be published: the output and its provenance."""
+
+    case_id: str
+    platform: str
+    output: Output
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, directory: Path) -> None:
+        """Write output files and meta.json (with the files' sha256) into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        files = self.output.save(directory)
+        meta = dict(self.meta)
+        meta["schema"] = META_SCHEMA
+        meta["files"] = files
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_meta(directory: Path) -> dict[str, Any]:
+    p = directory / META_FILE
+    try:
+        meta = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{p}: missing (every golden needs its meta.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
+        raise StoreError(f"{p}: unknown meta schema {meta.get('schema') if isinstance(meta, dict) else None!r}")
+    return meta
+
+
+class Store(Protocol):
+    revision: str | None
+
+    def platforms(self, case_id: str) -> list[str]: ...
+
+    def get(self, case_id: str, platform: str) -> Golden | None: ...
+
+    def entries(self) -> list[tuple[str, str]]: ...
+
+    def publish(self, staged: list[StagedGolden], *, message: str) -> Any: ...
+
+
+def lookup(store: Store, case_id: str, platform: str) -> tuple[Golden | None, str]:
+    """The golden for this platform ('exact'), else the nearest of the same backend
+    ('nearest'), else (None, 'missing')."""
+    available = store.platforms(case_id)
+    if platform in available:
+        return store.get(case_id, platform), "exact"
+    key = nearest(platform, available)
+    if key is None:
+        return None, "missing"
+    return store.get(case_id, key), "nearest"
+
+
+def has_output(directory: Path) -> bool:
+    return any((directory / n).exists() for n in OUTPUT_FILES)

@@ -1,0 +1,139 @@
+"""The embedded store: a directory of goldens inside the repository.
+
+Its pin is a content hash of the tree (sha256 over the sorted relative paths and each file's
+sha256), checked when the store is opened: goldens edited or replaced by hand no longer
+match ``goldens.lock`` and the run stops and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import StoreError
+from ..lock import EMPTY, Lock, write_lock
+from .base import META_FILE, Golden, StagedGolden, load_meta, sha256_file
+
+
+def tree_hash(root: Path) -> str:
+    """``sha256:<hex>`` of the store's content; ``empty`` for a store with no files.
+    Hidden files (editor droppings, .gitkeep) do not count."""
+    h = hashlib.sha256()
+    n = 0
+    if root.is_dir():
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if p.is_dir() or any(part.startswith(".") for part in rel.parts):
+                continue
+            h.update(f"{rel.as_posix()}\0{sha256_file(p)}\n".encode())
+            n += 1
+    return f"sha256:{h.hexdigest()}" if n else EMPTY
+
+
+class FileStore:
+    kind = "file"
+
+    def __init__(self, root: Path, *, lock: Lock | None, lock_path: Path, verify: bool = True) -> None:
+        self.root = root
+        self.lock = lock
+        self.lock_path = lock_path
+        self.revision = lock.revision if lock else None
+        if verify:
+            self.verify_pin()
+
+    def verify_pin(self) -> None:
+        actual = tree_hash(self.root)
+        pinned = self.revision
+        if pinned is None:
+            if actual != EMPTY:
+                raise StoreError(f"{self.lock_path}: missing, but {self.root} holds goldens; run `regress refresh` "
+                                 "to pin them")
+            return
+        if actual != pinned:
+            raise StoreError(f"{self.root}: content hash {actual} does not match the pin {pinned} in "
+                             f"{self.lock_path} (goldens changed outside `regress refresh`; restore them or refresh)")
+
+    # ------------------------------------------------------------------ reading
+
+    def _dir(self, case_id: str, platform: str | None = None) -> Path:
+        d = self.root / "cases" / case_id
+        return d / platform if platform else d
+
+    def platforms(self, case_id: str) -> list[str]:
+        d = self._dir(case_id)
+        if not d.is_dir():
+            return []
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and (p / META_FILE).exists())
+
+    def get(self, case_id: str, platform: str) -> Golden | None:
+        d = self._dir(case_id, platform)
+        if not (d / META_FILE).exists():
+            return None
+        return Golden(case_id=case_id, platform=platform, directory=d, meta=load_meta(d), revision=self.revision)
+
+    def entries(self) -> list[tuple[str, str]]:
+        cases = self.root / "cases"
+        if not cases.is_dir():
+            return []
+        return [(c.name, p) for c in sorted(cases.iterdir()) if c.is_dir() for p in self.platforms(c.name)]
+
+    # ------------------------------------------------------------------ writing
+
+    def publish(self, staged: list[StagedGolden], *, message: str = "") -> str:
+        """Write every staged golden and rewrite the lock, all or nothing.
+
+        Files are written to a staging directory first; existing golden directories are moved
+        aside, the new ones moved in, the lock replaced; any failure moves everything back.
+        Returns the new revision.
+        """
+        if not staged:
+            return self.revision or EMPTY
+        self.root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
+        moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
+        try:
+            for i, g in enumerate(staged):
+                g.write(work / "new" / str(i))
+            for i, g in enumerate(staged):
+                target = self._dir(g.case_id, g.platform)
+                backup = None
+                if target.exists():
+                    backup = work / "old" / str(i)
+                    backup.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(target, backup)
+                moved.append((target, backup))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(work / "new" / str(i), target)
+            revision = tree_hash(self.root)
+            _fail_point("before-lock")
+            write_lock(self.lock_path, Lock(kind="file", revision=revision))
+        except BaseException:
+            for target, backup in reversed(moved):
+                if target.exists():
+                    shutil.rmtree(target)
+                if backup is not None:
+                    os.replace(backup, target)
+            _prune_empty(self.root / "cases")
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        self.revision = revision
+        self.lock = Lock(kind="file", revision=revision)
+        return revision
+
+
+def _prune_empty(root: Path) -> None:
+    if not root.is_dir():
+        return
+    for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()
+
+
+def _fail_point(name: str) -> None:
+    """Tests set REGRESS_FAIL_AT to prove that a failure at this step leaves nothing changed."""
+    if os.environ.get("REGRESS_FAIL_AT") == name:
+        raise StoreError(f"injected failure at '{name}' (REGRESS_FAIL_AT)")

@@ -1,0 +1,384 @@
+"""``goldens/suite.toml`` -> immutable :class:`Case` objects, validated once.
+
+Every problem is reported as one line that names the file, the case id and the field, so
+that a user can fix it without reading a traceback (CLI exit code 2; a collection error in
+pytest).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SuiteError
+from .metrics.catalog import METRICS
+from .precision import DTYPES, canonical_dtype
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_SUITE = Path("goldens/suite.toml")
+LOCK_NAME = "goldens.lock"
+CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STORE_KINDS = ("file", "hf", "git")
+
+
+@dataclass(frozen=True)
+class PlatformRule:
+    """A per-platform ``xfail`` or ``skip`` entry of a case: glob + reason."""
+
+    platform: str
+    reason: str
+
+    def matches(self, key: str) -> bool:
+        return fnmatch.fnmatchcase(key, self.platform)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden case: what to run and how to judge it."""
+
+    id: str
+    pipeline: str
+    model: str = "tiny"
+    model_revision: str | None = None
+    prompt: str = ""
+    negative_prompt: str | None = None
+    seed: int = 0
+    height: int | None = None
+    width: int | None = None
+    steps: int = 2
+    frames: int | None = None
+    fps: float | None = None
+    guidance: float | None = None
+    max_sequence_length: int | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    precision: Mapping[str, str] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    marks: tuple[str, ...] = ()
+    xfail: tuple[PlatformRule, ...] = ()
+    skip: tuple[PlatformRule, ...] = ()
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == "tiny"
+
+    def spec(self) -> dict[str, Any]:
+        """What determines the output (not how it is judged): hashed into each golden's meta."""
+        keys = ("pipeline", "model", "model_revision", "prompt", "negative_prompt", "seed", "height", "width",
+                "steps", "frames", "fps", "guidance", "max_sequence_length")
+        d = {k: getattr(self, k) for k in keys}
+        d["args"] = dict(self.args)
+        d["precision"] = dict(self.precision)
+        return d
+
+    def spec_hash(self) -> str:
+        blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def rule_for(self, platform: str) -> tuple[str, str] | None:
+        """('skip' | 'xfail', reason) when a per-platform rule applies here."""
+        for r in self.skip:
+            if r.matches(platform):
+                return "skip", r.reason
+        for r in self.xfail:
+            if r.matches(platform):
+                return "xfail", r.reason
+        return None
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    kind: str
+    path: Path | None = None  # file store, resolved against the suite's directory
+    repo: str | None = None  # hf / git
+    repo_type: str = "dataset"
+    url: str | None = None  # git: where to push (a path or URL)
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    store: StoreSpec
+    defaults: Mapping[str, float]
+    fallback: Mapping[str, float]
+    platforms: Mapping[str, Mapping[str, float]]
+    cases: tuple[Case, ...]
+    fingerprint: str = "fail"  # or "warn"
+    name: str = "goldens"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.parent / LOCK_NAME
+
+    def case(self, case_id: str) -> Case:
+        for c in self.cases:
+            if c.id == case_id:
+                return c
+        raise SuiteError(f"no case with id '{case_id}'", file=self.path)
+
+    def select(self, expr: str | None) -> list[Case]:
+        """Cases whose id (or marks) match a ``-k``-like expression; see :func:`match_expr`."""
+        if not expr:
+            return list(self.cases)
+        return [c for c in self.cases if match_expr(expr, c)]
+
+
+# --------------------------------------------------------------------------- parsing
+
+_CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    # name: (types, required)
+    "id": (str, True), "pipeline": (str, True), "model": (str, False), "model_revision": (str, False),
+    "prompt": (str, False), "negative_prompt": (str, False), "seed": (int, False), "height": (int, False),
+    "width": (int, False), "steps": (int, False), "frames": (int, False), "fps": ((int, float), False),
+    "guidance": ((int, float), False), "max_sequence_length": (int, False), "args": (dict, False),
+    "precision": (dict, False), "thresholds": (dict, False), "marks": (list, False), "xfail": (list, False),
+    "skip": (list, False),
+}
+_TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case"}
+_SUITE_KEYS = {"name": str, "fingerprint": str}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array",
+               bool: "true or false"}
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    if isinstance(t, tuple):
+        return "a number" if float in t else " or ".join(_TYPE_NAMES[x] for x in t)
+    return _TYPE_NAMES[t]
+
+
+def _is(value: Any, t: type | tuple[type, ...]) -> bool:
+    # bool is an int in Python; a suite saying `seed = true` is a mistake.
+    if isinstance(value, bool):
+        return t is bool
+    return isinstance(value, t)
+
+
+def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
+    """Read and validate a suite file. Raises :class:`SuiteError` (one line) on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError("suite file not found (pass --suite PATH or --golden-suite PATH)", file=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"not valid TOML: {exc}", file=path) from None
+    except UnicodeDecodeError:
+        raise SuiteError("not UTF-8 text", file=path) from None
+    return parse_suite(data, path)
+
+
+def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise SuiteError(f"unknown top-level key (expected one of {', '.join(sorted(_TOP_KEYS))})",
+                             file=path, field=key)
+    meta = data.get("suite", {})
+    _require_table(meta, path, "suite")
+    for k, v in meta.items():
+        if k not in _SUITE_KEYS:
+            raise SuiteError(f"unknown key (expected one of {', '.join(_SUITE_KEYS)})", file=path, field=f"suite.{k}")
+        if not _is(v, _SUITE_KEYS[k]):
+            raise SuiteError(f"must be {_type_name(_SUITE_KEYS[k])}", file=path, field=f"suite.{k}")
+    fingerprint = meta.get("fingerprint", "fail")
+    if fingerprint not in ("fail", "warn"):
+        raise SuiteError("must be 'fail' or 'warn'", file=path, field="suite.fingerprint")
+
+    store = _parse_store(data.get("store"), path)
+    defaults = _parse_thresholds(data.get("defaults", {}), path, None, "defaults")
+    fallback = _parse_thresholds(data.get("fallback", {}), path, None, "fallback")
+    platforms_raw = data.get("platforms", {})
+    _require_table(platforms_raw, path, "platforms")
+    platforms = {glob: _parse_thresholds(t, path, None, f"platforms.{glob}") for glob, t in platforms_raw.items()}
+
+    raw_cases = data.get("case", [])
+    if not isinstance(raw_cases, list):
+        raise SuiteError("must be an array of tables ([[case]])", file=path, field="case")
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_cases):
+        case = _parse_case(raw, path, i)
+        if case.id in seen:
+            raise SuiteError("duplicate case id", file=path, case=case.id, field="id")
+        seen.add(case.id)
+        cases.append(case)
+    return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
+                 cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)))
+
+
+def _require_table(value: Any, path: Path, fld: str, case: str | None = None) -> None:
+    if not isinstance(value, dict):
+        raise SuiteError("must be a table", file=path, case=case, field=fld)
+
+
+def _parse_store(raw: Any, path: Path) -> StoreSpec:
+    if raw is None:
+        raise SuiteError("missing [store] table (kind = \"file\" with path, or kind = \"hf\" with repo)",
+                         file=path, field="store")
+    _require_table(raw, path, "store")
+    allowed = {"kind", "path", "repo", "repo_type", "url"}
+    for k in raw:
+        if k not in allowed:
+            raise SuiteError(f"unknown key (expected one of {', '.join(sorted(allowed))})", file=path,
+                             field=f"store.{k}")
+        if not isinstance(raw[k], str):
+            raise SuiteError("must be a string", file=path, field=f"store.{k}")
+    kind = raw.get("kind")
+    if kind not in STORE_KINDS:
+        raise SuiteError(f"must be one of {', '.join(STORE_KINDS)}", file=path, field="store.kind")
+    if kind == "file":
+        if "path" not in raw:
+            raise SuiteError("a file store needs a path (relative to the suite file)", file=path, field="store.path")
+        return StoreSpec(kind="file", path=(path.parent / raw["path"]).resolve())
+    if "repo" not in raw or raw["repo"].count("/") != 1:
+        raise SuiteError("needs a repo id 'org/name'", file=path, field="store.repo")
+    repo_type = raw.get("repo_type", "dataset")
+    if repo_type not in ("dataset", "model", "space"):
+        raise SuiteError("must be dataset, model or space", file=path, field="store.repo_type")
+    local = (path.parent / raw["path"]).resolve() if "path" in raw else None
+    return StoreSpec(kind=kind, repo=raw["repo"], repo_type=repo_type, url=raw.get("url"), path=local)
+
+
+def _parse_thresholds(raw: Any, path: Path, case: str | None, fld: str) -> dict[str, float]:
+    _require_table(raw, path, fld, case)
+    out: dict[str, float] = {}
+    for name, value in raw.items():
+        spec = METRICS.get(name)
+        if spec is None:
+            raise SuiteError(f"unknown metric (expected one of {', '.join(METRICS)})", file=path, case=case,
+                             field=f"{fld}.{name}")
+        if not _is(value, (int, float)):
+            raise SuiteError("must be a number", file=path, case=case, field=f"{fld}.{name}")
+        v = float(value)
+        if math.isnan(v) or not (spec.low <= v <= spec.high):
+            raise SuiteError(f"{v} is out of range [{spec.low}, {spec.high}]", file=path, case=case,
+                             field=f"{fld}.{name}")
+        out[name] = v
+    return out
+
+
+def _parse_rules(raw: list, path: Path, case: str, fld: str) -> tuple[PlatformRule, ...]:
+    rules = []
+    for j, r in enumerate(raw):
+        where = f"{fld}[{j}]"
+        if not isinstance(r, dict):
+            raise SuiteError("must be a table {platform = \"glob\", reason = \"...\"}", file=path, case=case,
+                             field=where)
+        for k in r:
+            if k not in ("platform", "reason"):
+                raise SuiteError("unknown key (expected platform, reason)", file=path, case=case,
+                                 field=f"{where}.{k}")
+        if not isinstance(r.get("platform"), str) or not r["platform"]:
+            raise SuiteError("needs a platform glob, e.g. \"rocm-*\"", file=path, case=case, field=f"{where}.platform")
+        if not isinstance(r.get("reason"), str) or not r["reason"].strip():
+            raise SuiteError("needs a reason", file=path, case=case, field=f"{where}.reason")
+        rules.append(PlatformRule(r["platform"], r["reason"]))
+    return tuple(rules)
+
+
+def _parse_case(raw: Any, path: Path, index: int) -> Case:
+    if not isinstance(raw, dict):
+        raise SuiteError("must be a table", file=path, field=f"case[{index}]")
+    cid = raw.get("id")
+    label = cid if isinstance(cid, str) else f"#{index + 1}"
+    for k, v in raw.items():
+        if k not in _CASE_FIELDS:
+            raise SuiteError(f"unknown key (expected one of {', '.join(_CASE_FIELDS)})", file=path, case=label,
+                             field=k)
+        types, _ = _CASE_FIELDS[k]
+        if not _is(v, types):
+            raise SuiteError(f"must be {_type_name(types)}, got {type(v).__name__}", file=path, case=label, field=k)
+    for k, (_, required) in _CASE_FIELDS.items():
+        if required and k not in raw:
+            raise SuiteError("required field is missing", file=path, case=label, field=k)
+    if not CASE_ID_RE.match(cid):
+        raise SuiteError("must be letters, digits, '.', '_' or '-' (it names a directory)", file=path,
+                         case=label, field="id")
+    for k in ("height", "width", "steps", "frames", "max_sequence_length"):
+        if k in raw and raw[k] <= 0:
+            raise SuiteError("must be positive", file=path, case=cid, field=k)
+    if "fps" in raw and not raw["fps"] > 0:
+        raise SuiteError("must be positive", file=path, case=cid, field="fps")
+    if "seed" in raw and raw["seed"] < 0:
+        raise SuiteError("must be >= 0", file=path, case=cid, field="seed")
+    precision: dict[str, str] = {}
+    for comp, dt in raw.get("precision", {}).items():
+        canon = canonical_dtype(dt) if isinstance(dt, str) else None
+        if canon not in DTYPES:
+            raise SuiteError(f"unknown dtype {dt!r} (one of {', '.join(DTYPES)})", file=path, case=cid,
+                             field=f"precision.{comp}")
+        precision[comp] = canon
+    for j, m in enumerate(raw.get("marks", [])):
+        if not isinstance(m, str) or not m.isidentifier():
+            raise SuiteError("marks must be identifiers", file=path, case=cid, field=f"marks[{j}]")
+    thresholds = _parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds")
+    return Case(
+        id=cid, pipeline=raw["pipeline"], model=raw.get("model", "tiny"), model_revision=raw.get("model_revision"),
+        prompt=raw.get("prompt", ""), negative_prompt=raw.get("negative_prompt"), seed=raw.get("seed", 0),
+        height=raw.get("height"), width=raw.get("width"), steps=raw.get("steps", 2), frames=raw.get("frames"),
+        fps=float(raw["fps"]) if "fps" in raw else None,
+        guidance=float(raw["guidance"]) if "guidance" in raw else None,
+        max_sequence_length=raw.get("max_sequence_length"), args=dict(raw.get("args", {})),
+        precision=precision, thresholds=thresholds, marks=tuple(raw.get("marks", [])),
+        xfail=_parse_rules(raw.get("xfail", []), path, cid, "xfail"),
+        skip=_parse_rules(raw.get("skip", []), path, cid, "skip"),
+    )
+
+
+# --------------------------------------------------------------------------- selection
+
+_TOKEN_RE = re.compile(r"\(|\)|[^\s()]+")
+
+
+def match_expr(expr: str, case: Case) -> bool:
+    """A small ``-k`` language: words matched as substrings of the case id or equal to a mark,
+    combined with ``and``, ``or``, ``not`` and parentheses (like pytest's ``-k``)."""
+    tokens = _TOKEN_RE.findall(expr)
+    pos = 0
+
+    def atom() -> bool:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise SuiteError(f"-k expression ends early: {expr!r}")
+        tok = tokens[pos]
+        pos += 1
+        if tok == "not":
+            return not atom()
+        if tok == "(":
+            v = disj()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise SuiteError(f"-k expression misses ')': {expr!r}")
+            pos += 1
+            return v
+        return tok.lower() in case.id.lower() or tok in case.marks or tok == case.pipeline
+
+    def conj() -> bool:
+        nonlocal pos
+        v = atom()
+        while pos < len(tokens) and tokens[pos] == "and":
+            pos += 1
+            v = atom() and v
+        return v
+
+    def disj() -> bool:
+        nonlocal pos
+        v = conj()
+        while pos < len(tokens) and tokens[pos] == "or":
+            pos += 1
+            v = conj() or v
+        return v
+
+    result = disj()
+    if pos != len(tokens):
+        raise SuiteError(f"cannot parse -k expression {expr!r} near {tokens[pos]!r}")
+    return result

@@ -1,0 +1,164 @@
+"""Judge a comparison: each metric against its threshold and where that threshold came from,
+the precision fingerprint diff, and the perf diff. A :class:`Verdict` is one record of
+``results.json`` and the source of every failure message.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .metrics.catalog import METRICS, WORST_OF
+from .precision import diff_fingerprints
+from .suite import Case, Suite
+
+PASSED, FAILED, MISSING, ERROR = "passed", "failed", "missing", "error"
+SKIPPED, XFAILED, WRITTEN = "skipped", "xfailed", "written"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    source: str  # 'suite default', "platform overlay 'rocm-*'", 'case', 'cross-platform fallback', ...
+
+
+def resolve_thresholds(suite: Suite, case: Case, platform: str, *, nearest_from: str | None = None,
+                       calibrated: Mapping[str, float] | None = None) -> dict[str, Threshold]:
+    """Layer the thresholds: suite default < platform overlays (in file order) < calibrated
+    noise floor < case. A golden borrowed from another platform (``nearest_from``) loosens
+    each metric to the suite's ``[fallback]`` value where that is looser."""
+    out: dict[str, Threshold] = {k: Threshold(v, "suite default") for k, v in suite.defaults.items()}
+    for glob, table in suite.platforms.items():
+        if fnmatch.fnmatchcase(platform, glob):
+            out.update({k: Threshold(v, f"platform overlay '{glob}'") for k, v in table.items()})
+    for k, v in (calibrated or {}).items():
+        out[k] = Threshold(v, "calibrated")
+    out.update({k: Threshold(v, "case") for k, v in case.thresholds.items()})
+    if nearest_from:
+        for k, v in suite.fallback.items():
+            cur = out.get(k)
+            spec = METRICS[k]
+            looser = cur is None or (v < cur.value if spec.higher_is_better else v > cur.value)
+            if looser:
+                out[k] = Threshold(v, f"cross-platform fallback (golden from {nearest_from})")
+    for worst, mean in WORST_OF.items():
+        if worst not in out and mean in out:
+            out[worst] = Threshold(out[mean].value, f"{out[mean].source} (as {mean})")
+    return out
+
+
+@dataclass
+class MetricResult:
+    name: str
+    value: float | None
+    threshold: float | None
+    op: str
+    source: str | None
+    passed: bool | None  # None: reported, not gated (no threshold)
+
+    def line(self) -> str:
+        unit = METRICS[self.name].unit if self.name in METRICS else ""
+        val = _fmt(self.value)
+        if self.threshold is None:
+            return f"{self.name}={val}{unit}"
+        return f"{self.name}={val}{unit} (needs {self.op} {_fmt(self.threshold)}, {self.source})"
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return str(v)
+    if abs(v) >= 100:
+        return f"{v:.2f}"
+    return f"{v:.6g}"
+
+
+@dataclass
+class Verdict:
+    """Everything known about one case on one platform (a results.json record)."""
+
+    id: str
+    platform: str
+    status: str
+    kind: str | None = None
+    golden: dict[str, Any] = field(default_factory=dict)  # platform, match, revision, path
+    metrics: dict[str, MetricResult] = field(default_factory=dict)
+    precision: dict[str, Any] = field(default_factory=dict)  # golden, current, changed
+    perf: dict[str, Any] = field(default_factory=dict)  # golden, current, ratio
+    reasons: list[str] = field(default_factory=list)  # why it failed, one line each
+    warnings: list[str] = field(default_factory=list)
+    worst_frame: int | None = None
+    files: dict[str, str] = field(default_factory=dict)  # report-relative paths: golden/actual/diff
+    duration_s: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (FAILED, ERROR) or (self.status == MISSING and bool(self.reasons))
+
+    def message(self) -> str:
+        """Short and complete: what failed, by how much, against what, and what changed."""
+        head = f"{self.id} [{self.platform}] {self.status}"
+        g = self.golden
+        if g.get("match") == "nearest":
+            head += f" (nearest golden: {g.get('platform')})"
+        parts = list(self.reasons)
+        for w in self.warnings:
+            parts.append(f"warning: {w}")
+        return head + (": " + "; ".join(parts) if parts else "")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metrics"] = {k: {kk: vv for kk, vv in asdict(m).items() if kk != "name"} for k, m in self.metrics.items()}
+        return _json_safe(d)
+
+
+def _json_safe(x: Any) -> Any:
+    """JSON has no NaN/Infinity: write them as strings so results.json stays strict JSON."""
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshold]) -> dict[str, MetricResult]:
+    out: dict[str, MetricResult] = {}
+    for name, value in values.items():
+        spec = METRICS.get(name)
+        th = thresholds.get(name)
+        op = spec.op if spec else ""
+        if th is None or spec is None:
+            # Reported, not gated -- but NaN is never acceptable, gated or not.
+            bad = value is None or (isinstance(value, float) and math.isnan(value))
+            out[name] = MetricResult(name, value, None, op, None, False if bad else None)
+            continue
+        out[name] = MetricResult(name, value, th.value, op, th.source, spec.passes(value, th.value))
+    return out
+
+
+def precision_diff(golden: Mapping[str, str] | None, current: Mapping[str, str]) -> dict[str, Any]:
+    changed = diff_fingerprints(golden, current)
+    return {"golden": dict(golden) if golden is not None else None, "current": dict(current), "changed": changed}
+
+
+def describe_precision_change(changed: list[dict[str, Any]]) -> str:
+    return "precision changed: " + ", ".join(f"{r['component']} {r['golden']} -> {r['current']}" for r in changed)
+
+
+def perf_diff(golden: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any]:
+    """Golden vs now for wall time and peak memory (ratios current / golden)."""
+    ratio: dict[str, float] = {}
+    if golden:
+        if golden.get("wall_s") and current.get("wall_s") is not None:
+            ratio["wall_s"] = current["wall_s"] / golden["wall_s"]
+        gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
+        for stage in sorted(set(gm) & set(cm)):
+            if gm[stage]:
+                ratio[f"peak_memory.{stage}"] = cm[stage] / gm[stage]
+    return {"golden": dict(golden) if golden else None, "current": dict(current), "ratio": ratio}

@@ -1,0 +1,81 @@
+"""Shared fixtures: a throw-away project with a small suite and goldens made by regress itself."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+SUITE = """
+[suite]
+fingerprint = "fail"
+
+[store]
+kind = "file"
+path = "store"
+
+[defaults]
+ssim = 0.9999
+psnr = 60.0
+max_abs = 2
+mean_abs = 0.05
+
+[fallback]
+ssim = 0.98
+psnr = 30.0
+max_abs = 64
+
+[[case]]
+id = "qwen"
+pipeline = "qwen-image"
+prompt = "dance monkey"
+negative_prompt = "bad quality"
+height = 32
+width = 32
+steps = 2
+guidance = 3.0
+max_sequence_length = 32
+
+[[case]]
+id = "wan"
+pipeline = "wan"
+prompt = "dance monkey"
+negative_prompt = "negative"
+height = 16
+width = 16
+frames = 9
+fps = 16
+steps = 2
+guidance = 6.0
+max_sequence_length = 16
+"""
+
+
+@pytest.fixture(scope="session")
+def golden_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with goldens/suite.toml and goldens for this platform, made once per run
+    through the same API the plugin uses (GoldenSession with update=missing)."""
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    root = tmp_path_factory.mktemp("golden-project")
+    (root / "goldens").mkdir()
+    (root / "goldens" / "suite.toml").write_text(textwrap.dedent(SUITE))
+    suite = load_suite(root / "goldens" / "suite.toml")
+    session = GoldenSession(suite, Options(update="missing", device="cpu"))
+    for case in suite.cases:
+        assert session.check(case).verdict.status == "written"
+    session.publish()
+    return root
+
+
+@pytest.fixture
+def project(golden_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the golden project that a test may change."""
+    dst = tmp_path / "project"
+    shutil.copytree(golden_project, dst)
+    return dst

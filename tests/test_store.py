@@ -1,0 +1,101 @@
+"""The file store: content-hash pin, lookup with fallback, all-or-nothing publish."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regress.errors import StoreError, SuiteError
+from regress.lock import EMPTY, Lock, read_lock, write_lock
+from regress.outputs import Output
+from regress.stores.base import StagedGolden, lookup
+from regress.stores.file import FileStore, tree_hash
+
+
+def image(v: int = 7) -> Output:
+    rng = np.random.default_rng(v)
+    return Output(image=rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+
+
+def staged(case: str, platform: str, v: int = 7) -> StagedGolden:
+    return StagedGolden(case, platform, image(v), {"case": case, "precision": {"vae": "bf16"}})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    return FileStore(tmp_path / "store", lock=None, lock_path=tmp_path / "goldens.lock")
+
+
+def test_publish_writes_files_meta_and_lock(store: FileStore, tmp_path: Path) -> None:
+    rev = store.publish([staged("a", "cpu-avx2"), staged("b", "cuda-sm90")])
+    assert rev.startswith("sha256:") and rev == tree_hash(store.root)
+    assert read_lock(tmp_path / "goldens.lock").revision == rev
+    meta = json.loads((store.root / "cases/a/cpu-avx2/meta.json").read_text())
+    assert meta["schema"] == 1 and set(meta["files"]) == {"output.png"}
+    g = store.get("a", "cpu-avx2")
+    assert g is not None and np.array_equal(g.output().image, image().image)
+    assert store.entries() == [("a", "cpu-avx2"), ("b", "cuda-sm90")]
+
+
+def test_reopened_store_checks_its_pin(store: FileStore, tmp_path: Path) -> None:
+    store.publish([staged("a", "cpu-avx2")])
+    lock = read_lock(tmp_path / "goldens.lock")
+    FileStore(store.root, lock=lock, lock_path=tmp_path / "goldens.lock")  # matches: fine
+    png = store.root / "cases/a/cpu-avx2/output.png"
+    png.write_bytes(png.read_bytes() + b"\0")
+    with pytest.raises(StoreError, match="does not match the pin"):
+        FileStore(store.root, lock=lock, lock_path=tmp_path / "goldens.lock")
+
+
+def test_goldens_without_a_lock_are_an_error(store: FileStore, tmp_path: Path) -> None:
+    store.publish([staged("a", "cpu-avx2")])
+    (tmp_path / "goldens.lock").unlink()
+    with pytest.raises(StoreError, match="missing"):
+        FileStore(store.root, lock=None, lock_path=tmp_path / "goldens.lock")
+
+
+def test_corrupted_output_is_caught_by_meta_sha(store: FileStore) -> None:
+    store.publish([staged("a", "cpu-avx2")])
+    g = store.get("a", "cpu-avx2")
+    (g.directory / "output.png").write_bytes(image(9).encode()["output.png"])
+    with pytest.raises(StoreError, match="sha256 does not match"):
+        g.output()
+
+
+def test_failed_publish_leaves_store_and_lock_untouched(store: FileStore, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    rev = store.publish([staged("a", "cpu-avx2", 1)])
+    lock_before = (tmp_path / "goldens.lock").read_bytes()
+    monkeypatch.setenv("REGRESS_FAIL_AT", "before-lock")
+    with pytest.raises(StoreError, match="injected"):
+        store.publish([staged("a", "cpu-avx2", 2), staged("new", "cpu-avx2", 3)])
+    assert (tmp_path / "goldens.lock").read_bytes() == lock_before
+    assert tree_hash(store.root) == rev
+    assert not (store.root / "cases/new").exists()
+    assert [p.name for p in store.root.iterdir()] == ["cases"]  # no staging leftovers
+
+
+def test_lookup_exact_then_nearest_then_missing(store: FileStore) -> None:
+    store.publish([staged("a", "cuda-sm80"), staged("a", "cpu-avx2")])
+    assert lookup(store, "a", "cpu-avx2")[1] == "exact"
+    g, match = lookup(store, "a", "cuda-sm90")
+    assert match == "nearest" and g.platform == "cuda-sm80"
+    assert lookup(store, "a", "rocm-gfx942") == (None, "missing")
+    assert lookup(store, "zzz", "cpu-avx2") == (None, "missing")
+
+
+def test_lock_roundtrip_and_validation(tmp_path: Path) -> None:
+    p = tmp_path / "goldens.lock"
+    write_lock(p, Lock(kind="hf", repo="org/g", repo_type="dataset", revision="a" * 40))
+    lock = read_lock(p)
+    assert lock.is_commit_sha and lock.repo == "org/g"
+    p.write_text('kind = "file"\nrevision = "main"\n')
+    with pytest.raises(SuiteError, match="field 'revision'"):
+        read_lock(p)
+    write_lock(p, Lock(kind="file", revision=EMPTY))
+    assert read_lock(p).revision == EMPTY
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".goldens")]
