@@ -96,7 +96,7 @@ class SuiteFile(pytest.File):
             suite = load_suite(self.path)
             session = _session_for(self.config, suite)
             platform = session.platform
-            session.store  # open and verify the pin now: a bad store is a collection error
+            _ = session.store  # open and verify the pin now: a bad store is a collection error
         except RegressError as exc:
             raise self.CollectError(str(exc)) from None
         for case in suite.cases:

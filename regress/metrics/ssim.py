@@ -62,10 +62,11 @@ WIN = 2 * int(TRUNCATE * SIGMA + 0.5) + 1  # 11, as skimage / scipy.ndimage comp
 # inputs, float copies, 4 stacked moment maps, two convolution outputs and temporaries.
 _BYTES_PER_ELEMENT = 96
 # On CPU, bands are kept near this (estimated) size so that the intermediates stay in the
-# L2/L3 cache: on a 2-core EPYC (2 MiB L2 per core, 32 MiB L3) a 1024x1024 RGB frame in
-# bands of ~75 output rows took 75-95 ms against 130-480 ms for one pass over the frame
-# (the machine's memory bandwidth, not arithmetic, is the limit); 16-128 rows are all close.
-_CPU_BAND_BYTES = 24 << 20
+# L2/L3 cache: on an idle 2-core EPYC (2 MiB L2 per core, 32 MiB L3), a 1024x1024 RGB frame
+# took ~30-45 ms in bands of ~130 output rows against ~80 ms in one pass (memory
+# bandwidth, not arithmetic, is the limit); 32-256 rows are all close, and fewer bands
+# also mean fewer thread barriers when other processes compete for the cores.
+_CPU_BAND_BYTES = 40 << 20
 
 
 def window_size(side: int) -> int:

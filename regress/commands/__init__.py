@@ -1,0 +1,1 @@
+"""One module per ``regress`` subcommand: ``add_parser(sub, common)`` and ``run(args) -> int``."""

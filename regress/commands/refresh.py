@@ -1,0 +1,57 @@
+"""`regress refresh`: regenerate goldens on this platform, gate, publish, bump the lock."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("refresh", parents=[common], help="regenerate goldens on this platform and rewrite the lock")
+    p.add_argument("-k", dest="expr", default=None, help="select cases (substring of id, marks, and/or/not)")
+    p.add_argument("--only", choices=("missing", "failed", "all"), default="all",
+                   help="which of the selected cases to regenerate (default all)")
+    p.add_argument("--platform", default=None, help="file goldens under this key instead of the detected one")
+    p.add_argument("--device", default=None)
+    p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE")
+    p.add_argument("--force", action="store_true", help="publish outputs that fail the quality gate")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..precision import parse_override
+    from ..refresh import RefreshError, refresh
+    from ..session import GoldenSession, Options
+    from ..suite import load_suite
+
+    suite = load_suite(args.suite)
+    try:
+        precision = dict(parse_override(t) for t in args.precision)
+    except ValueError as exc:
+        raise RegressError(f"--precision: {exc}") from None
+    opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
+                   force=args.force)
+    session = GoldenSession(suite, opts)
+    cases = suite.select(args.expr)
+    console = Console(stderr=True)
+    with console.status(f"refreshing {len(cases)} case(s) on {session.platform}") as status:
+        def progress(case: Any, verdict: Any) -> None:
+            status.update(f"{case.id}: {verdict.status}")
+            console.print(f"  {case.id} [{verdict.platform}] {verdict.status}", markup=False, highlight=False)
+
+        try:
+            result = refresh(session, cases, progress=progress)
+        except RefreshError as exc:
+            status.stop()
+            print(f"regress: {exc}", file=sys.stderr)
+            return EXIT_REGRESSION
+    if result.written:
+        console.print(f"wrote {len(result.written)} golden(s): {', '.join(result.written)}; "
+                      f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
+    else:
+        console.print("nothing to refresh: every selected case has an up-to-date golden")
+    return EXIT_OK
