@@ -24,8 +24,8 @@ from .runners import RunResult, get_runner
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
-from .verdict import (ERROR, FAILED, MISSING, PASSED, WRITTEN, Verdict, describe_precision_change, judge_metrics,
-                      perf_diff, precision_diff, resolve_thresholds)
+from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, describe_precision_change,
+                      judge_metrics, perf_diff, precision_diff, resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
 
@@ -41,6 +41,8 @@ class Options:
     precision: Mapping[str, str] = field(default_factory=dict)  # COMPONENT -> dtype, for this run only
     report_dir: Path | None = None
     force: bool = False  # publish goldens that fail the quality gate
+    shard: str | None = None  # 'I/N' when this run is one shard of the suite (recorded in results.json)
+    worker: str | None = None  # pytest-xdist worker id ('gw0') when this run is one worker of several
 
 
 @dataclass
@@ -65,6 +67,7 @@ class GoldenSession:
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
+        self.selected: list[str] | None = None  # case ids asked for before sharding (for coverage)
 
     # ------------------------------------------------------------------ environment
 
@@ -179,6 +182,7 @@ class GoldenSession:
                                         calibrated=calibrated)
         verdict.metrics = judge_metrics(comp.values, thresholds)
         verdict.worst_frame = comp.worst_frame
+        verdict.per_frame = comp.per_frame
         verdict.reasons.extend(comp.mismatch)
         failing = [m.line() for m in verdict.metrics.values() if m.passed is False]
         if failing:
@@ -260,13 +264,33 @@ class GoldenSession:
             write_case_assets(self.options.report_dir, run)
         return run
 
+    def record_skip(self, case: Case, reason: str) -> Verdict:
+        """A case the suite skips on this platform: recorded, so that a merged report can tell
+        a deliberate skip from a case that never ran."""
+        verdict = Verdict(id=case.id, platform=self.platform, status=SKIPPED, warnings=[reason])
+        self.verdicts.append(verdict)
+        return verdict
+
+    def results_doc(self) -> dict[str, Any]:
+        """This run as a results.json document (see :mod:`regress.report.results`)."""
+        from .report.results import results_doc
+
+        revision, entries = None, None
+        try:  # a store that failed to open was a collection error; the report still says what ran
+            revision = self.store.revision
+            entries = self.store.entries()
+        except RegressError:
+            pass
+        return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
+                           selected=self.selected, shard=self.options.shard, worker=self.options.worker,
+                           store_entries=entries)
+
     def write_report(self) -> Path | None:
         if self.options.report_dir is None:
             return None
-        from .report import write_report
+        from .report import write_doc_report
 
-        return write_report(self.options.report_dir, self.verdicts, suite=self.suite, platform=self.platform,
-                            revision=self.store.revision)
+        return write_doc_report(self.options.report_dir, self.results_doc())
 
 
 def source_commit(directory: Path) -> str | None:

@@ -94,6 +94,8 @@ class Verdict:
     worst_frame: int | None = None
     files: dict[str, str] = field(default_factory=dict)  # report-relative paths: golden/actual/diff
     duration_s: float | None = None
+    per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
+    media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
 
     @property
     def failed(self) -> bool:
