@@ -12,7 +12,7 @@ import pytest
 
 from regress.env import in_ci
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("REGRESS_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
@@ -114,4 +114,20 @@ def test_merged_report_shows_platforms_side_by_side(browser, merged_reports: dic
     shot = tmp_path / "regress-merged-report.png"
     page.screenshot(path=str(shot), full_page=True)
     keep_artifact(shot)
+    page.close()
+
+
+def test_audio_players_load_in_browser(browser, tmp_path: Path) -> None:
+    from regress.report import write_report
+    from test_report_page import audio_run
+
+    run = audio_run(tmp_path)
+    page_path = write_report(tmp_path, [run.verdict], suite=None, platform="cpu-avx2", revision="r")
+    page = browser.new_page()
+    page.goto(page_path.as_uri())
+    durations = page.eval_on_selector_all(
+        "audio", "els => Promise.all(els.map(a => new Promise(ok => { a.addEventListener('loadedmetadata', "
+                 "() => ok(a.duration)); a.addEventListener('error', () => ok(-1)); a.load(); })))")
+    assert durations == [1.0, 1.0]  # 8000 samples at 8 kHz
+    assert page.locator("svg.wave polygon").count() == 3
     page.close()

@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                    help="comma-separated platform keys every case must have run on (e.g. cuda-sm90,rocm-gfx942); "
                         "exit 1 when one is missing")
     m.add_argument("--title", default="regress golden report", help="heading of the GitHub job summary")
+    m.add_argument("--markdown", type=Path, default=None, metavar="PATH",
+                   help="also write the job summary's Markdown here (e.g. a pull request body)")
 
 
 def _platforms(text: str | None) -> list[str] | None:
@@ -39,7 +41,7 @@ def _platforms(text: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report.github import emit
+    from ..report.github import emit, job_summary
     from ..report.merge import merge_reports
     from ..report.summary import is_bad
 
@@ -62,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"coverage: every case ran on {', '.join(cov['platforms'])}")
     for cid, platform in doc.get("unused_goldens") or []:
         print(f"  unused golden: {cid} [{platform}]")
+    if args.markdown is not None:
+        args.markdown.write_text(job_summary(doc, title=args.title), encoding="utf-8")
     emit(doc, title=args.title)
     return EXIT_REGRESSION if expect and cov["missing"] else EXIT_OK
