@@ -58,6 +58,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
                                          for s, n in summary.items()) + "</p>",
            "</header>", "<div id='overview'>"]
     out.append(_runs(doc.get("runs") or []))
+    out += [f"<p class='gap'>{_e(w)}</p>" for w in doc.get("warnings") or []]
     out.append(_coverage(doc.get("coverage"), doc.get("unused_goldens")))
     out.append("<div class='toolbar'><label><input type='checkbox' id='failures-only'> failures only</label></div>")
     out.append(_summary_table(cases, platforms))
