@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))  # tests/hubserver.py
 
 SUITE = """
 [suite]
@@ -79,3 +81,13 @@ def project(golden_project: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "project"
     shutil.copytree(golden_project, dst)
     return dst
+
+
+@pytest.fixture
+def olah_hub(tmp_path: Path):
+    """A fresh olah server on 127.0.0.1 with no repos; the test creates and commits them."""
+    from hubserver import OlahHub
+
+    hub = OlahHub(tmp_path / "hub").start()
+    yield hub
+    hub.stop()
