@@ -25,7 +25,7 @@ from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
 from .verdict import (ERROR, FAILED, MISSING, PASSED, WRITTEN, Verdict, describe_precision_change, judge_metrics,
-                      perf_diff, precision_diff, resolve_thresholds)
+                      perf_diff, perf_gate, precision_diff, resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
 
@@ -162,14 +162,15 @@ class GoldenSession:
             assert golden_output is not None
             verdict.golden = {"platform": golden.platform, "match": match, "revision": golden.revision,
                               "path": str(golden.directory)}
-            self._judge(case, verdict, golden, golden_output, result)
+            self._judge(case, verdict, golden, golden_output, result, match)
         if verdict.reasons and verdict.status == PASSED:
             verdict.status = FAILED
         self._maybe_stage(case, verdict, result)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output))
 
-    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult) -> None:
+    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult,
+               match: str) -> None:
         from .metrics.compare import compare_outputs
 
         comp = compare_outputs(golden_output, result.output, device=self.device)
@@ -190,6 +191,11 @@ class GoldenSession:
             line = describe_precision_change(changed)
             (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
         verdict.perf = perf_diff(golden.perf, result.perf.to_json())
+        if match == "exact":  # another arch's memory and time say nothing about this one's
+            failures, notes = perf_gate(verdict.perf, memory_tolerance=self.suite.memory_tolerance,
+                                        time_tolerance=self.suite.time_tolerance)
+            verdict.reasons.extend(failures)
+            verdict.warnings.extend(notes)
         if golden.meta.get("spec_hash") not in (None, case.spec_hash()):
             verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                     f"refresh it with `regress refresh -k {case.id}`")
