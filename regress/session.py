@@ -92,23 +92,37 @@ class GoldenSession:
 
     # ------------------------------------------------------------------ running
 
-    def precision_for(self, case: Case) -> dict[str, str]:
-        """Family default < case ``precision`` < ``--golden-precision``; unknown components are
-        an error naming the case and field."""
+    def precision_for(self, case: Case, override: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Family default < case ``precision`` < ``--golden-precision`` (or ``override``, as a
+        sweep passes); unknown components are an error naming the case and field."""
         runner = get_runner(case.pipeline)
         known = set(runner.default_precision)
-        for where, layer in (("precision", case.precision), ("--golden-precision", self.options.precision)):
+        run_layer = self.options.precision if override is None else override
+        for where, layer in (("precision", case.precision), ("--golden-precision", run_layer)):
             for comp in layer:
                 if comp not in known:
                     raise RunnerError(f"unknown component '{comp}' for pipeline '{case.pipeline}' (components: "
                                       f"{', '.join(sorted(known))})", file=self.suite.path, case=case.id,
                                       field=f"{where}.{comp}" if where == "precision" else where)
-        return resolve_precision(runner.default_precision, case.precision, self.options.precision)
+        return resolve_precision(runner.default_precision, case.precision, run_layer)
 
-    def run(self, case: Case) -> RunResult:
-        """Run a case, building (or reusing) its pipeline."""
+    def release(self) -> None:
+        """Drop every cached pipeline (and the CUDA cache): a sweep measures one at a time."""
+        self._pipes.clear()
+        import gc
+
+        gc.collect()
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def run(self, case: Case, *, precision: Mapping[str, str] | None = None) -> RunResult:
+        """Run a case, building (or reusing) its pipeline; ``precision`` replaces the run's
+        ``--golden-precision`` layer."""
         runner = get_runner(case.pipeline)
-        precision = self.precision_for(case)
+        precision = self.precision_for(case, precision)
         key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), self.device)
         build_s = None
         if key not in self._pipes:
