@@ -141,14 +141,20 @@ class GoldenSession:
         """Run a case and judge it against its golden; stage a new golden if the update mode
         says so. Never raises for a regression: the verdict says what happened."""
         t0 = time.perf_counter()
-        platform = self.platform
-        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         try:
             result = self.run(case)
         except RegressError as exc:
-            verdict.status, verdict.reasons = ERROR, [str(exc)]
+            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
+        return self.judge(case, result, started=t0)
+
+    def judge(self, case: Case, result: RunResult, *, started: float | None = None) -> CaseRun:
+        """Judge an output that is already there (from a runner, or from a hand-written test
+        through the ``golden`` fixture) against its golden, and stage it if asked to."""
+        t0 = time.perf_counter() if started is None else started
+        platform = self.platform
+        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         out = result.output
         verdict.kind = out.kind
         verdict.precision = precision_diff(None, result.fingerprint)
