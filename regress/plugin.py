@@ -220,3 +220,60 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             emit(doc, write=tr.write_line if tr else print)
     if worker is not None:
         workers.hand_over(session.config, docs)
+
+
+class GoldenCheck:
+    """What the ``golden`` fixture hands a test: ``golden.check(output)``.
+
+    The output is judged exactly like a suite case's (same store, platform fallback,
+    thresholds, update modes and report), filed under a case id derived from the test's
+    name unless ``name`` is given.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.request = request
+
+    def default_name(self) -> str:
+        import re
+
+        node = self.request.node
+        raw = f"{Path(str(node.path)).stem}.{node.name}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.")[:128]
+
+    def check(self, output: Any, *, name: str | None = None, thresholds: dict[str, float] | None = None,
+              fingerprint: dict[str, str] | None = None) -> Any:
+        """Compare ``output`` (an :class:`~regress.outputs.Output`, or a uint8 HxWx3 array)
+        with its golden; fails the test with the verdict's message, skips when the golden is
+        missing and the run is not strict. Returns the verdict."""
+        import numpy as np
+
+        from .outputs import Output
+        from .runners.base import Perf, RunResult
+        from .suite import CASE_ID_RE, Case, load_suite
+        from .verdict import ERROR, FAILED, MISSING
+
+        if isinstance(output, np.ndarray):
+            output = Output(image=output)
+        case_id = name or self.default_name()
+        if not CASE_ID_RE.match(case_id):
+            raise RegressError(f"golden name {case_id!r} must be letters, digits, '.', '_' or '-'")
+        config = self.request.config
+        try:
+            suite = load_suite(_suite_path(config))
+            session = _session_for(config, suite)
+        except RegressError as exc:
+            pytest.fail(f"golden fixture: {exc}", pytrace=False)
+        case = Case(id=case_id, pipeline="fixture", thresholds=dict(thresholds or {}))
+        result = RunResult(output=output, fingerprint=dict(fingerprint or {}), perf=Perf(wall_s=0.0))
+        v = session.judge(case, result).verdict
+        if v.status in (FAILED, ERROR) or (v.status == MISSING and v.reasons):
+            pytest.fail(v.message(), pytrace=False)
+        if v.status == MISSING:
+            pytest.skip(v.message())
+        return v
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> GoldenCheck:
+    """Check any output of a hand-written test against a golden: ``golden.check(output)``."""
+    return GoldenCheck(request)

@@ -25,7 +25,7 @@ from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
 from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, describe_precision_change,
-                      judge_metrics, perf_diff, precision_diff, resolve_thresholds)
+                      judge_metrics, perf_diff, perf_gate, precision_diff, resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
 
@@ -95,23 +95,37 @@ class GoldenSession:
 
     # ------------------------------------------------------------------ running
 
-    def precision_for(self, case: Case) -> dict[str, str]:
-        """Family default < case ``precision`` < ``--golden-precision``; unknown components are
-        an error naming the case and field."""
+    def precision_for(self, case: Case, override: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Family default < case ``precision`` < ``--golden-precision`` (or ``override``, as a
+        sweep passes); unknown components are an error naming the case and field."""
         runner = get_runner(case.pipeline)
         known = set(runner.default_precision)
-        for where, layer in (("precision", case.precision), ("--golden-precision", self.options.precision)):
+        run_layer = self.options.precision if override is None else override
+        for where, layer in (("precision", case.precision), ("--golden-precision", run_layer)):
             for comp in layer:
                 if comp not in known:
                     raise RunnerError(f"unknown component '{comp}' for pipeline '{case.pipeline}' (components: "
                                       f"{', '.join(sorted(known))})", file=self.suite.path, case=case.id,
                                       field=f"{where}.{comp}" if where == "precision" else where)
-        return resolve_precision(runner.default_precision, case.precision, self.options.precision)
+        return resolve_precision(runner.default_precision, case.precision, run_layer)
 
-    def run(self, case: Case) -> RunResult:
-        """Run a case, building (or reusing) its pipeline."""
+    def release(self) -> None:
+        """Drop every cached pipeline (and the CUDA cache): a sweep measures one at a time."""
+        self._pipes.clear()
+        import gc
+
+        gc.collect()
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def run(self, case: Case, *, precision: Mapping[str, str] | None = None) -> RunResult:
+        """Run a case, building (or reusing) its pipeline; ``precision`` replaces the run's
+        ``--golden-precision`` layer."""
         runner = get_runner(case.pipeline)
-        precision = self.precision_for(case)
+        precision = self.precision_for(case, precision)
         key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), self.device)
         build_s = None
         if key not in self._pipes:
@@ -130,14 +144,20 @@ class GoldenSession:
         """Run a case and judge it against its golden; stage a new golden if the update mode
         says so. Never raises for a regression: the verdict says what happened."""
         t0 = time.perf_counter()
-        platform = self.platform
-        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         try:
             result = self.run(case)
         except RegressError as exc:
-            verdict.status, verdict.reasons = ERROR, [str(exc)]
+            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
+        return self.judge(case, result, started=t0)
+
+    def judge(self, case: Case, result: RunResult, *, started: float | None = None) -> CaseRun:
+        """Judge an output that is already there (from a runner, or from a hand-written test
+        through the ``golden`` fixture) against its golden, and stage it if asked to."""
+        t0 = time.perf_counter() if started is None else started
+        platform = self.platform
+        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         out = result.output
         verdict.kind = out.kind
         verdict.precision = precision_diff(None, result.fingerprint)
@@ -165,14 +185,15 @@ class GoldenSession:
             assert golden_output is not None
             verdict.golden = {"platform": golden.platform, "match": match, "revision": golden.revision,
                               "path": str(golden.directory)}
-            self._judge(case, verdict, golden, golden_output, result)
+            self._judge(case, verdict, golden, golden_output, result, match)
         if verdict.reasons and verdict.status == PASSED:
             verdict.status = FAILED
         self._maybe_stage(case, verdict, result)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output))
 
-    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult) -> None:
+    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult,
+               match: str) -> None:
         from .metrics.compare import compare_outputs
 
         comp = compare_outputs(golden_output, result.output, device=self.device)
@@ -194,6 +215,11 @@ class GoldenSession:
             line = describe_precision_change(changed)
             (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
         verdict.perf = perf_diff(golden.perf, result.perf.to_json())
+        if match == "exact":  # another arch's memory and time say nothing about this one's
+            failures, notes = perf_gate(verdict.perf, memory_tolerance=self.suite.memory_tolerance,
+                                        time_tolerance=self.suite.time_tolerance)
+            verdict.reasons.extend(failures)
+            verdict.warnings.extend(notes)
         if golden.meta.get("spec_hash") not in (None, case.spec_hash()):
             verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                     f"refresh it with `regress refresh -k {case.id}`")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))  # tests/hubserver.py
 
 SUITE = """
 [suite]
@@ -181,3 +183,13 @@ def merged_reports(report_project: Path, failing_report: Path, tmp_path_factory:
     merge_reports([failing_report, b_qwen, b_wan], complete, expect_platforms=[platform_a, OTHER_PLATFORM])
     return {"a": failing_report, "b_qwen": b_qwen, "b_wan": b_wan, "platform_a": platform_a,
             "platform_b": OTHER_PLATFORM, "complete": complete}
+
+
+@pytest.fixture
+def olah_hub(tmp_path: Path):
+    """A fresh olah server on 127.0.0.1 with no repos; the test creates and commits them."""
+    from hubserver import OlahHub
+
+    hub = OlahHub(tmp_path / "hub").start()
+    yield hub
+    hub.stop()
