@@ -116,6 +116,7 @@ class Suite:
     cases: tuple[Case, ...]
     fingerprint: str = "fail"  # or "warn"
     name: str = "goldens"
+    drift_cap: Mapping[str, float] = field(default_factory=dict)  # refresh: how far a new golden may move
 
     @property
     def lock_path(self) -> Path:
@@ -146,7 +147,7 @@ _CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "skip": (list, False),
 }
 _TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case"}
-_SUITE_KEYS = {"name": str, "fingerprint": str}
+_SUITE_KEYS = {"name": str, "fingerprint": str, "drift_cap": dict}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array",
                bool: "true or false"}
 
@@ -194,6 +195,7 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     if fingerprint not in ("fail", "warn"):
         raise SuiteError("must be 'fail' or 'warn'", file=path, field="suite.fingerprint")
 
+    drift_cap = _parse_thresholds(meta.get("drift_cap", {}), path, None, "suite.drift_cap")
     store = _parse_store(data.get("store"), path)
     defaults = _parse_thresholds(data.get("defaults", {}), path, None, "defaults")
     fallback = _parse_thresholds(data.get("fallback", {}), path, None, "fallback")
@@ -213,7 +215,8 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
         seen.add(case.id)
         cases.append(case)
     return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
-                 cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)))
+                 cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)),
+                 drift_cap=drift_cap)
 
 
 def _require_table(value: Any, path: Path, fld: str, case: str | None = None) -> None:
