@@ -104,6 +104,7 @@ class StoreSpec:
     repo: str | None = None  # hf / git
     repo_type: str = "dataset"
     url: str | None = None  # git: where to push (a path or URL)
+    branch: str = "main"  # hf / git: the branch a publish commits to
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
         raise SuiteError("missing [store] table (kind = \"file\" with path, or kind = \"hf\" with repo)",
                          file=path, field="store")
     _require_table(raw, path, "store")
-    allowed = {"kind", "path", "repo", "repo_type", "url"}
+    allowed = {"kind", "path", "repo", "repo_type", "url", "branch"}
     for k in raw:
         if k not in allowed:
             raise SuiteError(f"unknown key (expected one of {', '.join(sorted(allowed))})", file=path,
@@ -249,7 +250,11 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
     if repo_type not in ("dataset", "model", "space"):
         raise SuiteError("must be dataset, model or space", file=path, field="store.repo_type")
     local = (path.parent / raw["path"]).resolve() if "path" in raw else None
-    return StoreSpec(kind=kind, repo=raw["repo"], repo_type=repo_type, url=raw.get("url"), path=local)
+    url = raw.get("url")
+    if url and not re.match(r"^[^/]*:", url) and not Path(url).is_absolute():
+        url = str((path.parent / url).resolve())  # a local git remote (not a URL, not host:path), relative to the suite
+    return StoreSpec(kind=kind, repo=raw["repo"], repo_type=repo_type, url=url, path=local,
+                     branch=raw.get("branch", "main"))
 
 
 def _parse_thresholds(raw: Any, path: Path, case: str | None, fld: str) -> dict[str, float]:
