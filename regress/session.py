@@ -41,6 +41,8 @@ class Options:
     precision: Mapping[str, str] = field(default_factory=dict)  # COMPONENT -> dtype, for this run only
     report_dir: Path | None = None
     force: bool = False  # publish goldens that fail the quality gate
+    publish: str | None = None  # Hub stores: commit new goldens through 'hub' (HfApi) or 'git'
+    create_pr: bool = False  # Hub stores: publish as a Hub pull request
 
 
 @dataclass
@@ -71,7 +73,8 @@ class GoldenSession:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.suite)
+            o = self.options
+            self._store = open_store(self.suite, strict=o.strict, publish=o.publish, create_pr=o.create_pr)
         return self._store
 
     @property
