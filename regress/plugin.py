@@ -34,6 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-device", default=None, metavar="DEVICE", help="run pipelines on this torch device")
     g.addoption("--golden-force", action="store_true", default=False,
                 help="with --golden-update: write goldens that fail the quality gate")
+    g.addoption("--golden-publish", default=None, choices=("hub", "git"),
+                help="with --golden-update and a Hub store: commit through the Hub API or git (default: store kind)")
+    g.addoption("--golden-create-pr", action="store_true", default=False,
+                help="with --golden-update and a Hub store: publish as a Hub pull request")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,7 +87,8 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             platform=config.getoption("--golden-platform"), device=config.getoption("--golden-device"),
             strict=in_ci() if strict is None else strict, update=config.getoption("--golden-update"),
             precision=dict(parse_override(t) for t in config.getoption("--golden-precision")),
-            report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"))
+            report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
+            publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"))
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 
@@ -150,6 +155,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             revision = gs.publish()
             if revision and tr:
                 tr.write_line(f"regress: wrote goldens; {gs.suite.lock_path} now pins {revision}")
+                last = getattr(gs.store, "last_publish", None)
+                if last is not None and last.url:
+                    tr.write_line(f"regress: review the new goldens at {last.url}")
         except RegressError as exc:
             if tr:
                 tr.write_line(f"regress: publishing goldens failed, nothing changed: {exc}", red=True)
