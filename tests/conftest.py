@@ -106,6 +106,7 @@ def hub_project(project: Path, olah_hub, tmp_path: Path, monkeypatch: pytest.Mon
 
     repo_dir = olah_hub.create_repo("org/goldens")
     git(repo_dir, "config", "receive.denyCurrentBranch", "updateInstead")  # accept pushes to its main
+    git(repo_dir, "config", "uploadpack.allowFilter", "true")  # as Hub-like servers do: blob-less fetches
     first = olah_hub.commit("org/goldens", project / "goldens" / "store", "goldens from the tiny suite")
     shutil.rmtree(project / "goldens" / "store")
     suite = project / "goldens" / "suite.toml"

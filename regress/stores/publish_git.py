@@ -2,9 +2,10 @@
 
 For golden repos that live in git (a Hub repo through its git remote, or any git server that a
 Hub-compatible mirror such as olah serves). The commit is built with plumbing in a scratch
-repository that holds only the branch head (a depth-1 fetch) and an index: no checkout of the
-goldens, whatever their size. The head must be the pinned sha (a stale base fails), and the
-push is a fast-forward, which the server refuses if the branch moved in between.
+repository that holds only the branch head's commit and trees (a depth-1, blob-less fetch where
+the server allows filters) and an index: the existing goldens are never downloaded or checked
+out, whatever their size. The head must be the pinned sha (a stale base fails), and the push is
+a fast-forward, which the server refuses if the branch moved in between.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ class GitPublisher:
         with tempfile.TemporaryDirectory(prefix="regress-publish-") as tmp:
             work = Path(tmp)
             self._git(work, "init", "-q")
+            self._git(work, "remote", "add", "origin", self.url)
             env = self._identity(work)
             base = "refs/regress/base"
-            self._git(work, "fetch", "-q", "--depth=1", self.url, f"refs/heads/{self.branch}:{base}",
-                      what=f"fetch '{self.branch}'")
+            self._git(work, "fetch", "-q", "--depth=1", "--filter=blob:none", "origin",
+                      f"refs/heads/{self.branch}:{base}", what=f"fetch '{self.branch}'")
             head = self._git(work, "rev-parse", base).strip()
             if head != parent:
                 raise StoreError(f"{self.target}: '{self.branch}' is at {head[:12]}, not at the pinned commit "
@@ -48,11 +50,11 @@ class GitPublisher:
             self._git(work, "update-index", "--index-info", stdin="".join(entries).encode())
             if deletes:
                 self._git(work, "update-index", "--force-remove", "--", *deletes)
-            tree = self._git(work, "write-tree").strip()
+            tree = self._git(work, "write-tree", "--missing-ok").strip()  # old blobs stay on the server
             sha = self._git(work, "commit-tree", tree, "-p", head, "-F", "-", stdin=f"{title}\n\n{body}".encode(),
                             env=env).strip()
             fail_point("before-push")
-            self._git(work, "push", "-q", self.url, f"{sha}:refs/heads/{self.branch}", what="push")
+            self._git(work, "push", "-q", "origin", f"{sha}:refs/heads/{self.branch}", what="push")
         return PublishResult(sha=sha)
 
     def _identity(self, work: Path) -> dict[str, str] | None:
