@@ -85,6 +85,18 @@ def test_drift_cap_reads_each_metric_in_its_direction() -> None:
                         "[suite] drift_cap)"]
 
 
+def test_drift_cap_is_validated_like_thresholds(tmp_path: Path) -> None:
+    from regress.errors import SuiteError
+    from regress.suite import load_suite
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text('[suite]\ndrift_cap = { sharpness = 1 }\n[store]\nkind = "file"\npath = "s"\n')
+    with pytest.raises(SuiteError, match="field 'suite.drift_cap.sharpness': unknown metric"):
+        load_suite(suite)
+    suite.write_text('[suite]\ndrift_cap = { ssim = 0.5, max_abs = 64 }\n[store]\nkind = "file"\npath = "s"\n')
+    assert dict(load_suite(suite).drift_cap) == {"ssim": 0.5, "max_abs": 64.0}
+
+
 # --------------------------------------------------------------------------- refresh refuses
 
 
