@@ -85,6 +85,10 @@ def test_fetching_one_case_downloads_only_its_files(hub_project, capsys) -> None
 
     assert main(["fetch", "--suite", str(hp.suite), "--all-platforms"]) == 0
     assert {f.split("/")[1] for f in snapshot_files(hp, hp.first)} == {"qwen", "wan"}
+    capsys.readouterr()
+    assert main(["fetch", "--suite", str(hp.suite), "--platform", "rocm-gfx942"]) == 0  # never across backends
+    err = capsys.readouterr().err
+    assert "fetched 0 golden(s)" in err and "no golden for qwen on rocm-gfx942" in err
 
 
 def test_offline_run_from_the_cache_after_the_server_stops(hub_project, pytester, monkeypatch) -> None:

@@ -23,30 +23,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     which.add_argument("--all-platforms", action="store_true", help="every platform's golden of the selected cases")
 
 
-def plan(store: Any, cases: list[Any], platform: str | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(case, platform) pairs to download and the case ids that have no golden to use.
-    ``platform=None`` means every platform; otherwise the golden a run there would use."""
-    from ..platform import nearest
-
-    todo, missing = [], []
-    for case in cases:
-        available = store.platforms(case.id)
-        if platform is None:
-            keys = available
-        else:
-            key = platform if platform in available else nearest(platform, available)
-            keys = [key] if key else []
-        if not keys:
-            missing.append(case.id)
-        todo += [(case.id, k) for k in keys]
-    return todo, missing
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..stores import open_store
+    from ..stores.base import lookup
     from ..suite import load_suite
 
     suite = load_suite(args.suite)
@@ -71,21 +53,25 @@ def run(args: argparse.Namespace) -> int:
 
             platform = detect().key
     store: Any = open_store(suite)
-    todo, missing = plan(store, cases, platform)
-    files = size = 0
+    # --all-platforms: every golden of the case; otherwise the one a run on `platform` uses.
+    todo = [(c.id, p) for c in cases for p in store.platforms(c.id)] if platform is None else \
+        [(c.id, platform) for c in cases]
+    fetched, missing, files, size = 0, [], 0, 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"fetching {store.repo}@{store.revision[:12]}", total=len(todo))
         for case_id, key in todo:
             progress.update(task, description=f"{case_id} [{key}]")
-            golden = store.get(case_id, key)
-            assert golden is not None  # listed above
-            names = list(golden.meta.get("files") or {}) + ["meta.json"]
-            files += len(names)
-            size += sum((golden.directory / n).stat().st_size for n in names)
+            golden = store.get(case_id, key) if platform is None else lookup(store, case_id, key)[0]
             progress.advance(task)
+            if golden is None:
+                missing.append(case_id)
+                continue
+            names = list(golden.meta.get("files") or {}) + ["meta.json"]
+            fetched, files = fetched + 1, files + len(names)
+            size += sum((golden.directory / n).stat().st_size for n in names)
     where = "every platform" if platform is None else platform
-    console.print(f"fetched {len(todo)} golden(s) for {where} ({files} files, {size / 1024:.1f} KiB, each checked "
+    console.print(f"fetched {fetched} golden(s) for {where} ({files} files, {size / 1024:.1f} KiB, each checked "
                   f"against its sha256) from {store.repo}@{store.revision} into {store.settings.cache_dir}",
                   markup=False, soft_wrap=True)
     for case_id in missing:
