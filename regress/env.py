@@ -8,7 +8,16 @@ CI = "CI"  # set by GitHub Actions and most CI systems: turns --golden-strict on
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 REGRESS_DEVICE = "REGRESS_DEVICE"  # force 'cpu' or 'cuda:1' for runs
-REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish
+REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish ("NAME" or "NAME:kill")
+REGRESS_HUB_RETRIES = "REGRESS_HUB_RETRIES"  # tries before "cannot reach the Hub" (default 3)
+REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubled after each (default 1.0)
+
+# Read by huggingface_hub too; regress reads them when a store opens (not at import), so that a
+# process, or a test, that sets them late still gets what it asked for.
+HF_ENDPOINT = "HF_ENDPOINT"
+HF_HUB_CACHE = "HF_HUB_CACHE"
+HF_HOME = "HF_HOME"
+HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
 
 
 def truthy(name: str) -> bool:
@@ -17,3 +26,16 @@ def truthy(name: str) -> bool:
 
 def in_ci() -> bool:
     return truthy(CI)
+
+
+def number(name: str, default: float) -> float:
+    """A numeric setting; a value that is not a number is an error naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        from .errors import RegressError
+
+        raise RegressError(f"environment variable {name}={raw!r} is not a number") from None

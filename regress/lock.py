@@ -19,6 +19,7 @@ from .suite import StoreSpec, tomllib
 
 SHA40_RE = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")  # a branch or tag name (refused under strict)
 EMPTY = "empty"  # a file store with no goldens yet
 
 _HEADER = ("# Pins the golden store. `regress refresh` rewrites `revision`; review its diff like code.\n")
@@ -65,6 +66,13 @@ def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
     if lock.kind == "file" and not (CONTENT_RE.match(lock.revision) or lock.revision == EMPTY):
         raise SuiteError("a file store's revision is 'sha256:<64 hex>' (run `regress refresh` to write it)",
                          file=path, field="revision")
+    if lock.kind in ("hf", "git"):
+        if not lock.repo:
+            raise SuiteError("a Hub store's lock names its repo ('org/name'; `regress pin` writes it)", file=path,
+                             field="repo")
+        if not (lock.is_commit_sha or REF_RE.match(lock.revision)):
+            raise SuiteError(f"{lock.revision!r} is neither a 40-hex commit sha nor a branch or tag name "
+                             "(`regress pin` writes the sha)", file=path, field="revision")
     if store is not None:
         if lock.kind != store.kind:
             raise SuiteError(f"lock is for a '{lock.kind}' store but the suite's [store] is '{store.kind}'",
@@ -72,6 +80,9 @@ def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
         if store.repo and lock.repo != store.repo:
             raise SuiteError(f"lock pins repo '{lock.repo}' but the suite's [store] names '{store.repo}'",
                              file=path, field="repo")
+        if store.repo and lock.repo_type and lock.repo_type != store.repo_type:
+            raise SuiteError(f"lock pins a {lock.repo_type} repo but the suite's [store] names a {store.repo_type} "
+                             "repo", file=path, field="repo_type")
     return lock
 
 

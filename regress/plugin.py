@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-shard", default=None, metavar="I/N",
                 help="run shard I of N (1-based), balanced by the durations recorded in the goldens; "
                      "the same split on every machine (`regress shard N` prints it)")
+    g.addoption("--golden-publish", default=None, choices=("hub", "git"),
+                help="with --golden-update and a Hub store: commit through the Hub API or git (default: store kind)")
+    g.addoption("--golden-create-pr", action="store_true", default=False,
+                help="with --golden-update and a Hub store: publish as a Hub pull request")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -101,7 +105,8 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             strict=in_ci() if strict is None else strict, update=config.getoption("--golden-update"),
             precision=dict(parse_override(t) for t in config.getoption("--golden-precision")),
             report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
-            shard=config.getoption("--golden-shard"), worker=worker)
+            shard=config.getoption("--golden-shard"), worker=worker,
+            publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"))
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 
@@ -201,6 +206,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             revision = gs.publish()
             if revision and tr:
                 tr.write_line(f"regress: wrote goldens; {gs.suite.lock_path} now pins {revision}")
+                last = getattr(gs.store, "last_publish", None)
+                if last is not None and last.url:
+                    tr.write_line(f"regress: review the new goldens at {last.url}")
         except RegressError as exc:
             if tr:
                 tr.write_line(f"regress: publishing goldens failed, nothing changed: {exc}", red=True)

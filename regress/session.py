@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .errors import RegressError, RunnerError
-from .gate import quality_problems
+from .gate import drift_problems, quality_problems
 from .outputs import Output
 from .precision import resolve_precision
 from .runners import RunResult, get_runner
@@ -43,6 +43,8 @@ class Options:
     force: bool = False  # publish goldens that fail the quality gate
     shard: str | None = None  # 'I/N' when this run is one shard of the suite (recorded in results.json)
     worker: str | None = None  # pytest-xdist worker id ('gw0') when this run is one worker of several
+    publish: str | None = None  # Hub stores: commit new goldens through 'hub' (HfApi) or 'git'
+    create_pr: bool = False  # Hub stores: publish as a Hub pull request
 
 
 @dataclass
@@ -74,7 +76,8 @@ class GoldenSession:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.suite)
+            o = self.options
+            self._store = open_store(self.suite, strict=o.strict, publish=o.publish, create_pr=o.create_pr)
         return self._store
 
     @property
@@ -188,7 +191,7 @@ class GoldenSession:
             self._judge(case, verdict, golden, golden_output, result, match)
         if verdict.reasons and verdict.status == PASSED:
             verdict.status = FAILED
-        self._maybe_stage(case, verdict, result)
+        self._maybe_stage(case, verdict, result, golden)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output))
 
@@ -234,10 +237,15 @@ class GoldenSession:
         return mode == "all" or (mode == "missing" and missing) or (
             mode == "failed" and (missing or verdict.status == FAILED))
 
-    def _maybe_stage(self, case: Case, verdict: Verdict, result: RunResult) -> None:
+    def _maybe_stage(self, case: Case, verdict: Verdict, result: RunResult, golden: Any = None) -> None:
         if not self._wants_update(verdict):
             return
         problems = quality_problems(result.output)
+        if self.suite.drift_cap and golden is not None and verdict.golden.get("match") == "exact" \
+                and golden.meta.get("spec_hash") in (None, case.spec_hash()):
+            # Only against the golden this one replaces, made from the same inputs: a changed spec
+            # or another platform's golden is expected to differ.
+            problems += drift_problems({k: m.value for k, m in verdict.metrics.items()}, self.suite.drift_cap)
         if problems and not self.options.force:
             msg = f"{case.id}: not written as a golden: {'; '.join(problems)} (use --force to write it anyway)"
             self.gate_refusals.append(msg)

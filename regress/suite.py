@@ -104,6 +104,7 @@ class StoreSpec:
     repo: str | None = None  # hf / git
     repo_type: str = "dataset"
     url: str | None = None  # git: where to push (a path or URL)
+    branch: str = "main"  # hf / git: the branch a publish commits to
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Suite:
     memory_tolerance: float | None = 0.02
     time_tolerance: float | None = None
     name: str = "goldens"
+    drift_cap: Mapping[str, float] = field(default_factory=dict)  # refresh: how far a new golden may move
 
     @property
     def lock_path(self) -> Path:
@@ -152,7 +154,8 @@ _CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 _TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case"}
 _SUITE_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "fingerprint": str,
                                                    "memory_tolerance": (int, float, bool),
-                                                   "time_tolerance": (int, float, bool)}
+                                                   "time_tolerance": (int, float, bool),
+                                                   "drift_cap": dict}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array",
                bool: "true or false"}
 
@@ -209,6 +212,7 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
             raise SuiteError("must be a fraction >= 0 (0.02 = 2%) or false to switch the gate off", file=path,
                              field=f"suite.{k}")
         tolerances[k] = None if v is False else float(v)
+    drift_cap = _parse_thresholds(meta.get("drift_cap", {}), path, None, "suite.drift_cap")
     store = _parse_store(data.get("store"), path)
     defaults = _parse_thresholds(data.get("defaults", {}), path, None, "defaults")
     fallback = _parse_thresholds(data.get("fallback", {}), path, None, "fallback")
@@ -229,7 +233,8 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
         cases.append(case)
     return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
                  cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)),
-                 memory_tolerance=tolerances["memory_tolerance"], time_tolerance=tolerances["time_tolerance"])
+                 memory_tolerance=tolerances["memory_tolerance"], time_tolerance=tolerances["time_tolerance"],
+                 drift_cap=drift_cap)
 
 
 def _require_table(value: Any, path: Path, fld: str, case: str | None = None) -> None:
@@ -242,7 +247,7 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
         raise SuiteError("missing [store] table (kind = \"file\" with path, or kind = \"hf\" with repo)",
                          file=path, field="store")
     _require_table(raw, path, "store")
-    allowed = {"kind", "path", "repo", "repo_type", "url"}
+    allowed = {"kind", "path", "repo", "repo_type", "url", "branch"}
     for k in raw:
         if k not in allowed:
             raise SuiteError(f"unknown key (expected one of {', '.join(sorted(allowed))})", file=path,
@@ -262,7 +267,11 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
     if repo_type not in ("dataset", "model", "space"):
         raise SuiteError("must be dataset, model or space", file=path, field="store.repo_type")
     local = (path.parent / raw["path"]).resolve() if "path" in raw else None
-    return StoreSpec(kind=kind, repo=raw["repo"], repo_type=repo_type, url=raw.get("url"), path=local)
+    url = raw.get("url")
+    if url and not re.match(r"^[^/]*:", url) and not Path(url).is_absolute():
+        url = str((path.parent / url).resolve())  # a local git remote (not a URL, not host:path), relative to the suite
+    return StoreSpec(kind=kind, repo=raw["repo"], repo_type=repo_type, url=url, path=local,
+                     branch=raw.get("branch", "main"))
 
 
 def _parse_thresholds(raw: Any, path: Path, case: str | None, fld: str) -> dict[str, float]:

@@ -193,3 +193,34 @@ def olah_hub(tmp_path: Path):
     hub = OlahHub(tmp_path / "hub").start()
     yield hub
     hub.stop()
+
+
+@pytest.fixture
+def hub_project(project: Path, olah_hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The golden project with its goldens moved into a dataset repo that olah serves (a git repo
+    on disk, also the suite's git remote): ``[store] kind = "hf"``, the lock pinned to the commit,
+    and the HF environment pointing at the server with a cache of its own."""
+    from types import SimpleNamespace
+
+    from hubserver import git
+
+    from regress.lock import Lock, write_lock
+
+    repo_dir = olah_hub.create_repo("org/goldens")
+    git(repo_dir, "config", "receive.denyCurrentBranch", "updateInstead")  # accept pushes to its main
+    git(repo_dir, "config", "uploadpack.allowFilter", "true")  # as Hub-like servers do: blob-less fetches
+    first = olah_hub.commit("org/goldens", project / "goldens" / "store", "goldens from the tiny suite")
+    shutil.rmtree(project / "goldens" / "store")
+    suite = project / "goldens" / "suite.toml"
+    suite.write_text(suite.read_text().replace(
+        'kind = "file"\npath = "store"', f'kind = "hf"\nrepo = "org/goldens"\nurl = "{repo_dir}"'))
+    lock = project / "goldens" / "goldens.lock"
+    write_lock(lock, Lock(kind="hf", repo="org/goldens", repo_type="dataset", revision=first))
+    cache = tmp_path / "hf-cache"
+    for k, v in olah_hub.env(cache).items():
+        monkeypatch.setenv(k, v)
+    for k in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "CI"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("REGRESS_HUB_BACKOFF", "0.05")
+    return SimpleNamespace(root=project, hub=olah_hub, repo_dir=repo_dir, first=first, cache=cache, suite=suite,
+                           lock=lock)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_OK
+from ..env import in_ci
+from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    sub.add_parser("check", parents=[common], help="validate the suite, the lock and the store's pin")
+    p = sub.add_parser("check", parents=[common], help="validate the suite, the lock and the store's pin")
+    p.add_argument("--unused", action="store_true",
+                   help="list, per platform, goldens in the pinned revision that no case refers to (exit 1 if any)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from ..suite import load_suite
 
     suite = load_suite(args.suite)
-    store = open_store(suite)
+    store = open_store(suite, strict=in_ci())
     session = GoldenSession(suite, store=store)
     for case in suite.cases:
         get_runner(case.pipeline)
@@ -28,6 +31,17 @@ def run(args: argparse.Namespace) -> int:
     unused = sorted({(c, p) for c, p in goldens if c not in used})
     print(f"{suite.path}: {len(suite.cases)} cases, {len(goldens)} goldens, store {suite.store.kind} at "
           f"{store.revision}")
+    if not args.unused:
+        for c, p in unused:
+            print(f"  unused golden: {c} [{p}]")
+        return EXIT_OK
+    by_platform: dict[str, list[str]] = {}
     for c, p in unused:
-        print(f"  unused golden: {c} [{p}]")
-    return EXIT_OK
+        by_platform.setdefault(p, []).append(c)
+    if not by_platform:
+        print("no unused goldens")
+        return EXIT_OK
+    print(f"{len(unused)} unused golden(s) (cases/<id>/<platform>/ that no case of the suite refers to):")
+    for p, ids in sorted(by_platform.items()):
+        print(f"  {p}: {', '.join(ids)}")
+    return EXIT_REGRESSION

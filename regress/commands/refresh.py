@@ -17,7 +17,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--platform", default=None, help="file goldens under this key instead of the detected one")
     p.add_argument("--device", default=None)
     p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE")
-    p.add_argument("--force", action="store_true", help="publish outputs that fail the quality gate")
+    p.add_argument("--force", action="store_true",
+                   help="publish outputs that fail the quality gate (blank, constant, NaN, noise, drift cap)")
+    p.add_argument("--publish", choices=("hub", "git"), default=None,
+                   help="Hub stores: commit through the Hub API or git (default: 'git' for kind = \"git\", else 'hub')")
+    p.add_argument("--create-pr", action="store_true", help="Hub stores: publish as a Hub pull request")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise RegressError(f"--precision: {exc}") from None
     opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
-                   force=args.force)
+                   force=args.force, publish=args.publish, create_pr=args.create_pr)
     session = GoldenSession(suite, opts)
     cases = suite.select(args.expr)
     console = Console(stderr=True)
@@ -52,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if result.written:
         console.print(f"wrote {len(result.written)} golden(s): {', '.join(result.written)}; "
                       f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
+        last = getattr(session.store, "last_publish", None)
+        if last is not None and last.url:
+            console.print(f"review: {last.url}", markup=False, soft_wrap=True)
     else:
         console.print("nothing to refresh: every selected case has an up-to-date golden")
     return EXIT_OK

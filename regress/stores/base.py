@@ -42,17 +42,26 @@ class Golden:
     def perf(self) -> dict[str, Any] | None:
         return self.meta.get("perf")
 
-    def verify(self) -> None:
-        """Every output file is listed in meta with a sha256 that matches its bytes."""
+    def mismatched(self) -> list[tuple[str, str]]:
+        """(file name, problem) for every file meta.json lists that is missing or whose bytes do
+        not hash to the listed sha256; empty when the golden is intact."""
         files = self.meta.get("files") or {}
         if not files:
-            raise StoreError(f"{self.directory / META_FILE}: lists no files")
+            return [(META_FILE, "lists no files")]
+        bad = []
         for name, digest in files.items():
             p = self.directory / name
             if not p.is_file():
-                raise StoreError(f"{p}: listed in meta.json but missing")
-            if sha256_file(p) != digest:
-                raise StoreError(f"{p}: sha256 does not match meta.json (corrupted or edited by hand)")
+                bad.append((name, "listed in meta.json but missing"))
+            elif sha256_file(p) != digest:
+                bad.append((name, "sha256 does not match meta.json"))
+        return bad
+
+    def verify(self) -> None:
+        """Every output file is listed in meta with a sha256 that matches its bytes."""
+        for name, problem in self.mismatched():
+            hint = " (corrupted or edited by hand)" if problem.startswith("sha256") else ""
+            raise StoreError(f"{self.directory / name}: {problem}{hint}")
 
     def output(self) -> Output:
         self.verify()
@@ -68,14 +77,21 @@ class StagedGolden:
     output: Output
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def files(self) -> dict[str, bytes]:
+        """The golden's files by name: the output files and a meta.json listing their sha256.
+        A store that publishes elsewhere (a Hub commit, a git commit) uploads exactly these."""
+        out = self.output.encode()
+        meta = dict(self.meta)
+        meta["schema"] = META_SCHEMA
+        meta["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in out.items()}
+        out[META_FILE] = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        return out
+
     def write(self, directory: Path) -> None:
         """Write output files and meta.json (with the files' sha256) into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
-        files = self.output.save(directory)
-        meta = dict(self.meta)
-        meta["schema"] = META_SCHEMA
-        meta["files"] = files
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for name, data in self.files().items():
+            (directory / name).write_bytes(data)
 
 
 def load_meta(directory: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import StoreError
 from ..lock import EMPTY, Lock, write_lock
 from .base import META_FILE, Golden, StagedGolden, load_meta, sha256_file
+from .publish import fail_point
 
 
 def tree_hash(root: Path) -> str:
@@ -108,7 +109,7 @@ class FileStore:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(work / "new" / str(i), target)
             revision = tree_hash(self.root)
-            _fail_point("before-lock")
+            fail_point("before-lock")
             write_lock(self.lock_path, Lock(kind="file", revision=revision))
         except BaseException:
             for target, backup in reversed(moved):
@@ -131,9 +132,3 @@ def _prune_empty(root: Path) -> None:
     for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         if not any(d.iterdir()):
             d.rmdir()
-
-
-def _fail_point(name: str) -> None:
-    """Tests set REGRESS_FAIL_AT to prove that a failure at this step leaves nothing changed."""
-    if os.environ.get("REGRESS_FAIL_AT") == name:
-        raise StoreError(f"injected failure at '{name}' (REGRESS_FAIL_AT)")

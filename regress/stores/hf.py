@@ -1,0 +1,465 @@
+"""The ``hf`` store (and ``git``, which reads the same way): goldens in a Hub repo, read with
+huggingface_hub at the commit sha that ``goldens.lock`` pins.
+
+The data path for one golden (case, platform), at the pinned commit:
+
+1. **listing**: which files the repo holds. A commit never changes, so the listing that
+   huggingface_hub keeps in its cache for that commit is used when present (no network);
+   otherwise ``HfApi.list_repo_files(revision=sha)``. The listing tells which platforms have a
+   golden, so the nearest-platform fallback needs no download.
+2. **download**: ``snapshot_download(allow_patterns=["cases/<case>/<platform>/*"])``: only that
+   golden's files, cache first (``local_files_only``), the network only for what is missing.
+3. **verify**: every file against the sha256 in its ``meta.json``. A mismatch is downloaded once
+   more (``force_download``), then it is an error that names the file.
+
+With ``HF_HUB_OFFLINE=1`` steps 1-2 use the cache only and say what to run when it is cold.
+Every failure is a one-line :class:`StoreError` that says what to do; none of them lets a case
+pass. Publishing (one commit on top of the pinned sha, then the lock) is in :meth:`HfStore.publish`
+with the commit itself made by a publisher (:mod:`.publish_hub`, :mod:`.publish_git`).
+
+huggingface_hub is imported inside functions: ``import regress`` must stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import env
+from ..errors import StoreError
+from ..lock import Lock, write_lock
+from ..suite import StoreSpec
+from .base import META_FILE, Golden, StagedGolden, load_meta
+from .publish import Publisher, PublishResult, fail_point, golden_dir, plan, provenance, redact
+
+PUBLISH_TARGETS = ("hub", "git")
+
+
+class RegressWarning(UserWarning):
+    """Something a run should show but that does not fail it (a lock pinning a branch)."""
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where the Hub is and how hard to try, read from the environment when a store opens."""
+
+    endpoint: str
+    cache_dir: Path
+    offline: bool
+    retries: int = 3
+    backoff: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> HubSettings:
+        from huggingface_hub import constants
+
+        cache = (os.environ.get(env.HF_HUB_CACHE) or os.environ.get("HUGGINGFACE_HUB_CACHE")
+                 or (os.path.join(os.environ[env.HF_HOME], "hub") if os.environ.get(env.HF_HOME) else None)
+                 or constants.HF_HUB_CACHE)
+        return cls(endpoint=(os.environ.get(env.HF_ENDPOINT) or constants.ENDPOINT).rstrip("/"),
+                   cache_dir=Path(cache).expanduser(),
+                   offline=env.truthy(env.HF_HUB_OFFLINE) or bool(constants.HF_HUB_OFFLINE),
+                   retries=max(1, int(env.number(env.REGRESS_HUB_RETRIES, 3))),
+                   backoff=max(0.0, env.number(env.REGRESS_HUB_BACKOFF, 1.0)))
+
+
+def _silent_tqdm() -> type:
+    """huggingface_hub draws a progress bar per download; inside a test run it is noise
+    (``regress fetch`` draws its own)."""
+    from tqdm.auto import tqdm
+
+    class Silent(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+_NETWORK_ERRORS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
+                   "ConnectionError", "OfflineModeIsEnabled", "RemoteProtocolError")
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """A connection that failed (refused, timed out, offline), by class name so that it holds
+    for the HTTP client of any huggingface_hub version."""
+    return any(c.__name__ in _NETWORK_ERRORS for e in _chain(exc) for c in type(e).__mro__)
+
+
+def probe(endpoint: str, timeout: float = 5.0) -> str | None:
+    """None when something answers HTTP at ``endpoint`` (any status), else why not."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+        return None
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        return type(reason).__name__ if isinstance(reason, BaseException) else str(reason)
+    except OSError as exc:
+        return type(exc).__name__
+
+
+def token_hint(action: str = "read") -> str:
+    from huggingface_hub import get_token
+
+    if get_token() is None:
+        return f"no Hugging Face token is set: export HF_TOKEN=<a token that can {action} it> (or `hf auth login`)"
+    return f"the token in use cannot {action} it (HF_TOKEN, or `hf auth login`)"
+
+
+class HfStore:
+    """Goldens in a Hub repo at a pinned commit (``kind = "hf"``, or ``kind = "git"`` for a repo
+    that a Hub-compatible server serves from git and that is written with git)."""
+
+    def __init__(self, spec: StoreSpec, *, lock: Lock | None, lock_path: Path, strict: bool = False,
+                 publish: str | None = None, create_pr: bool = False, api: Any = None,
+                 settings: HubSettings | None = None) -> None:
+        assert spec.repo is not None
+        self.kind = spec.kind
+        self.spec = spec
+        self.repo, self.repo_type, self.branch = spec.repo, spec.repo_type, spec.branch
+        self.lock_path = lock_path
+        if lock is None:
+            raise StoreError(f"missing: a Hub store needs the commit it trusts; run `regress pin` to pin the "
+                             f"current '{self.branch}' of {self.repo}", file=lock_path)
+        self.lock = lock
+        self.settings = settings or HubSettings.from_env()
+        self.publish_target = publish or ("git" if spec.kind == "git" else "hub")
+        if self.publish_target not in PUBLISH_TARGETS:
+            raise StoreError(f"publish target must be one of {', '.join(PUBLISH_TARGETS)}, got "
+                             f"{self.publish_target!r}")
+        self.create_pr = create_pr
+        self._api = api
+        self._files: list[str] | None = None
+        # The reachability probe guards the real endpoint; a stand-in API (tests) talks to itself.
+        self._reachable = api is not None
+        self._unreachable: str | None = None
+        self.last_publish: PublishResult | None = None
+        self.revision: str = self._pin(lock.revision, strict)
+
+    # ------------------------------------------------------------------ naming
+
+    @property
+    def where(self) -> str:
+        return f"{self.repo_type} repo '{self.repo}'@{self.revision[:12]}"
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            from huggingface_hub import HfApi
+
+            self._api = HfApi(endpoint=self.settings.endpoint)
+        return self._api
+
+    def cache_folder(self) -> Path:
+        """This repo's folder in the HF cache (``datasets--org--name``)."""
+        return self.settings.cache_dir / f"{self.repo_type}s--{self.repo.replace('/', '--')}"
+
+    # ------------------------------------------------------------------ the pin
+
+    def _pin(self, revision: str, strict: bool) -> str:
+        """The commit to read: the lock's sha; a branch or tag is resolved (and refused under
+        strict, with the line that pins it)."""
+        from ..lock import SHA40_RE
+
+        if SHA40_RE.match(revision):
+            return revision
+        try:
+            resolved: str | None = self.resolve(revision)
+        except StoreError:
+            if not strict:
+                raise
+            resolved = None
+        if strict:
+            now = f"; '{revision}' is now at {resolved}: revision = \"{resolved}\"" if resolved else ""
+            raise StoreError(f"pins '{revision}', a branch or tag that moves; strict runs (CI) need a commit sha: "
+                             f"run `regress pin {revision}`{now}", file=self.lock_path, field="revision")
+        assert resolved is not None
+        warnings.warn(f"{self.lock_path}: pins '{revision}' (a branch or tag), read as {resolved}; "
+                      f"`regress pin {revision}` pins the commit", RegressWarning, stacklevel=2)
+        return resolved
+
+    def resolve(self, ref: str) -> str:
+        """The commit sha a branch, tag or sha names (the cache's refs when offline)."""
+        from ..lock import SHA40_RE
+
+        if self.settings.offline:
+            if SHA40_RE.match(ref):
+                return ref
+            cached = self.cache_folder() / "refs" / ref
+            if cached.is_file():
+                return cached.read_text().strip()
+            raise StoreError(f"cannot resolve '{ref}' of {self.repo} offline (HF_HUB_OFFLINE is set and the HF "
+                             "cache has no record of it): pin a commit sha", file=self.lock_path, field="revision")
+        self._ensure_reachable()
+        if SHA40_RE.match(ref):
+            try:  # a sha: prove it exists (a listing is the one call olah and the Hub answer alike)
+                self.api.list_repo_files(self.repo, repo_type=self.repo_type, revision=ref)
+            except Exception as exc:
+                raise self._error(exc, revision=ref) from None
+            return ref
+        try:
+            sha = self.api.repo_info(self.repo, repo_type=self.repo_type, revision=ref).sha
+        except Exception as exc:
+            raise self._error(exc, revision=ref) from None
+        if not sha or not SHA40_RE.match(sha):
+            raise StoreError(f"{self.repo_type} repo '{self.repo}': '{ref}' did not resolve to a commit sha",
+                             file=self.lock_path, field="revision")
+        return sha
+
+    # ------------------------------------------------------------------ reading
+
+    def files(self) -> list[str]:
+        """Every file path in the repo at the pinned commit."""
+        if self._files is None:
+            self._files = self._cached_listing()
+            if self._files is None:
+                self._files = self._remote_listing()
+        return self._files
+
+    def _cached_listing(self) -> list[str] | None:
+        import huggingface_hub
+
+        cached_tree = getattr(huggingface_hub, "get_cached_repo_tree", None)
+        if cached_tree is not None:
+            from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+            try:
+                return sorted(f.path for f in cached_tree(self.repo, repo_type=self.repo_type,
+                                                          revision=self.revision,
+                                                          cache_dir=self.settings.cache_dir))
+            except CachedRepoTreeNotFoundError:
+                return None
+        if self.settings.offline:  # huggingface_hub without a tree cache: what was downloaded
+            snap = self.cache_folder() / "snapshots" / self.revision
+            if snap.is_dir():
+                return sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file())
+        return None
+
+    def _remote_listing(self) -> list[str]:
+        if self.settings.offline:
+            raise StoreError(f"{self.where}: the HF cache ({self.settings.cache_dir}) has no listing of this "
+                             "commit and HF_HUB_OFFLINE is set: run `regress fetch` once while online")
+        self._ensure_reachable()
+        try:
+            return sorted(self.api.list_repo_files(self.repo, repo_type=self.repo_type, revision=self.revision))
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    def platforms(self, case_id: str) -> list[str]:
+        prefix = f"cases/{case_id}/"
+        return sorted({p[len(prefix):].split("/", 1)[0] for p in self.files()
+                       if p.startswith(prefix) and p.count("/") >= 3})
+
+    def entries(self) -> list[tuple[str, str]]:
+        return sorted({(p.split("/")[1], p.split("/")[2]) for p in self.files()
+                       if p.startswith("cases/") and p.count("/") >= 3})
+
+    def get(self, case_id: str, platform: str) -> Golden | None:
+        """The golden's files from the cache or the Hub, verified; None when the commit has none."""
+        prefix = golden_dir(case_id, platform)
+        names = [p[len(prefix):] for p in self.files() if p.startswith(prefix)]
+        if not names:
+            return None
+        fix = f"refresh it: `regress refresh -k {case_id}`"
+        if META_FILE not in names:
+            raise StoreError(f"{self.where}: {prefix}{META_FILE} is missing (every golden needs one; {fix})")
+        golden, problem = self._load(case_id, platform, self._download(prefix, names, case_id=case_id))
+        absent = [n for n in (golden.meta.get("files") or {}) if n not in names] if golden else []
+        if absent:
+            raise StoreError(f"{self.where}: {prefix}{absent[0]} is listed in meta.json but not in the repo (the "
+                             f"golden is incomplete; {fix})")
+        if problem is None:
+            return golden
+        if self.settings.offline:
+            raise StoreError(f"{self.where}: cached {prefix}{problem}, and HF_HUB_OFFLINE is set so it cannot be "
+                             f"downloaded again: run `regress fetch -k {case_id}` online, or delete "
+                             f"{self.cache_folder()}")
+        golden, again = self._load(case_id, platform, self._download(prefix, names, case_id=case_id, force=True))
+        if again is not None:
+            raise StoreError(f"{self.where}: {prefix}{again}, even after downloading it again: the golden in the "
+                             f"repo is broken ({fix})")
+        return golden
+
+    def _load(self, case_id: str, platform: str, root: Path) -> tuple[Golden | None, str | None]:
+        """The golden in a snapshot folder and, if it is not intact, '<file>: <problem>'."""
+        directory = root / golden_dir(case_id, platform)
+        try:
+            meta = load_meta(directory)
+        except StoreError:
+            return None, f"{META_FILE}: not a readable meta.json"
+        golden = Golden(case_id=case_id, platform=platform, directory=directory, meta=meta, revision=self.revision)
+        bad = golden.mismatched()
+        return golden, (f"{bad[0][0]}: {bad[0][1]}" if bad else None)
+
+    def _download(self, prefix: str, names: list[str], *, case_id: str, force: bool = False) -> Path:
+        """The snapshot folder holding ``prefix``'s files: the cache when it has them all,
+        else the Hub (only these files)."""
+        import huggingface_hub
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        kw: dict[str, Any] = dict(repo_type=self.repo_type, revision=self.revision,
+                                  cache_dir=str(self.settings.cache_dir), allow_patterns=[prefix + "*"],
+                                  endpoint=self.settings.endpoint, tqdm_class=_silent_tqdm())
+        if not force:
+            try:
+                root = Path(huggingface_hub.snapshot_download(self.repo, local_files_only=True, **kw))
+                if all((root / prefix / n).is_file() for n in names):
+                    return root
+            except LocalEntryNotFoundError:  # includes IncompleteSnapshotError
+                pass
+            if self.settings.offline:
+                raise StoreError(f"{self.where}: {prefix} is not in the HF cache ({self.settings.cache_dir}) and "
+                                 f"HF_HUB_OFFLINE is set: run `regress fetch -k {case_id}` while online")
+        self._ensure_reachable()
+        try:
+            root = Path(huggingface_hub.snapshot_download(self.repo, force_download=force, **kw))
+        except Exception as exc:
+            raise self._error(exc, path=prefix) from None
+        missing = [n for n in names if not (root / prefix / n).is_file()]
+        if missing:
+            raise StoreError(f"{self.where}: {prefix}{missing[0]} could not be downloaded")
+        return root
+
+    # ------------------------------------------------------------------ the network
+
+    def _ensure_reachable(self) -> None:
+        """Bounded retries with backoff before the first network call of this store, so that a
+        server that is down costs seconds and one clear line, not huggingface_hub's per-request
+        retries on every file."""
+        if self._reachable:
+            return
+        if self._unreachable is None:
+            tries, wait, why = self.settings.retries, self.settings.backoff, None
+            for i in range(tries):
+                why = probe(self.settings.endpoint)
+                if why is None:
+                    self._reachable = True
+                    return
+                if i + 1 < tries:
+                    time.sleep(wait)
+                    wait *= 2
+            self._unreachable = self._unreachable_line(f"after {tries} tries ({why})")
+        raise StoreError(self._unreachable)
+
+    def _unreachable_line(self, detail: str) -> str:
+        return (f"cannot reach the Hub at {self.settings.endpoint} {detail}: check the network or HF_ENDPOINT, "
+                "or set HF_HUB_OFFLINE=1 to run from the HF cache (`regress fetch` fills it)")
+
+    def _repo_exists(self) -> bool | None:
+        try:
+            self.api.list_repo_refs(self.repo, repo_type=self.repo_type)
+            return True
+        except Exception as exc:
+            if is_network_error(exc):
+                return None
+            return False if _status(exc) in (401, 403, 404) else None
+
+    def _error(self, exc: BaseException, *, path: str | None = None, revision: str | None = None) -> StoreError:
+        """One actionable line for a failed Hub call (never the token)."""
+        from huggingface_hub import get_token
+        from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
+                                            RevisionNotFoundError)
+
+        rev = revision or self.revision
+        chain = list(_chain(exc))
+        repo = f"{self.repo_type} repo '{self.repo}'"
+
+        def has(t: type) -> bool:
+            return any(isinstance(e, t) for e in chain)
+
+        def err(msg: str, **kw: Any) -> StoreError:
+            return StoreError(redact(msg, get_token()), **kw)
+
+        unknown_rev = err(f"commit {rev} is not in {repo} (force-pushed away, or never pushed?): pin one "
+                          "that exists with `regress pin`", file=self.lock_path, field="revision")
+        if has(RevisionNotFoundError):
+            return unknown_rev
+        if has(GatedRepoError):
+            return err(f"{repo} is gated: accept its terms on the Hub; {token_hint()}")
+        if has(RepositoryNotFoundError) or any(_status(e) in (401, 403) for e in chain):
+            return err(f"{repo} not found at {self.settings.endpoint}, or private: check [store] repo; "
+                       f"{token_hint()}", file=self.lock_path, field="repo")
+        if has(EntryNotFoundError) and not is_network_error(exc):
+            if path is None:  # the listing itself: olah answers 404 for an unknown repo and revision alike
+                exists = self._repo_exists()
+                if exists:
+                    return unknown_rev
+                if exists is False:
+                    return err(f"{repo} not found at {self.settings.endpoint} (check [store] repo in the suite; "
+                               f"if it is private, {token_hint()})", file=self.lock_path, field="repo")
+            else:
+                return err(f"{self.where}: {path} is not in the repo at this commit (refresh the golden)")
+        if is_network_error(exc):
+            self._reachable = False
+            self._unreachable = self._unreachable_line("(the connection failed)")
+            return err(self._unreachable)
+        status = next((s for e in chain if (s := _status(e))), None)
+        head = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if status and status >= 500:
+            return err(f"the Hub at {self.settings.endpoint} answered HTTP {status} for {repo} at {rev[:12]}; "
+                       "retry later")
+        return err(f"reading {repo} at {rev[:12]} failed: {type(exc).__name__}: {head}")
+
+    # ------------------------------------------------------------------ writing
+
+    def publisher(self) -> Publisher:
+        """Where a publish commits: the Hub API (``hub``) or a git remote (``git``)."""
+        if self.publish_target == "git":
+            from .publish_git import GitPublisher
+
+            # Without a url: the Hub's own git remote for the repo.
+            kind_path = "" if self.repo_type == "model" else f"{self.repo_type}s/"
+            return GitPublisher(self.spec.url or f"{self.settings.endpoint}/{kind_path}{self.repo}", branch=self.branch)
+        from .publish_hub import HubPublisher
+
+        return HubPublisher(self.api, self.repo, repo_type=self.repo_type, branch=self.branch,
+                            create_pr=self.create_pr, endpoint=self.settings.endpoint)
+
+    def publish(self, staged: list[StagedGolden], *, message: str = "") -> str:
+        """ONE commit with every staged golden on top of the pinned commit, then the lock.
+
+        The lock is rewritten only after the commit exists, atomically; a failure or a kill at
+        any earlier step leaves it (and so what every checkout tests against) as it was. A
+        commit made when the lock then cannot be written is named in the error, to adopt with
+        ``regress pin <sha>``.
+        """
+        if not staged:
+            return self.revision
+        files, deletes = plan(staged, self.files())
+        title = message or f"regress: goldens for {len(staged)} case(s)"
+        title, body = provenance(staged, parent=self.revision, title=title)
+        publisher = self.publisher()
+        fail_point("before-publish")
+        result = publisher.commit(files, deletes, parent=self.revision, title=title, body=body)
+        new = Lock(kind=self.lock.kind, revision=result.sha, repo=self.repo, repo_type=self.repo_type)
+        try:
+            fail_point("before-lock")
+            write_lock(self.lock_path, new)
+        except Exception as exc:
+            raise StoreError(f"{publisher.target}: made commit {result.sha}, but {self.lock_path} still pins "
+                             f"{self.revision} ({exc}); adopt the commit with `regress pin {result.sha}`") from None
+        self.lock, self.revision, self._files, self.last_publish = new, result.sha, None, result
+        return result.sha
