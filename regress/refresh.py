@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import RegressError
 from .session import GoldenSession
+from .stores.base import META_FILE, Golden, StagedGolden, load_meta
 from .suite import Case
 from .verdict import ERROR, Verdict
 
@@ -55,3 +57,66 @@ def refresh(session: GoldenSession, cases: list[Case], *,
     except RegressError as exc:
         raise RefreshError(f"publishing failed, store and lock unchanged: {exc}") from None
     return RefreshResult(revision=revision, written=written, verdicts=verdicts)
+
+
+# ---------------------------------------------------------------------- multi-platform refresh
+#
+# One Hub commit for several platforms: each platform's runner regenerates and gates its
+# goldens into a staging directory (``--stage DIR``, nothing published), the directories
+# travel as CI artifacts, and one job publishes them all (``--staged DIR...``) as ONE commit
+# on the pinned sha, then rewrites the lock.
+
+
+def stage(session: GoldenSession, cases: list[Case], directory: Path, *,
+          progress: Callable[[Case, Verdict], None] | None = None) -> RefreshResult:
+    """Like :func:`refresh`, but write the gated goldens under ``directory`` in the store
+    layout (``cases/<id>/<platform>/``) instead of publishing them."""
+    original = session.publish
+    written: list[str] = []
+
+    def write_instead() -> str | None:
+        for g in session.staged:
+            g.write(directory / "cases" / g.case_id / g.platform)
+            written.append(g.case_id)
+        session.staged = []
+        return None
+
+    session.publish = write_instead  # type: ignore[method-assign]
+    try:
+        result = refresh(session, cases, progress=progress)
+    finally:
+        session.publish = original  # type: ignore[method-assign]
+    result.written = written
+    return result
+
+
+def load_staged(directories: list[Path]) -> list[StagedGolden]:
+    """Goldens written by :func:`stage`, verified against their meta's sha256."""
+    staged: list[StagedGolden] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for root in directories:
+        metas = sorted((root / "cases").glob(f"*/*/{META_FILE}"))
+        if not metas:
+            raise RefreshError(f"{root}: no staged goldens (expected cases/<id>/<platform>/{META_FILE})")
+        for meta_path in metas:
+            d = meta_path.parent
+            key = (d.parent.name, d.name)
+            if key in seen:
+                raise RefreshError(f"{d}: case '{key[0]}' on {key[1]} is staged twice (also in {seen[key]})")
+            seen[key] = d
+            golden = Golden(case_id=key[0], platform=key[1], directory=d, meta=load_meta(d))
+            output = golden.output()  # checks every file against meta's sha256
+            meta = {k: v for k, v in golden.meta.items() if k not in ("files", "schema")}
+            staged.append(StagedGolden(key[0], key[1], output, meta))
+    return staged
+
+
+def publish_staged(session: GoldenSession, directories: list[Path]) -> RefreshResult:
+    """Publish goldens staged on several platforms as one change and move the lock."""
+    session.staged = load_staged(directories)
+    written = [f"{g.case_id} [{g.platform}]" for g in session.staged]
+    try:
+        revision = session.publish()
+    except RegressError as exc:
+        raise RefreshError(f"publishing failed, store and lock unchanged: {exc}") from None
+    return RefreshResult(revision=revision, written=written)

@@ -284,7 +284,8 @@ class GoldenSession:
         if not self.staged:
             return None
         ids = ", ".join(sorted({g.case_id for g in self.staged}))
-        revision = self.store.publish(self.staged, message=f"regress: goldens for {ids} on {self.platform}")
+        platforms = ", ".join(sorted({g.platform for g in self.staged}))  # staged ones may come from other runners
+        revision = self.store.publish(self.staged, message=f"regress: goldens for {ids} on {platforms}")
         self.staged = []
         return revision
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
@@ -22,13 +23,19 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--publish", choices=("hub", "git"), default=None,
                    help="Hub stores: commit through the Hub API or git (default: 'git' for kind = \"git\", else 'hub')")
     p.add_argument("--create-pr", action="store_true", help="Hub stores: publish as a Hub pull request")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--stage", type=Path, default=None, metavar="DIR",
+                      help="regenerate and gate, then write the goldens under DIR instead of publishing "
+                           "(one platform's part of a multi-platform refresh)")
+    mode.add_argument("--staged", type=Path, nargs="+", default=None, metavar="DIR",
+                      help="publish goldens staged by --stage on one or more platforms as ONE commit; runs nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..precision import parse_override
-    from ..refresh import RefreshError, refresh
+    from ..refresh import RefreshError, publish_staged, refresh, stage
     from ..session import GoldenSession, Options
     from ..suite import load_suite
 
@@ -40,19 +47,35 @@ def run(args: argparse.Namespace) -> int:
     opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
                    force=args.force, publish=args.publish, create_pr=args.create_pr)
     session = GoldenSession(suite, opts)
-    cases = suite.select(args.expr)
     console = Console(stderr=True)
+    if args.staged:
+        try:
+            result = publish_staged(session, args.staged)
+        except RefreshError as exc:
+            print(f"regress: {exc}", file=sys.stderr)
+            return EXIT_REGRESSION
+        console.print(f"published {len(result.written)} golden(s): {', '.join(result.written)}; "
+                      f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
+        return EXIT_OK
+    cases = suite.select(args.expr)
     with console.status(f"refreshing {len(cases)} case(s) on {session.platform}") as status:
         def progress(case: Any, verdict: Any) -> None:
             status.update(f"{case.id}: {verdict.status}")
             console.print(f"  {case.id} [{verdict.platform}] {verdict.status}", markup=False, highlight=False)
 
         try:
-            result = refresh(session, cases, progress=progress)
+            if args.stage is not None:
+                result = stage(session, cases, args.stage, progress=progress)
+            else:
+                result = refresh(session, cases, progress=progress)
         except RefreshError as exc:
             status.stop()
             print(f"regress: {exc}", file=sys.stderr)
             return EXIT_REGRESSION
+    if args.stage is not None:
+        console.print(f"staged {len(result.written)} golden(s) under {args.stage}; publish them with "
+                      f"`regress refresh --staged {args.stage} ...`", markup=False, soft_wrap=True)
+        return EXIT_OK
     if result.written:
         console.print(f"wrote {len(result.written)} golden(s): {', '.join(result.written)}; "
                       f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
