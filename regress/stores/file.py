@@ -74,6 +74,15 @@ class FileStore:
             return None
         return Golden(case_id=case_id, platform=platform, directory=d, meta=load_meta(d), revision=self.revision)
 
+    def file(self, relpath: str) -> Path | None:
+        """A file of the store outside ``cases/`` (e.g. pinned LPIPS weights under
+        ``_metrics/``), as of the pinned revision (the tree hash covers it), or None."""
+        parts = Path(relpath).parts
+        if not parts or Path(relpath).is_absolute() or ".." in parts:
+            raise StoreError(f"{relpath!r}: not a path inside the store")
+        p = self.root.joinpath(*parts)
+        return p if p.is_file() else None
+
     def entries(self) -> list[tuple[str, str]]:
         cases = self.root / "cases"
         if not cases.is_dir():
