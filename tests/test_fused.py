@@ -125,3 +125,30 @@ def test_fused_cuda_matches_skimage(h2d: str, monkeypatch: pytest.MonkeyPatch) -
         assert abs(fm.ssim[t] - ref) < 1e-5
     d = frames.astype(np.int64) - noisy
     assert fm.pixel.sse.tolist() == (d**2).reshape(5, -1).sum(1).astype(float).tolist()
+
+
+def test_compiled_kernel_carries_the_whole_ring() -> None:
+    """The interpreter runs the kernel as Python, so it cannot see how Triton's frontend
+    builds the loops. Compile for sm_90 (no GPU needed) and check that both row loops carry
+    all ten ring slots: a shared initial value once made Triton drop nine of them silently."""
+    import re
+
+    import triton
+    import triton.language as tl
+    from triton.backends.compiler import GPUTarget
+
+    from regress.metrics import ssim_triton
+
+    sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "ssim_ptr": "*fp64", "sse_ptr": "*i64",
+           "sad_ptr": "*i64", "max_ptr": "*i32", "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
+           "n_bands": "i32", "n_strips": "i32", "C": "constexpr", "BLOCK": "constexpr", "DT": "constexpr"}
+    src = triton.compiler.ASTSource(fn=ssim_triton.ssim_stats_kernel, signature=sig,
+                                    constexprs={"C": 3, "BLOCK": 64, "DT": tl.float32})
+    try:
+        compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 2})
+    except Exception as exc:  # a Triton build without the CUDA backend or its ptxas
+        pytest.skip(f"cannot compile for sm_90 here: {exc.__class__.__name__}")
+    loops = re.findall(r"scf\.for .*? iter_args\((.*?)\) ->", compiled.asm["ttir"])
+    assert len(loops) == 2
+    for carried in loops:
+        assert [n for n in re.findall(r"%(a\d)\b", carried)] == [f"a{i}" for i in range(10)], carried

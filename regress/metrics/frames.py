@@ -87,40 +87,73 @@ def _use_f64(dev: Any) -> bool:
 
 
 def _fused(a4: np.ndarray, b4: np.ndarray, dev: Any, data_range: float, f64: bool) -> FrameMetrics:
+    """Host uint8 arrays -> chunks through the transfer pipeline -> kernel per chunk."""
     import torch
-    import triton.language as tl
 
-    from . import ssim_triton
     from .transfer import frames_per_chunk, stream_frames
 
-    if not (math.isfinite(data_range) and data_range > 0):
-        raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
-    T, H, W, C = a4.shape
-    L, L_out = W * C, (W - 10) * C
-    n_strips = -(-L // BLOCK)
-    n_bands = -(-(H - 10) // BAND_ROWS)
-    taps = gaussian_taps(11)
-    consts = list(taps[:6]) + [2.0 * (K1 * data_range) ** 2, 2.0 * (K2 * data_range) ** 2]
     # (A CPU device only happens under TRITON_INTERPRET=1, which the tests use to check the
     # kernel's arithmetic without a GPU.)
     on_gpu = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
     with on_gpu:
-        w = torch.tensor(consts, dtype=torch.float64, device=dev)
-        part = torch.empty((T, n_bands, n_strips, C), dtype=torch.float64, device=dev)
-        sse = torch.empty((T, n_bands, n_strips), dtype=torch.int64, device=dev)
-        sad = torch.empty((T, n_bands, n_strips), dtype=torch.int64, device=dev)
-        mx = torch.empty((T, n_bands, n_strips), dtype=torch.int32, device=dev)
+        run = _FusedRun(a4.shape, dev, data_range, f64)
         chunk = frames_per_chunk(a4[0].nbytes, 2, CHUNK_BYTES)
-        for t0, t1, (x, y) in stream_frames([a4, b4], dev, chunk):
-            grid = (n_strips, n_bands, t1 - t0)
-            ssim_triton.ssim_stats_kernel[grid](
-                x, y, w, part[t0:t1], sse[t0:t1], sad[t0:t1], mx[t0:t1],
-                H, L, L_out, BAND_ROWS, n_bands, n_strips,
-                C=C, BLOCK=BLOCK, DT=tl.float64 if f64 else tl.float32, num_warps=NUM_WARPS)
-        n_windows = (H - 10) * (W - 10)
-        ssim = (part.sum(dim=(1, 2)) / n_windows).mean(dim=1)
-        packed = torch.stack([ssim, sse.sum(dim=(1, 2)).double(), sad.sum(dim=(1, 2)).double(),
-                              mx.amax(dim=(1, 2)).double()]).cpu().numpy()
-    stats = PixelStats(sse=packed[1], sum_abs=packed[2], max_abs=packed[3], n=H * W * C)
-    return FrameMetrics(ssim=packed[0].astype(np.float64), pixel=stats,
-                        path="fused-triton-f64" if f64 else "fused-triton-f32")
+        for t0, _t1, (x, y) in stream_frames([a4, b4], dev, chunk):
+            run.launch(x, y, t0)
+        return run.result()
+
+
+def fused_on_device(x: Any, y: Any, *, data_range: float = 255.0, f64: bool | None = None) -> FrameMetrics:
+    """The fused kernel on uint8 (T, H, W, C) tensors already on the GPU: for callers that
+    hold device tensors, and for timing the kernel without the host->device copy."""
+    if x.shape != y.shape or x.dim() != 4 or x.shape[1] < 11 or x.shape[2] < 11:
+        raise ValueError(f"expected two uint8 (T, H, W, C) tensors of at least 11x11, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
+    run = _FusedRun(tuple(x.shape), x.device, data_range, _use_f64(x.device) if f64 is None else f64)
+    run.launch(x.contiguous(), y.contiguous(), 0)
+    return run.result()
+
+
+class _FusedRun:
+    """Output buffers of one comparison and the kernel launch for a chunk of its frames."""
+
+    def __init__(self, shape: tuple[int, ...], dev: Any, data_range: float, f64: bool) -> None:
+        import torch
+
+        if not (math.isfinite(data_range) and data_range > 0):
+            raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+        T, H, W, C = shape
+        self.shape, self.f64 = (T, H, W, C), f64
+        self.n_strips = -(-(W * C) // BLOCK)
+        self.n_bands = -(-(H - 10) // BAND_ROWS)
+        taps = gaussian_taps(11)
+        consts = list(taps[:6]) + [2.0 * (K1 * data_range) ** 2, 2.0 * (K2 * data_range) ** 2]
+        self.w = torch.tensor(consts, dtype=torch.float64, device=dev)
+        grid = (T, self.n_bands, self.n_strips)
+        self.part = torch.empty(grid + (C,), dtype=torch.float64, device=dev)
+        self.sse = torch.empty(grid, dtype=torch.int64, device=dev)
+        self.sad = torch.empty(grid, dtype=torch.int64, device=dev)
+        self.mx = torch.empty(grid, dtype=torch.int32, device=dev)
+
+    def launch(self, x: Any, y: Any, t0: int) -> None:
+        import triton.language as tl
+
+        from . import ssim_triton
+
+        T, H, W, C = self.shape
+        t1 = t0 + x.shape[0]
+        ssim_triton.ssim_stats_kernel[(self.n_strips, self.n_bands, t1 - t0)](
+            x, y, self.w, self.part[t0:t1], self.sse[t0:t1], self.sad[t0:t1], self.mx[t0:t1],
+            H, W * C, (W - 10) * C, BAND_ROWS, self.n_bands, self.n_strips,
+            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, num_warps=NUM_WARPS)
+
+    def result(self) -> FrameMetrics:
+        import torch
+
+        T, H, W, C = self.shape
+        ssim = (self.part.sum(dim=(1, 2)) / ((H - 10) * (W - 10))).mean(dim=1)
+        packed = torch.stack([ssim, self.sse.sum(dim=(1, 2)).double(), self.sad.sum(dim=(1, 2)).double(),
+                              self.mx.amax(dim=(1, 2)).double()]).cpu().numpy()
+        stats = PixelStats(sse=packed[1], sum_abs=packed[2], max_abs=packed[3], n=H * W * C)
+        return FrameMetrics(ssim=packed[0].astype(np.float64), pixel=stats,
+                            path="fused-triton-f64" if self.f64 else "fused-triton-f32")

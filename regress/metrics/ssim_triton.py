@@ -49,33 +49,41 @@ def _tap(xp, yp, off, mask, cs, cd):
 
 
 @triton.jit
+def _pair(xp, yp, row, k: tl.constexpr, mask, cs, cd, g, C: tl.constexpr, DT: tl.constexpr):
+    """Taps k and 10 - k (equal Gaussian weights) of the four maps: their int sums, weighted."""
+    sa, da = _tap(xp, yp, row + k * C, mask, cs, cd)
+    sb, db = _tap(xp, yp, row + (10 - k) * C, mask, cs, cd)
+    return (g * (sa + sb).to(DT), g * (da + db).to(DT), g * (sa * sa + sb * sb).to(DT),
+            g * (da * da + db * db).to(DT))
+
+
+@triton.jit
 def _hrow(xp, yp, row, in_row, out_col, cs, cd, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr):
     """Horizontal Gaussian of the four maps on one row -> (BLOCK, 2, 2) [[s, d], [s^2, d^2]],
-    plus the lane's own raw difference x - y (for the pixel statistics)."""
+    plus the lane's own raw difference x - y (for the pixel statistics). Taps are folded in
+    symmetric pairs as they are loaded, which keeps few values live at a time."""
     x0 = tl.load(xp + row, mask=in_row, other=0).to(tl.int32)
     y0 = tl.load(yp + row, mask=in_row, other=0).to(tl.int32)
     raw = x0 - y0
     s0, d0 = x0 + y0 - cs, raw - cd
-    s1, d1 = _tap(xp, yp, row + 1 * C, out_col, cs, cd)
-    s2, d2 = _tap(xp, yp, row + 2 * C, out_col, cs, cd)
-    s3, d3 = _tap(xp, yp, row + 3 * C, out_col, cs, cd)
-    s4, d4 = _tap(xp, yp, row + 4 * C, out_col, cs, cd)
-    s5, d5 = _tap(xp, yp, row + 5 * C, out_col, cs, cd)
-    s6, d6 = _tap(xp, yp, row + 6 * C, out_col, cs, cd)
-    s7, d7 = _tap(xp, yp, row + 7 * C, out_col, cs, cd)
-    s8, d8 = _tap(xp, yp, row + 8 * C, out_col, cs, cd)
-    s9, d9 = _tap(xp, yp, row + 9 * C, out_col, cs, cd)
     s10, d10 = _tap(xp, yp, row + 10 * C, out_col, cs, cd)
-    hs = (g0 * (s0 + s10).to(DT) + g1 * (s1 + s9).to(DT) + g2 * (s2 + s8).to(DT)
-          + g3 * (s3 + s7).to(DT) + g4 * (s4 + s6).to(DT) + g5 * s5.to(DT))
-    hd = (g0 * (d0 + d10).to(DT) + g1 * (d1 + d9).to(DT) + g2 * (d2 + d8).to(DT)
-          + g3 * (d3 + d7).to(DT) + g4 * (d4 + d6).to(DT) + g5 * d5.to(DT))
-    hss = (g0 * (s0 * s0 + s10 * s10).to(DT) + g1 * (s1 * s1 + s9 * s9).to(DT)
-           + g2 * (s2 * s2 + s8 * s8).to(DT) + g3 * (s3 * s3 + s7 * s7).to(DT)
-           + g4 * (s4 * s4 + s6 * s6).to(DT) + g5 * (s5 * s5).to(DT))
-    hdd = (g0 * (d0 * d0 + d10 * d10).to(DT) + g1 * (d1 * d1 + d9 * d9).to(DT)
-           + g2 * (d2 * d2 + d8 * d8).to(DT) + g3 * (d3 * d3 + d7 * d7).to(DT)
-           + g4 * (d4 * d4 + d6 * d6).to(DT) + g5 * (d5 * d5).to(DT))
+    hs = g0 * (s0 + s10).to(DT)
+    hd = g0 * (d0 + d10).to(DT)
+    hss = g0 * (s0 * s0 + s10 * s10).to(DT)
+    hdd = g0 * (d0 * d0 + d10 * d10).to(DT)
+    ps, pd, pss, pdd = _pair(xp, yp, row, 1, out_col, cs, cd, g1, C, DT)
+    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
+    ps, pd, pss, pdd = _pair(xp, yp, row, 2, out_col, cs, cd, g2, C, DT)
+    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
+    ps, pd, pss, pdd = _pair(xp, yp, row, 3, out_col, cs, cd, g3, C, DT)
+    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
+    ps, pd, pss, pdd = _pair(xp, yp, row, 4, out_col, cs, cd, g4, C, DT)
+    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
+    s5, d5 = _tap(xp, yp, row + 5 * C, out_col, cs, cd)
+    hs += g5 * s5.to(DT)
+    hd += g5 * d5.to(DT)
+    hss += g5 * (s5 * s5).to(DT)
+    hdd += g5 * (d5 * d5).to(DT)
     return tl.join(tl.join(hs, hd), tl.join(hss, hdd)), raw
 
 
@@ -117,8 +125,20 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     cs = xc + yc
     cd = xc - yc
 
-    zero = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = zero, zero, zero, zero, zero, zero, zero, zero, zero, zero
+    # The ring of the last ten horizontal results. Each slot needs its own initial value:
+    # Triton's frontend treats a variable as loop-carried only if its IR value changes in the
+    # body, so with one shared `zero` the rotation `a0 = a1` would look unchanged and a0..a8
+    # would silently stay zero (tests/test_fused.py checks the compiled loop carries all ten).
+    a0 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    a9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     sse = tl.zeros([BLOCK], dtype=tl.int32)
     sad = tl.zeros([BLOCK], dtype=tl.int32)
     mx = tl.zeros([BLOCK], dtype=tl.int32)

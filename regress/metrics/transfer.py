@@ -33,9 +33,10 @@ MODE: str | None = None  # None: $REGRESS_H2D or "stage"
 SLOTS = 3  # pinned staging slots: one being filled, one in flight, one spare
 HOST_THREADS = max(1, min(8, os.cpu_count() or 1))
 
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[int, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 _slots: dict[tuple[str, int, int], list[Any]] = {}
+_MAX_SLOT_SETS = 2  # slot sets of different sizes kept at once (e.g. image and video comparisons)
 
 
 def mode() -> str:
@@ -46,11 +47,10 @@ def mode() -> str:
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=HOST_THREADS, thread_name_prefix="regress-h2d")
-        return _pool
+        if HOST_THREADS not in _pools:
+            _pools[HOST_THREADS] = ThreadPoolExecutor(max_workers=HOST_THREADS, thread_name_prefix="regress-h2d")
+        return _pools[HOST_THREADS]
 
 
 def frames_per_chunk(frame_bytes: int, n_arrays: int, budget: int) -> int:
@@ -113,7 +113,7 @@ def _stream_staged(arrays: list[np.ndarray], dev: Any, chunk_frames: int) -> Ite
             h2d_done[s].synchronize()
         t0, t1 = chunks[i]
         futs = []
-        for a, host in zip(arrays, slots[s]["host"]):
+        for a, host in zip(arrays, slots[s]["host"], strict=False):
             src = a[t0:t1].reshape(-1)
             dst = host[: src.size]
             step = max(1 << 20, -(-src.size // HOST_THREADS))
@@ -131,7 +131,7 @@ def _stream_staged(arrays: list[np.ndarray], dev: Any, chunk_frames: int) -> Ite
         with torch.cuda.stream(copier):
             if used[s]:
                 copier.wait_event(consumed[s])  # the GPU is done with this slot's device buffers
-            for a, host_t, dev_t in zip(arrays, slots[s]["host_t"], slots[s]["dev"]):
+            for a, host_t, dev_t in zip(arrays, slots[s]["host_t"], slots[s]["dev"], strict=False):
                 n = (t1 - t0) * a[0].size
                 dev_t[:n].copy_(host_t[:n], non_blocking=True)
                 outs.append(dev_t[:n].view((t1 - t0,) + a.shape[1:]))
@@ -190,10 +190,20 @@ def _staging_slots(dev: Any, nbytes: list[int]) -> list[dict[str, Any]]:
     if slots is None:
         size = max(nbytes)
         slots = []
-        for _ in range(SLOTS):
-            host_t = [torch.empty(size, dtype=torch.uint8, pin_memory=True) for _ in nbytes]
-            slots.append({"host_t": host_t, "host": [h.numpy() for h in host_t],
-                          "dev": [torch.empty(size, dtype=torch.uint8, device=dev) for _ in nbytes]})
-        _slots.clear()  # keep one size: a different video size replaces the old slots
+        # Plain tensors even when the first call comes from inference mode: inference tensors
+        # cannot be written in place (copy_) by a later call outside it.
+        with torch.inference_mode(False):
+            _alloc(slots, size, nbytes, dev)
+        while len(_slots) >= _MAX_SLOT_SETS:  # bound pinned memory: drop the oldest size
+            _slots.pop(next(iter(_slots)))
         _slots[key] = slots
     return slots
+
+
+def _alloc(slots: list[dict[str, Any]], size: int, nbytes: list[int], dev: Any) -> None:
+    import torch
+
+    for _ in range(SLOTS):
+        host_t = [torch.empty(size, dtype=torch.uint8, pin_memory=True) for _ in nbytes]
+        slots.append({"host_t": host_t, "host": [h.numpy() for h in host_t],
+                      "dev": [torch.empty(size, dtype=torch.uint8, device=dev) for _ in nbytes]})
