@@ -58,12 +58,8 @@ def no_weights_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "torch-home"
 
 
-def reference_lpips(a: np.ndarray, b: np.ndarray, sd: dict[str, torch.Tensor]) -> float:
-    """``lpips.LPIPS`` itself, backbone loaded with the same tensors, on [0, 1] inputs."""
-    with L._quiet():
-        ref = lpips_pkg.LPIPS(net="alex", pnet_rand=True, verbose=False)
-    ref.net.load_state_dict(L._backbone_state(ref, sd, Path("seeded"), "alex"))
-    ref.eval()
+def reference_lpips(a: np.ndarray, b: np.ndarray, ref: torch.nn.Module) -> float:
+    """``lpips.LPIPS`` itself on [0, 1] inputs."""
 
     def t(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0
@@ -88,11 +84,14 @@ def image_pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def test_lpips_equals_the_lpips_package_with_the_same_weights(weights_dir: Path, no_weights_env: Path) -> None:
     w = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
     assert isinstance(w, L.LpipsWeights)
-    sd = seeded_alexnet()
+    with L._quiet():
+        ref = lpips_pkg.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    ref.net.load_state_dict(L._backbone_state(ref, seeded_alexnet(), Path("seeded"), "alex"))
+    ref.eval()
     for name, (a, b) in image_pairs().items():
         got = L.lpips_frames(a, b, w)
         assert got.shape == (1,) and got.dtype == np.float64
-        assert abs(got[0] - reference_lpips(a, b, sd)) < 1e-6, name
+        assert abs(got[0] - reference_lpips(a, b, ref)) < 1e-6, name
     a, b = image_pairs()["astronaut+noise"]
     assert L.lpips_frames(a, a, w)[0] == 0.0
 

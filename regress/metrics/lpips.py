@@ -71,6 +71,10 @@ _HUB_NAME_RE = re.compile(r"^.+-([0-9a-f]{8,64})\.pth$")  # torch.hub: <name>-<s
 # activations of both frames, normalised features, headroom).
 _BYTES_PER_PIXEL = {"alex": 96, "vgg": 1400, "squeeze": 160}
 _CHUNK_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
+# cudnn.benchmark during LPIPS on CUDA: None leaves torch's setting as it is. (Timed in
+# benchmarks/bench_metrics.py; it lets cuDNN pick per-shape algorithms, whose float32 results
+# may differ in the last bits between algorithms.)
+CUDNN_BENCHMARK: bool | None = None
 
 
 class LpipsError(RegressError):
@@ -357,11 +361,28 @@ def _lpips_batch(model: Any, x: Any, y: Any, *, channels_last: bool) -> Any:
 def _precision(dev: Any, precision: str) -> Iterator[None]:
     import torch
 
-    from .ssim import _fp32_strict
-
     if dev.type != "cuda":
         yield
         return
+    if CUDNN_BENCHMARK is not None:
+        saved_bench = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
+        try:
+            with _precision_flags(dev, precision):
+                yield
+        finally:
+            torch.backends.cudnn.benchmark = saved_bench
+        return
+    with _precision_flags(dev, precision):
+        yield
+
+
+@contextlib.contextmanager
+def _precision_flags(dev: Any, precision: str) -> Iterator[None]:
+    import torch
+
+    from .ssim import _fp32_strict
+
     if precision == "fp32":
         with _fp32_strict(dev):
             yield
