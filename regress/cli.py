@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("env", "check", "compare", "refresh", "calibrate")
+COMMANDS = ("env", "check", "compare", "refresh", "calibrate", "lpips")
 
 
 class _Parser(argparse.ArgumentParser):

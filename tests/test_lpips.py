@@ -313,3 +313,34 @@ def test_suite_metrics_table_is_validated(tmp_path: Path) -> None:
         p.write_text(base + f"[metrics]\n{bad}\n")
         with pytest.raises(SuiteError, match=field):
             load_suite(p)
+
+
+def test_pin_weights_in_the_store_moves_the_lock_and_is_found_offline(project: Path, weights_dir: Path,
+                                                                      no_weights_env: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    from regress.cli import main
+    from regress.stores import open_store
+    from regress.suite import load_suite
+
+    suite_path = project / "goldens" / "suite.toml"
+    assert main(["lpips", "--suite", str(suite_path)]) == 1  # nothing to use yet
+    assert "REGRESS_LPIPS_WEIGHTS" in capsys.readouterr().out
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path)]) == 0
+    assert (project / "goldens" / "goldens.lock").read_text() != lock
+    capsys.readouterr()
+    assert main(["lpips", "--suite", str(suite_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source"] == "golden store" and shown["check"] == "pinned sha256"
+    index = json.loads((project / "goldens" / "store" / "_metrics" / "lpips" / "alex.json").read_text())
+    assert index["source_sha256"] == L.file_sha256(weights_dir / "seeded-alex.pth")
+    store = open_store(load_suite(suite_path))  # the pin verifies: the tree hash covers _metrics/
+    pinned = L.resolve_weights("alex", store=store, environ={"TORCH_HOME": str(no_weights_env)})
+    direct = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
+    a, b = image_pairs()["astronaut+noise"]
+    assert L.lpips_frames(a, b, pinned)[0] == L.lpips_frames(a, b, direct)[0]
+    # A pin whose bytes no longer match its recorded hash is refused, not skipped.
+    f = project / "goldens" / "store" / "_metrics" / "lpips" / "alex.safetensors"
+    f.write_bytes(f.read_bytes()[:-1] + b"\0")
+    with pytest.raises(L.LpipsError, match="does not match"):
+        L.resolve_weights("alex", store=store, environ={})

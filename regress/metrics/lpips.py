@@ -11,7 +11,7 @@ backbone is resolved explicitly, in this order, and the first source that has a 
    (relative to the suite file);
 2. a file pinned in the golden store: ``_metrics/lpips/<net>.json`` names the weights file
    beside it and its sha256, read at the store's pinned revision like any golden
-   (``regress lpips-pin`` writes them);
+   (``regress lpips pin FILE`` writes them);
 3. the torch hub cache: torchvision's file name (e.g. ``alexnet-owt-7be5be79.pth``) under
    ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
 
@@ -108,7 +108,7 @@ def fix_hint(net: str = "alex") -> str:
     name = TORCHVISION_FILES[net]
     return (f"set {REGRESS_LPIPS_WEIGHTS}=/path/to/{name} (torchvision's ImageNet {NET_LABEL[net]} weights), "
             f"or put {name} in $TORCH_HOME/hub/checkpoints, or pin it in the golden store with "
-            f"`regress lpips-pin /path/to/{name}`")
+            f"`regress lpips pin /path/to/{name}`")
 
 
 # --------------------------------------------------------------------------- resolution
@@ -181,7 +181,7 @@ def _pinned(net: str, store: Any) -> LpipsWeights | None:
         name, expected = doc["file"], doc["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LpipsError(f"golden store {STORE_DIR}/{net}.json: unreadable ({exc.__class__.__name__}); "
-                         "re-pin with `regress lpips-pin`") from None
+                         "re-pin with `regress lpips pin FILE`") from None
     if "/" in name or "\\" in name or name.startswith("."):
         raise LpipsError(f"golden store {STORE_DIR}/{net}.json: bad file name {name!r}")
     path = getter(f"{STORE_DIR}/{name}")
