@@ -344,3 +344,23 @@ def test_pin_weights_in_the_store_moves_the_lock_and_is_found_offline(project: P
     f.write_bytes(f.read_bytes()[:-1] + b"\0")
     with pytest.raises(L.LpipsError, match="does not match"):
         L.resolve_weights("alex", store=store, environ={})
+
+
+def test_video_lpips_gates_mean_and_worst_frame(weights_dir: Path) -> None:
+    from regress.metrics.compare import LpipsRequest, compare_outputs
+    from regress.outputs import Output
+    from regress.verdict import Threshold, judge_metrics
+
+    w = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
+    a, b = image_pairs()["astronaut+noise"]
+    golden = np.stack([a[:40, :48]] * 4)
+    current = golden.copy()
+    current[2] = b[:40, :48]  # one changed frame
+    comp = compare_outputs(Output(video=golden, fps=8.0), Output(video=current, fps=8.0), lpips=LpipsRequest(w))
+    per = comp.per_frame["lpips"]
+    assert per[0] == per[1] == per[3] == 0.0 and per[2] > 0
+    assert comp.values["lpips_worst"] == per[2] and comp.values["lpips"] == pytest.approx(per[2] / 4)
+    assert comp.worst_frames["lpips_worst"] == 2
+    th = {"lpips": Threshold(1.0, "suite default"), "lpips_worst": Threshold(per[2] / 2, "case")}
+    res = judge_metrics(comp.values, th)
+    assert res["lpips"].passed is True and res["lpips_worst"].passed is False

@@ -149,7 +149,7 @@ class FileStore:
         work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
         moved: list[tuple[Path, Path | None]] = []
         try:
-            for i, (rel, data) in enumerate(files.items()):
+            for i, data in enumerate(files.values()):
                 (work / f"new{i}").write_bytes(data)
             for i, rel in enumerate(files):
                 target = targets[rel]
