@@ -364,3 +364,16 @@ def test_video_lpips_gates_mean_and_worst_frame(weights_dir: Path) -> None:
     th = {"lpips": Threshold(1.0, "suite default"), "lpips_worst": Threshold(per[2] / 2, "case")}
     res = judge_metrics(comp.values, th)
     assert res["lpips"].passed is True and res["lpips_worst"].passed is False
+
+
+def test_a_failed_pin_changes_nothing(project: Path, weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from regress.cli import main
+    from regress.stores.file import tree_hash
+
+    suite_path = project / "goldens" / "suite.toml"
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    before = tree_hash(project / "goldens" / "store")
+    monkeypatch.setenv("REGRESS_FAIL_AT", "before-lock")
+    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path)]) == 2
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
+    assert tree_hash(project / "goldens" / "store") == before
