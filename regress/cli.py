@@ -16,7 +16,8 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("env", "check", "compare", "fetch", "pin", "refresh", "sweep", "report", "shard")
+COMMANDS = ("env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "lpips",
+            "report", "shard")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -198,17 +198,22 @@ class GoldenSession:
     def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult,
                match: str) -> None:
         from .metrics.compare import compare_outputs
+        from .metrics.lpips import lpips_setup, lpips_verdict
 
-        comp = compare_outputs(golden_output, result.output, device=self.device)
         nearest_from = golden.platform if golden.platform != verdict.platform else None
         calibrated = (golden.meta.get("noise_floor") or {}).get("thresholds")
         thresholds = resolve_thresholds(self.suite, case, verdict.platform, nearest_from=nearest_from,
                                         calibrated=calibrated)
+        lp = lpips_setup(self.suite, self.store, thresholds)
+        comp = compare_outputs(golden_output, result.output, device=self.device, lpips=lp and lp.request)
         verdict.metrics = judge_metrics(comp.values, thresholds)
         verdict.worst_frame = comp.worst_frame
         verdict.per_frame = comp.per_frame
         verdict.reasons.extend(comp.mismatch)
-        failing = [m.line() for m in verdict.metrics.values() if m.passed is False]
+        if lp is not None:
+            lpips_verdict(lp, verdict, comp, thresholds, golden.meta, strict=self.options.strict)
+        failing = [m.line() + (f" at frame {comp.worst_frames[m.name]}" if m.name in comp.worst_frames else "")
+                   for m in verdict.metrics.values() if m.passed is False]
         if failing:
             where = f" (worst frame {comp.worst_frame})" if comp.worst_frame is not None else ""
             verdict.reasons.append("; ".join(failing) + where)
@@ -274,10 +279,20 @@ class GoldenSession:
             "sample_rate": result.output.sample_rate,
             "perf": result.perf.to_json(),
             "noise_floor": None,
+            "lpips_weights": self.lpips_record(case),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "regress_version": __version__,
             "source_commit": source_commit(self.suite.path.parent),
         }
+
+    def lpips_record(self, case: Case) -> dict[str, str] | None:
+        """The LPIPS weights this case is judged with (recorded in its golden's meta), when the
+        suite gates LPIPS and weights are available."""
+        from .metrics.lpips import lpips_setup
+
+        thresholds = resolve_thresholds(self.suite, case, self.platform)
+        lp = lpips_setup(self.suite, self.store, thresholds)
+        return lp.weights.to_json() if lp is not None and lp.weights is not None else None
 
     def publish(self) -> str | None:
         """Publish staged goldens as one change (file store: files + lock, all or nothing)."""

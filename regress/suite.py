@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SuiteError
-from .metrics.catalog import METRICS
+from .metrics.catalog import LPIPS_NETS, LPIPS_PRECISIONS, METRICS
 from .precision import DTYPES, canonical_dtype
 
 if sys.version_info >= (3, 11):
@@ -122,6 +122,7 @@ class Suite:
     time_tolerance: float | None = None
     name: str = "goldens"
     drift_cap: Mapping[str, float] = field(default_factory=dict)  # refresh: how far a new golden may move
+    metrics: Mapping[str, str] = field(default_factory=dict)  # [metrics]: lpips_net, lpips_weights, ...
 
     @property
     def lock_path(self) -> Path:
@@ -151,7 +152,7 @@ _CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "precision": (dict, False), "thresholds": (dict, False), "marks": (list, False), "xfail": (list, False),
     "skip": (list, False),
 }
-_TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case"}
+_TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case", "metrics"}
 _SUITE_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "fingerprint": str,
                                                    "memory_tolerance": (int, float, bool),
                                                    "time_tolerance": (int, float, bool),
@@ -234,7 +235,33 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
                  cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)),
                  memory_tolerance=tolerances["memory_tolerance"], time_tolerance=tolerances["time_tolerance"],
-                 drift_cap=drift_cap)
+                 drift_cap=drift_cap, metrics=_parse_metrics(data.get("metrics", {}), path))
+
+
+
+_METRICS_KEYS: dict[str, tuple[str, ...] | None] = {
+    # key: allowed values (None: any string)
+    "lpips_net": LPIPS_NETS, "lpips_precision": LPIPS_PRECISIONS, "lpips_weights": None,
+    "lpips_weights_sha256": None,
+}
+
+
+def _parse_metrics(raw: Any, path: Path) -> dict[str, str]:
+    """``[metrics]``: how metrics are computed (LPIPS backbone, its weights file and precision)."""
+    _require_table(raw, path, "metrics")
+    for k, v in raw.items():
+        if k not in _METRICS_KEYS:
+            raise SuiteError(f"unknown key (expected one of {', '.join(_METRICS_KEYS)})", file=path,
+                             field=f"metrics.{k}")
+        if not isinstance(v, str) or not v:
+            raise SuiteError("must be a non-empty string", file=path, field=f"metrics.{k}")
+        allowed = _METRICS_KEYS[k]
+        if allowed is not None and v not in allowed:
+            raise SuiteError(f"must be one of {', '.join(allowed)}", file=path, field=f"metrics.{k}")
+    sha = raw.get("lpips_weights_sha256")
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise SuiteError("must be 64 lowercase hex digits", file=path, field="metrics.lpips_weights_sha256")
+    return dict(raw)
 
 
 def _require_table(value: Any, path: Path, fld: str, case: str | None = None) -> None:

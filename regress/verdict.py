@@ -58,10 +58,13 @@ class MetricResult:
     op: str
     source: str | None
     passed: bool | None  # None: reported, not gated (no threshold)
+    note: str | None = None  # e.g. why a gated metric has no value ('unavailable: ...')
 
     def line(self) -> str:
         unit = METRICS[self.name].unit if self.name in METRICS else ""
         val = _fmt(self.value)
+        if self.value is None and self.note:
+            return f"{self.name}=n/a ({self.note})"
         if self.threshold is None:
             return f"{self.name}={val}{unit}"
         return f"{self.name}={val}{unit} (needs {self.op} {_fmt(self.threshold)}, {self.source})"
@@ -92,6 +95,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)  # why it failed, one line each
     warnings: list[str] = field(default_factory=list)
     worst_frame: int | None = None
+    metric_info: dict[str, Any] = field(default_factory=dict)  # e.g. lpips: weights sha256, source, mode
     files: dict[str, str] = field(default_factory=dict)  # report-relative paths: golden/actual/diff
     duration_s: float | None = None
     per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame

@@ -47,3 +47,7 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
 
 # For video, a ``*_worst`` threshold not set anywhere takes the value of its mean metric.
 WORST_OF = {"ssim_worst": "ssim", "psnr_worst": "psnr", "lpips_worst": "lpips"}
+
+# LPIPS settings a suite may give in its [metrics] table (validated by the suite parser).
+LPIPS_NETS = ("alex", "vgg", "squeeze")
+LPIPS_PRECISIONS = ("fp32", "tf32", "bf16")

@@ -14,8 +14,12 @@ Metric names per track:
   ``image_`` prefix so that they do not overwrite the video's.
 * video: ``ssim`` (mean over frames), ``ssim_worst`` (min over frames), ``psnr`` (over all
   pixels of all frames), ``psnr_worst`` (min per-frame PSNR), ``max_abs``, ``mean_abs``;
-  ``worst_frame`` is the index of the lowest-SSIM frame and ``per_frame`` holds the
-  per-frame 'ssim' and 'psnr' lists.
+  ``worst_frame`` is the index of the lowest-SSIM frame, ``worst_frames`` the worst frame of
+  each per-frame metric, and ``per_frame`` holds the per-frame 'ssim' and 'psnr' lists.
+* LPIPS, when asked for (``lpips=``): ``lpips`` (image; video: mean over frames) and, for
+  video, ``lpips_worst`` (max over frames) with its frame in ``worst_frames`` and the
+  per-frame list in ``per_frame``. Frames too small for the backbone get no value and a
+  line in ``notes`` instead.
 * audio: ``audio_max_abs`` (largest absolute sample difference) and ``audio_snr``
   (``10*log10(sum(g^2) / sum((g - c)^2))`` in dB, ``inf`` when identical).
 
@@ -27,6 +31,7 @@ input can yield a passing value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,39 +44,71 @@ class Comparison:
     mismatch: list[str]               # reasons the outputs are not comparable; non-empty => the case fails
     worst_frame: int | None = None    # video: index of the worst-SSIM frame
     per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
+    worst_frames: dict[str, int] = field(default_factory=dict)  # video: metric -> index of its worst frame
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> why it has no value
+    path: str | None = None  # which SSIM implementation ran (see regress.metrics.frames)
 
 
-def compare_outputs(golden: Output, current: Output, *, device: str = "cpu") -> Comparison:
+@dataclass(frozen=True)
+class LpipsRequest:
+    """Compute LPIPS with these (resolved, checked) weights in this precision mode."""
+
+    weights: Any  # regress.metrics.lpips.LpipsWeights
+    precision: str = "fp32"
+
+
+def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
+                    lpips: LpipsRequest | None = None) -> Comparison:
     """All metrics of every track both outputs have, plus every reason they are not comparable."""
     result = Comparison(values={}, mismatch=[])
     if golden.kind != current.kind:
         result.mismatch.append(f"output kind differs: golden {golden.kind}, current {current.kind}")
     if golden.image is not None and current.image is not None:
         prefix = "image_" if (golden.video is not None or current.video is not None) else ""
-        _compare_image(golden.image, current.image, result, prefix, device)
+        _compare_image(golden.image, current.image, result, prefix, device, lpips)
     if golden.video is not None and current.video is not None:
-        _compare_video(golden, current, result, device)
+        _compare_video(golden, current, result, device, lpips)
     if golden.audio is not None and current.audio is not None:
         _compare_audio(golden, current, result)
     return result
 
 
-def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, device: str) -> None:
+def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, device: str,
+                   lpips: LpipsRequest | None) -> None:
     if g.shape != c.shape:
         out.mismatch.append(f"image shape differs: golden {_dims(g.shape)}, current {_dims(c.shape)}")
         return
-    from .pixel import pixel_stats
-    from .ssim import ssim_frames
+    from .frames import frame_metrics
 
-    stats = pixel_stats(g, c, device=device)
+    fm = frame_metrics(g, c, device=device)
+    stats = fm.pixel
     max_abs, mean_abs = stats.abs_diff()
-    out.values[prefix + "ssim"] = float(ssim_frames(g, c, device=device)[0])
+    out.path = fm.path
+    out.values[prefix + "ssim"] = float(fm.ssim[0])
     out.values[prefix + "psnr"] = stats.psnr_all(255.0)
     out.values[prefix + "max_abs"] = max_abs
     out.values[prefix + "mean_abs"] = mean_abs
+    if lpips is not None:
+        per = _lpips(g, c, out, prefix + "lpips", device, lpips)
+        if per is not None:
+            out.values[prefix + "lpips"] = float(per[0])
 
 
-def _compare_video(golden: Output, current: Output, out: Comparison, device: str) -> None:
+def _lpips(g: np.ndarray, c: np.ndarray, out: Comparison, name: str, device: str,
+           req: LpipsRequest) -> np.ndarray | None:
+    from .lpips import MIN_SIDE, lpips_frames
+
+    side = MIN_SIDE[req.weights.net]
+    h, w = g.shape[-3], g.shape[-2]
+    if h < side or w < side:
+        out.notes[name] = (f"not applicable: {h}x{w} frames are smaller than LPIPS-{req.weights.net}'s "
+                           f"{side}x{side} minimum")
+        return None
+    return lpips_frames(g, c, req.weights, device=device, precision=req.precision)
+
+
+def _compare_video(golden: Output, current: Output, out: Comparison, device: str,
+                   lpips: LpipsRequest | None) -> None:
     g, c = golden.video, current.video
     assert g is not None and c is not None
     reasons = []
@@ -85,11 +122,11 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     if reasons:
         out.mismatch.extend(reasons)
         return
-    from .pixel import pixel_stats
-    from .ssim import ssim_frames
+    from .frames import frame_metrics
 
-    ssim = ssim_frames(g, c, device=device)
-    stats = pixel_stats(g, c, device=device)
+    fm = frame_metrics(g, c, device=device)
+    ssim, stats = fm.ssim, fm.pixel
+    out.path = fm.path
     psnr = stats.psnr_frames(255.0)
     max_abs, mean_abs = stats.abs_diff()
     # np.mean / np.min / np.argmin propagate NaN: a NaN frame is the worst frame.
@@ -100,7 +137,16 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     out.values["max_abs"] = max_abs
     out.values["mean_abs"] = mean_abs
     out.worst_frame = int(np.argmin(ssim))
+    out.worst_frames = {"ssim_worst": out.worst_frame, "psnr_worst": int(np.argmin(psnr))}
     out.per_frame = {"ssim": [float(v) for v in ssim], "psnr": [float(v) for v in psnr]}
+    if lpips is not None:
+        per = _lpips(g, c, out, "lpips", device, lpips)
+        if per is not None:
+            # np.max / np.argmax propagate NaN like the SSIM reductions above.
+            out.values["lpips"] = float(np.mean(per))
+            out.values["lpips_worst"] = float(np.max(per))
+            out.worst_frames["lpips_worst"] = int(np.argmax(per))
+            out.per_frame["lpips"] = [float(v) for v in per]
 
 
 def _compare_audio(golden: Output, current: Output, out: Comparison) -> None:

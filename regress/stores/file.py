@@ -75,6 +75,15 @@ class FileStore:
             return None
         return Golden(case_id=case_id, platform=platform, directory=d, meta=load_meta(d), revision=self.revision)
 
+    def file(self, relpath: str) -> Path | None:
+        """A file of the store outside ``cases/`` (e.g. pinned LPIPS weights under
+        ``_metrics/``), as of the pinned revision (the tree hash covers it), or None."""
+        parts = Path(relpath).parts
+        if not parts or Path(relpath).is_absolute() or ".." in parts:
+            raise StoreError(f"{relpath!r}: not a path inside the store")
+        p = self.root.joinpath(*parts)
+        return p if p.is_file() else None
+
     def entries(self) -> list[tuple[str, str]]:
         cases = self.root / "cases"
         if not cases.is_dir():
@@ -118,6 +127,48 @@ class FileStore:
                 if backup is not None:
                     os.replace(backup, target)
             _prune_empty(self.root / "cases")
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        self.revision = revision
+        self.lock = Lock(kind="file", revision=revision)
+        return revision
+
+
+    def publish_files(self, files: dict[str, bytes], *, message: str = "") -> str:
+        """Write files outside ``cases/`` (e.g. pinned LPIPS weights under ``_metrics/``) and
+        rewrite the lock, all or nothing, like :meth:`publish`. Returns the new revision."""
+        if not files:
+            return self.revision or EMPTY
+        targets = {}
+        for rel in files:
+            parts = Path(rel).parts
+            if not parts or Path(rel).is_absolute() or ".." in parts or parts[0] == "cases":
+                raise StoreError(f"{rel!r}: not a path this store can pin (outside cases/, inside the store)")
+            targets[rel] = self.root.joinpath(*parts)
+        self.root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
+        moved: list[tuple[Path, Path | None]] = []
+        try:
+            for i, data in enumerate(files.values()):
+                (work / f"new{i}").write_bytes(data)
+            for i, rel in enumerate(files):
+                target = targets[rel]
+                backup = None
+                if target.exists():
+                    backup = work / f"old{i}"
+                    os.replace(target, backup)
+                moved.append((target, backup))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(work / f"new{i}", target)
+            revision = tree_hash(self.root)
+            fail_point("before-lock")
+            write_lock(self.lock_path, Lock(kind="file", revision=revision))
+        except BaseException:
+            for target, backup in reversed(moved):
+                target.unlink(missing_ok=True)
+                if backup is not None:
+                    os.replace(backup, target)
             shutil.rmtree(work, ignore_errors=True)
             raise
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""`regress calibrate`: measure each case's run-to-run noise against its golden, record it in the
+golden's meta (one published change), and derive thresholds from it (active with --write)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..errors import EXIT_OK, EXIT_USAGE, RegressError
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="measure run-to-run noise per case, record it in the goldens, derive thresholds")
+    p.add_argument("-k", dest="expr", default=None, help="select cases (substring of id, marks, and/or/not)")
+    p.add_argument("--runs", type=int, default=3, help="unperturbed runs per case (default 3)")
+    p.add_argument("--write", action="store_true",
+                   help="make the derived thresholds active (stored per platform in the golden's meta as the "
+                        "'calibrated' layer); without it they are recorded as suggestions only")
+    p.add_argument("--platform", default=None, help="calibrate the goldens of this platform key")
+    p.add_argument("--device", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..calibrate import MARGIN, RULE, CalibrationError, calibrate
+    from ..metrics.catalog import METRICS
+    from ..session import GoldenSession, Options
+    from ..suite import load_suite
+
+    suite = load_suite(args.suite)
+    if args.runs < 1:
+        raise RegressError("--runs must be at least 1")
+    session = GoldenSession(suite, Options(platform=args.platform, device=args.device))
+    cases = suite.select(args.expr)
+    console = Console(stderr=True)
+    out = Console(soft_wrap=True)
+    try:
+        with console.status(f"calibrating {len(cases)} case(s) on {session.platform}") as status:
+            def progress(line: str) -> None:
+                status.update(line)
+                console.print(f"  {line}", markup=False, highlight=False)
+
+            results, revision = calibrate(session, cases, runs=args.runs, write=args.write, progress=progress)
+    except CalibrationError as exc:
+        print(f"regress: calibrate: {exc} (nothing was written)", file=sys.stderr)
+        return EXIT_USAGE
+    out.print(f"rule: {RULE} (margin {MARGIN:g}x)", markup=False, highlight=False)
+    for cal in results:
+        state = "bit-identical to the golden in every run" if cal.bit_identical else "runs differ from the golden"
+        out.print(f"\n{cal.case_id} [{cal.platform}]: {len(cal.runs)} runs, {state}", markup=False,
+                  highlight=False)
+        out.print(f"  {'metric':<12}{'noise floor':>16}{'threshold':>22}   was", markup=False, highlight=False)
+        for name, thr in cal.thresholds.items():
+            was = cal.current.get(name)
+            was_s = f"{METRICS[name].op} {_fmt(was[0])} ({was[1]})" if was else "(not gated)"
+            out.print(f"  {name:<12}{_fmt(cal.floor[name]):>16}{METRICS[name].op + ' ' + _fmt(thr):>22}   {was_s}",
+                      markup=False, highlight=False)
+        pinned = ", ".join(f"{k} = {_toml(v)}" for k, v in cal.thresholds.items())
+        out.print(f"  to pin them for every platform instead, set in the case: thresholds = {{ {pinned} }}",
+                  markup=False, highlight=False)
+    what = ("noise floors and calibrated thresholds (active: source 'calibrated')" if args.write
+            else "noise floors (thresholds recorded as suggestions; --write makes them active)")
+    out.print(f"\nwrote {what} for {len(results)} golden(s); {suite.lock_path} pins {revision}", markup=False,
+              highlight=False)
+    return EXIT_OK
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
+        return str(v)
+    return f"{v:.8g}"
+
+
+def _toml(v: float) -> str:
+    return repr(float(v)) if math.isfinite(v) else ("inf" if v > 0 else "-inf")

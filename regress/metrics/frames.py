@@ -1,0 +1,159 @@
+"""Per-frame SSIM and pixel statistics of two images or videos, on the run's device.
+
+One entry point, :func:`frame_metrics`, picks the fastest exact path:
+
+* CUDA (or ROCm) with Triton, uint8 inputs of at least 11x11: the fused kernel of
+  :mod:`regress.metrics.ssim_triton` (SSIM, squared / absolute difference sums and the
+  largest difference in one pass), fed by the pinned, overlapped host->device pipeline of
+  :mod:`regress.metrics.transfer`;
+* otherwise (CPU, no Triton, float inputs, images smaller than the window): the torch
+  implementations :func:`regress.metrics.ssim.ssim_frames` and
+  :func:`regress.metrics.pixel.pixel_stats`, in memory-bounded chunks.
+
+Both agree with ``skimage.metrics.structural_similarity`` (Gaussian, sigma 1.5,
+population covariance, valid windows) within 1e-5, and the pixel statistics are exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .pixel import PixelStats
+from .ssim import K1, K2, _as_frames, gaussian_taps
+
+# Fused-kernel shape: bytes of a row per program and output rows per band. 128 lanes keep the
+# float64 ring of ten rows x four maps in registers (one element per thread with 4 warps);
+# bands of 64 rows re-read 10/64 of the rows as halo.
+BLOCK = 128
+BAND_ROWS = 64
+NUM_WARPS = 4
+# Device bytes per chunk of frames in flight (both inputs); the pipeline keeps three.
+CHUNK_BYTES = 48 << 20
+# None: float64 moments where float64 is fast (datacenter GPUs), float32 elsewhere.
+FUSED_F64: bool | None = None
+
+
+@dataclass
+class FrameMetrics:
+    """SSIM per frame (float64, NaN for a frame with non-finite input) and the pixel sums."""
+
+    ssim: np.ndarray
+    pixel: PixelStats
+    path: str  # 'fused-triton-f64', 'fused-triton-f32' or 'torch': which implementation ran
+
+
+def frame_metrics(a: Any, b: Any, *, device: str = "cpu", data_range: float = 255.0) -> FrameMetrics:
+    """SSIM and pixel statistics of (H, W, C) images or (T, H, W, C) videos of one shape."""
+    a4, b4 = _as_frames(a, b)
+    import torch
+
+    dev = torch.device(device)
+    if fused_available(dev, a4, b4):
+        return _fused(a4, b4, dev, data_range, _use_f64(dev))
+    from .pixel import pixel_stats
+    from .ssim import ssim_frames
+
+    return FrameMetrics(ssim=ssim_frames(a4, b4, data_range=data_range, device=device),
+                        pixel=pixel_stats(a4, b4, device=device), path="torch")
+
+
+def fused_available(dev: Any, a4: np.ndarray, b4: np.ndarray) -> bool:
+    """The fused kernel handles uint8 frames of at least 11x11 on a CUDA/ROCm device."""
+    if dev.type != "cuda" or a4.dtype != np.uint8 or b4.dtype != np.uint8:
+        return False
+    if a4.shape[1] < 11 or a4.shape[2] < 11:
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _use_f64(dev: Any) -> bool:
+    if FUSED_F64 is not None:
+        return FUSED_F64
+    import torch
+
+    if torch.version.hip:
+        return True  # MI200/MI300 run float64 at full or half rate
+    major, minor = torch.cuda.get_device_capability(dev)
+    return (major, minor) in ((6, 0), (7, 0), (8, 0), (9, 0), (10, 0))  # P100 V100 A100 H100 B200
+
+
+def _fused(a4: np.ndarray, b4: np.ndarray, dev: Any, data_range: float, f64: bool) -> FrameMetrics:
+    """Host uint8 arrays -> chunks through the transfer pipeline -> kernel per chunk."""
+    import torch
+
+    from .transfer import frames_per_chunk, stream_frames
+
+    # (A CPU device only happens under TRITON_INTERPRET=1, which the tests use to check the
+    # kernel's arithmetic without a GPU.)
+    on_gpu = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    with on_gpu:
+        run = _FusedRun(a4.shape, dev, data_range, f64)
+        chunk = frames_per_chunk(a4[0].nbytes, 2, CHUNK_BYTES)
+        for t0, _t1, (x, y) in stream_frames([a4, b4], dev, chunk):
+            run.launch(x, y, t0)
+        return run.result()
+
+
+def fused_on_device(x: Any, y: Any, *, data_range: float = 255.0, f64: bool | None = None) -> FrameMetrics:
+    """The fused kernel on uint8 (T, H, W, C) tensors already on the GPU: for callers that
+    hold device tensors, and for timing the kernel without the host->device copy."""
+    if x.shape != y.shape or x.dim() != 4 or x.shape[1] < 11 or x.shape[2] < 11:
+        raise ValueError(f"expected two uint8 (T, H, W, C) tensors of at least 11x11, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
+    run = _FusedRun(tuple(x.shape), x.device, data_range, _use_f64(x.device) if f64 is None else f64)
+    run.launch(x.contiguous(), y.contiguous(), 0)
+    return run.result()
+
+
+class _FusedRun:
+    """Output buffers of one comparison and the kernel launch for a chunk of its frames."""
+
+    def __init__(self, shape: tuple[int, ...], dev: Any, data_range: float, f64: bool) -> None:
+        import torch
+
+        if not (math.isfinite(data_range) and data_range > 0):
+            raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+        T, H, W, C = shape
+        self.shape, self.f64 = (T, H, W, C), f64
+        self.n_strips = -(-(W * C) // BLOCK)
+        self.n_bands = -(-(H - 10) // BAND_ROWS)
+        taps = gaussian_taps(11)
+        consts = list(taps[:6]) + [2.0 * (K1 * data_range) ** 2, 2.0 * (K2 * data_range) ** 2]
+        self.w = torch.tensor(consts, dtype=torch.float64, device=dev)
+        grid = (T, self.n_bands, self.n_strips)
+        self.part = torch.empty(grid + (C,), dtype=torch.float64, device=dev)
+        self.sse = torch.empty(grid, dtype=torch.int64, device=dev)
+        self.sad = torch.empty(grid, dtype=torch.int64, device=dev)
+        self.mx = torch.empty(grid, dtype=torch.int32, device=dev)
+
+    def launch(self, x: Any, y: Any, t0: int) -> None:
+        import triton.language as tl
+
+        from . import ssim_triton
+
+        T, H, W, C = self.shape
+        t1 = t0 + x.shape[0]
+        ssim_triton.ssim_stats_kernel[(self.n_strips, self.n_bands, t1 - t0)](
+            x, y, self.w, self.part[t0:t1], self.sse[t0:t1], self.sad[t0:t1], self.mx[t0:t1],
+            H, W * C, (W - 10) * C, BAND_ROWS, self.n_bands, self.n_strips,
+            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, num_warps=NUM_WARPS)
+
+    def result(self) -> FrameMetrics:
+        import torch
+
+        T, H, W, C = self.shape
+        ssim = (self.part.sum(dim=(1, 2)) / ((H - 10) * (W - 10))).mean(dim=1)
+        packed = torch.stack([ssim, self.sse.sum(dim=(1, 2)).double(), self.sad.sum(dim=(1, 2)).double(),
+                              self.mx.amax(dim=(1, 2)).double()]).cpu().numpy()
+        stats = PixelStats(sse=packed[1], sum_abs=packed[2], max_abs=packed[3], n=H * W * C)
+        return FrameMetrics(ssim=packed[0].astype(np.float64), pixel=stats,
+                            path="fused-triton-f64" if self.f64 else "fused-triton-f32")

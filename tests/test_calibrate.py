@@ -1,0 +1,114 @@
+"""`regress calibrate`: noise floors in the goldens' meta, thresholds derived by the stated rule,
+and the acceptance story: with calibrated thresholds, unchanged runs pass and the bf16 -> fp32
+VAE switch on qwen-image fails on metrics alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from regress.calibrate import derive_thresholds, worst_values
+from regress.cli import main
+from regress.session import GoldenSession, Options
+from regress.suite import load_suite
+
+# Loose suite defaults: the VAE switch passes these, so only calibration can catch it.
+LOOSE = """
+[defaults]
+ssim = 0.99
+psnr = 30.0
+max_abs = 32
+mean_abs = 4.0
+"""
+
+
+def _loosen(project: Path) -> Path:
+    """The test project's suite with loose defaults and the fingerprint check lowered to a
+    warning, so that a precision switch can only fail on its metrics."""
+    suite = project / "goldens" / "suite.toml"
+    text = suite.read_text()
+    start = text.index("[defaults]")
+    end = text.index("[fallback]")
+    text = text[:start] + LOOSE.strip() + "\n\n" + text[end:]
+    text = text.replace('fingerprint = "fail"', 'fingerprint = "warn"')
+    suite.write_text(text)
+    return suite
+
+
+def _meta(project: Path, case: str) -> dict:
+    metas = list((project / "goldens" / "store" / "cases" / case).glob("*/meta.json"))
+    assert len(metas) == 1
+    return json.loads(metas[0].read_text())
+
+
+def test_rule_exact_runs_sit_just_past_exact_noisy_runs_get_a_margin() -> None:
+    quantum = {"ssim": 1 - 1e-7, "psnr": 80.0, "max_abs": 1.0, "mean_abs": 1e-4}
+    exact = derive_thresholds({"ssim": 1.0, "psnr": math.inf, "max_abs": 0.0, "mean_abs": 0.0}, quantum)
+    assert exact == pytest.approx({"ssim": 1 - 1e-7, "psnr": 80.0, "max_abs": 1.0, "mean_abs": 1e-4})
+    noisy = derive_thresholds({"ssim": 0.999, "psnr": 50.0, "max_abs": 3.0, "mean_abs": 0.2}, quantum)
+    assert noisy["ssim"] == pytest.approx(0.998)  # 1 - 2 x 0.001
+    assert noisy["psnr"] == pytest.approx(50.0 - 10 * math.log10(2))  # twice the MSE
+    assert noisy["max_abs"] == 6.0 and noisy["mean_abs"] == pytest.approx(0.4)
+    assert derive_thresholds({"ssim": -0.5}, {"ssim": 0.9})["ssim"] == -1.0  # clamped to the range
+    runs = [{"values": {"ssim": 0.99, "max_abs": 2.0}}, {"values": {"ssim": 0.98, "max_abs": 1.0}}]
+    assert worst_values(runs) == {"ssim": 0.98, "max_abs": 2.0}
+
+
+def test_calibrate_writes_noise_floors_and_the_vae_switch_then_fails_on_metrics(project: Path,
+                                                                                capsys: pytest.CaptureFixture) -> None:
+    suite_path = _loosen(project)
+    lock_before = (project / "goldens" / "goldens.lock").read_text()
+    # Before calibration the loose defaults let the bf16 -> fp32 VAE switch through.
+    switched = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
+    before = switched.check(switched.suite.case("qwen")).verdict
+    assert before.status == "passed", before.message()
+
+    assert main(["calibrate", "--suite", str(suite_path), "-k", "qwen", "--runs", "2", "--write"]) == 0
+    printed = capsys.readouterr().out
+    assert "rule: threshold distance = max(2 x worst observed distance" in printed
+    assert "qwen [" in printed and "bit-identical" in printed
+    assert (project / "goldens" / "goldens.lock").read_text() != lock_before  # published: the pin moved
+    nf = _meta(project, "qwen")["noise_floor"]
+    assert [r["label"] for r in nf["runs"]][:2] == ["run 1 (fresh build)", "run 2"]
+    assert any(r["label"].startswith("cpu threads=") for r in nf["runs"])
+    assert nf["floor"]["max_abs"] == 0.0 and nf["bit_identical"] is True
+    assert nf["thresholds"] == nf["suggested"] and nf["thresholds"]["max_abs"] == 1.0
+    assert "wan" not in printed and _meta(project, "wan")["noise_floor"] is None  # -k selected qwen only
+
+    suite = load_suite(suite_path)
+    session = GoldenSession(suite, Options(device="cpu"))
+    for _ in range(5):  # unchanged runs all pass, judged by the calibrated thresholds
+        v = session.check(suite.case("qwen")).verdict
+        assert v.status == "passed", v.message()
+        assert v.metrics["mean_abs"].source == "calibrated" and v.metrics["ssim"].source == "calibrated"
+
+    v = switched.check(switched.suite.case("qwen")).verdict  # same pipeline, judged by the new meta
+    assert v.status == "failed"
+    assert any("calibrated" in r and "mean_abs" in r for r in v.reasons), v.reasons
+    assert not any("precision changed" in r for r in v.reasons)  # fingerprint only warns here
+    assert any("precision changed: vae bf16 -> fp32" in w for w in v.warnings)
+
+
+def test_calibrate_without_write_records_the_floor_but_keeps_thresholds(project: Path) -> None:
+    suite_path = _loosen(project)
+    assert main(["calibrate", "--suite", str(suite_path), "-k", "wan", "--runs", "1"]) == 0
+    nf = _meta(project, "wan")["noise_floor"]
+    assert nf["thresholds"] is None and set(nf["suggested"]) >= {"ssim", "ssim_worst", "psnr_worst", "max_abs"}
+    assert nf["floor"]["psnr"] == "inf"  # strict JSON in meta.json
+    suite = load_suite(suite_path)
+    v = GoldenSession(suite, Options(device="cpu")).check(suite.case("wan")).verdict
+    assert v.status == "passed" and v.metrics["ssim"].source == "suite default"
+
+
+def test_calibrate_refuses_cases_without_a_golden_here(project: Path, capsys: pytest.CaptureFixture) -> None:
+    suite_path = _loosen(project)
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    assert main(["calibrate", "--suite", str(suite_path), "-k", "qwen", "--platform", "cpu-zz9"]) == 2
+    err = capsys.readouterr().err
+    assert "no golden for platform cpu-zz9" in err and "regress refresh -k qwen" in err and err.count("\n") == 1
+    assert main(["calibrate", "--suite", str(suite_path), "-k", "nosuchcase"]) == 2
+    assert main(["calibrate", "--suite", str(suite_path), "--runs", "0"]) == 2
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
