@@ -20,7 +20,8 @@ from .errors import RegressError, RunnerError
 from .gate import quality_problems
 from .outputs import Output
 from .precision import resolve_precision
-from .runners import RunResult, get_runner
+from .runners import RunResult, check_result, get_runner
+from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
@@ -116,9 +117,7 @@ class GoldenSession:
             self._pipes[key] = runner.build(case, precision, self.device)
             build_s = time.perf_counter() - t0
         result = runner.run(self._pipes[key], case, self.device)
-        if not isinstance(result, RunResult) or not isinstance(getattr(result, "output", None), Output):
-            raise RunnerError(f"runner '{runner.name}' returned {type(result).__name__}, not a RunResult with an "
-                              "Output", file=self.suite.path, case=case.id, field="pipeline")
+        check_result(runner, case, result, file=self.suite.path)
         if build_s is not None:
             result.perf.build_s = build_s
         return result
@@ -130,6 +129,9 @@ class GoldenSession:
         platform = self.platform
         verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         try:
+            pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
+            if pin_warning:
+                verdict.warnings.append(pin_warning)
             result = self.run(case)
         except RegressError as exc:
             verdict.status, verdict.reasons = ERROR, [str(exc)]

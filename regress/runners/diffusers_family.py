@@ -48,12 +48,17 @@ _RESERVED_KWARGS = ("generator", "output_type", "return_dict")
 def quiet_libraries() -> None:
     """diffusers and transformers log advice on every cast and call ("modules that should be
     kept in float32", "negative_prompt is passed but..."); in a golden run it is noise that
-    buries the verdict. Errors still show."""
+    buries the verdict. Errors still show. Progress bars (checkpoint downloads, component
+    loading) go too: they interleave with pytest's output and say nothing a verdict needs."""
     from diffusers.utils import logging as dlog
+    from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as tlog
 
     dlog.set_verbosity_error()
     tlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    disable_progress_bars()
 
 
 # --------------------------------------------------------------------------- family base
@@ -207,12 +212,12 @@ class DiffusersFamily:
         return resolve_precision(self.default_precision, precision)
 
     def load_checkpoint(self, case: Case, table: Mapping[str, str]) -> Any:
-        """A real checkpoint. Arrives in a later issue; it will be
-        ``getattr(diffusers, self.pipeline_class).from_pretrained(case.model,
-        revision=case.model_revision, torch_dtype={component: dtype, ..., 'default': fp32})``
-        so that weights are loaded straight into their dtype (no fp32 copy of a 20B model),
-        with :func:`place` still applied afterwards as the single source of truth."""
-        raise RunnerError("real checkpoints arrive in a later issue", case=case.id, field="model")
+        """A real checkpoint (``model = "org/name"``) at its pinned revision, each component
+        loaded straight into its dtype (no fp32 copy of a 20B model); :func:`place` still
+        casts afterwards, as the single source of truth. See :mod:`regress.runners.checkpoint`."""
+        from .checkpoint import load_pipeline
+
+        return load_pipeline(self.pipeline_class, case, table, extra=self.checkpoint_kwargs)
 
 
 # --------------------------------------------------------------------------- build helpers
