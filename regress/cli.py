@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("env", "check", "compare", "refresh")
+COMMANDS = ("env", "check", "compare", "refresh", "sweep", "report", "shard")
 
 
 class _Parser(argparse.ArgumentParser):

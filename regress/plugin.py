@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-device", default=None, metavar="DEVICE", help="run pipelines on this torch device")
     g.addoption("--golden-force", action="store_true", default=False,
                 help="with --golden-update: write goldens that fail the quality gate")
+    g.addoption("--golden-shard", default=None, metavar="I/N",
+                help="run shard I of N (1-based), balanced by the durations recorded in the goldens; "
+                     "the same split on every machine (`regress shard N` prints it)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +56,16 @@ def pytest_configure(config: pytest.Config) -> None:
         if not is_valid_key(platform):
             raise pytest.UsageError(f"--golden-platform: invalid key {platform!r} (e.g. cpu-avx2, cuda-sm90, "
                                     "rocm-gfx942)")
+    if config.getoption("--golden-shard"):
+        from .shard import parse_shard
+
+        try:
+            parse_shard(config.getoption("--golden-shard"))
+        except RegressError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    from . import workers
+
+    workers.configure(config)
 
 
 def _suite_path(config: pytest.Config) -> Path:
@@ -72,6 +85,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def _session_for(config: pytest.Config, suite: Any) -> Any:
+    from . import workers
     from .precision import parse_override
     from .session import GoldenSession, Options
 
@@ -79,11 +93,15 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
     if suite.path not in sessions:
         strict = config.getoption("--golden-strict")
         report = config.getoption("--golden-report")
+        worker = workers.worker_id(config)
+        if report and worker:
+            report = str(workers.worker_report_dir(Path(report), worker))
         opts = Options(
             platform=config.getoption("--golden-platform"), device=config.getoption("--golden-device"),
             strict=in_ci() if strict is None else strict, update=config.getoption("--golden-update"),
             precision=dict(parse_override(t) for t in config.getoption("--golden-precision")),
-            report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"))
+            report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
+            shard=config.getoption("--golden-shard"), worker=worker)
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 
@@ -106,9 +124,7 @@ class SuiteFile(pytest.File):
                 self.config.addinivalue_line("markers", f"{m}: declared by the regress suite")
                 item.add_marker(getattr(pytest.mark, m))
             rule = case.rule_for(platform)
-            if rule and rule[0] == "skip":
-                item.add_marker(pytest.mark.skip(reason=f"{platform}: {rule[1]}"))
-            elif rule:
+            if rule and rule[0] == "xfail":  # skip rules are applied in runtest, where they are recorded
                 item.add_marker(pytest.mark.xfail(reason=f"{platform}: {rule[1]}", strict=False))
             yield item
 
@@ -126,6 +142,11 @@ class GoldenItem(pytest.Item):
     def runtest(self) -> None:
         from .verdict import ERROR, FAILED, MISSING
 
+        rule = self.case.rule_for(self.golden_session.platform)
+        if rule and rule[0] == "skip":
+            reason = f"{self.golden_session.platform}: {rule[1]}"
+            self.golden_session.record_skip(self.case, reason)
+            pytest.skip(reason)
         run = self.golden_session.check(self.case)
         v = run.verdict
         if v.status in (FAILED, ERROR) or (v.status == MISSING and v.reasons):
@@ -142,9 +163,39 @@ class GoldenItem(pytest.Item):
         return self.path, 0, f"golden {self.name}"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After -k / -m selection: note what each suite was asked to run (for coverage), then keep
+    only this shard's cases under --golden-shard."""
+    by_session: dict[int, tuple[Any, list[GoldenItem]]] = {}
+    for item in items:
+        if isinstance(item, GoldenItem):
+            by_session.setdefault(id(item.golden_session), (item.golden_session, []))[1].append(item)
+    shard = config.getoption("--golden-shard")
+    deselected: list[pytest.Item] = []
+    for gs, golden_items in by_session.values():
+        gs.selected = [it.case.id for it in golden_items]
+        if shard:
+            from .shard import parse_shard, select_shard
+
+            index, n = parse_shard(shard)
+            keep = select_shard(gs.selected, gs.store, index, n)
+            deselected += [it for it in golden_items if it.case.id not in keep]
+    if deselected:
+        dropped = {id(it) for it in deselected}
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [it for it in items if id(it) not in dropped]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from . import workers
+    from .report import write_doc_report
+    from .report.github import emit
+
     sessions: dict = session.config.stash.get(_SESSIONS, {})
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    worker = workers.worker_id(session.config)
+    docs = []
     for gs in sessions.values():
         try:
             revision = gs.publish()
@@ -157,6 +208,72 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for msg in gs.gate_refusals:
             if tr:
                 tr.write_line(f"regress: {msg}", yellow=True)
-        path = gs.write_report()
-        if path and tr:
-            tr.write_line(f"regress: report written to {path}")
+        if gs.options.report_dir is None and worker is None and not gs.verdicts:
+            continue
+        doc = gs.results_doc()
+        docs.append(doc)
+        if gs.options.report_dir is not None:
+            path = write_doc_report(gs.options.report_dir, doc)
+            if tr and not worker:
+                tr.write_line(f"regress: report written to {path}")
+        if worker is None:
+            emit(doc, write=tr.write_line if tr else print)
+    if worker is not None:
+        workers.hand_over(session.config, docs)
+
+
+class GoldenCheck:
+    """What the ``golden`` fixture hands a test: ``golden.check(output)``.
+
+    The output is judged exactly like a suite case's (same store, platform fallback,
+    thresholds, update modes and report), filed under a case id derived from the test's
+    name unless ``name`` is given.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.request = request
+
+    def default_name(self) -> str:
+        import re
+
+        node = self.request.node
+        raw = f"{Path(str(node.path)).stem}.{node.name}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.")[:128]
+
+    def check(self, output: Any, *, name: str | None = None, thresholds: dict[str, float] | None = None,
+              fingerprint: dict[str, str] | None = None) -> Any:
+        """Compare ``output`` (an :class:`~regress.outputs.Output`, or a uint8 HxWx3 array)
+        with its golden; fails the test with the verdict's message, skips when the golden is
+        missing and the run is not strict. Returns the verdict."""
+        import numpy as np
+
+        from .outputs import Output
+        from .runners.base import Perf, RunResult
+        from .suite import CASE_ID_RE, Case, load_suite
+        from .verdict import ERROR, FAILED, MISSING
+
+        if isinstance(output, np.ndarray):
+            output = Output(image=output)
+        case_id = name or self.default_name()
+        if not CASE_ID_RE.match(case_id):
+            raise RegressError(f"golden name {case_id!r} must be letters, digits, '.', '_' or '-'")
+        config = self.request.config
+        try:
+            suite = load_suite(_suite_path(config))
+            session = _session_for(config, suite)
+        except RegressError as exc:
+            pytest.fail(f"golden fixture: {exc}", pytrace=False)
+        case = Case(id=case_id, pipeline="fixture", thresholds=dict(thresholds or {}))
+        result = RunResult(output=output, fingerprint=dict(fingerprint or {}), perf=Perf(wall_s=0.0))
+        v = session.judge(case, result).verdict
+        if v.status in (FAILED, ERROR) or (v.status == MISSING and v.reasons):
+            pytest.fail(v.message(), pytrace=False)
+        if v.status == MISSING:
+            pytest.skip(v.message())
+        return v
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> GoldenCheck:
+    """Check any output of a hand-written test against a golden: ``golden.check(output)``."""
+    return GoldenCheck(request)

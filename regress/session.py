@@ -25,8 +25,8 @@ from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
-from .verdict import (ERROR, FAILED, MISSING, PASSED, WRITTEN, Verdict, describe_precision_change, judge_metrics,
-                      perf_diff, precision_diff, resolve_thresholds)
+from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, describe_precision_change,
+                      judge_metrics, perf_diff, perf_gate, precision_diff, resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
 
@@ -42,6 +42,8 @@ class Options:
     precision: Mapping[str, str] = field(default_factory=dict)  # COMPONENT -> dtype, for this run only
     report_dir: Path | None = None
     force: bool = False  # publish goldens that fail the quality gate
+    shard: str | None = None  # 'I/N' when this run is one shard of the suite (recorded in results.json)
+    worker: str | None = None  # pytest-xdist worker id ('gw0') when this run is one worker of several
 
 
 @dataclass
@@ -66,6 +68,7 @@ class GoldenSession:
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
+        self.selected: list[str] | None = None  # case ids asked for before sharding (for coverage)
 
     # ------------------------------------------------------------------ environment
 
@@ -93,23 +96,37 @@ class GoldenSession:
 
     # ------------------------------------------------------------------ running
 
-    def precision_for(self, case: Case) -> dict[str, str]:
-        """Family default < case ``precision`` < ``--golden-precision``; unknown components are
-        an error naming the case and field."""
+    def precision_for(self, case: Case, override: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Family default < case ``precision`` < ``--golden-precision`` (or ``override``, as a
+        sweep passes); unknown components are an error naming the case and field."""
         runner = get_runner(case.pipeline)
         known = set(runner.default_precision)
-        for where, layer in (("precision", case.precision), ("--golden-precision", self.options.precision)):
+        run_layer = self.options.precision if override is None else override
+        for where, layer in (("precision", case.precision), ("--golden-precision", run_layer)):
             for comp in layer:
                 if comp not in known:
                     raise RunnerError(f"unknown component '{comp}' for pipeline '{case.pipeline}' (components: "
                                       f"{', '.join(sorted(known))})", file=self.suite.path, case=case.id,
                                       field=f"{where}.{comp}" if where == "precision" else where)
-        return resolve_precision(runner.default_precision, case.precision, self.options.precision)
+        return resolve_precision(runner.default_precision, case.precision, run_layer)
 
-    def run(self, case: Case) -> RunResult:
-        """Run a case, building (or reusing) its pipeline."""
+    def release(self) -> None:
+        """Drop every cached pipeline (and the CUDA cache): a sweep measures one at a time."""
+        self._pipes.clear()
+        import gc
+
+        gc.collect()
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def run(self, case: Case, *, precision: Mapping[str, str] | None = None) -> RunResult:
+        """Run a case, building (or reusing) its pipeline; ``precision`` replaces the run's
+        ``--golden-precision`` layer."""
         runner = get_runner(case.pipeline)
-        precision = self.precision_for(case)
+        precision = self.precision_for(case, precision)
         key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), self.device)
         build_s = None
         if key not in self._pipes:
@@ -126,17 +143,24 @@ class GoldenSession:
         """Run a case and judge it against its golden; stage a new golden if the update mode
         says so. Never raises for a regression: the verdict says what happened."""
         t0 = time.perf_counter()
-        platform = self.platform
-        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         try:
             pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
-            if pin_warning:
-                verdict.warnings.append(pin_warning)
             result = self.run(case)
         except RegressError as exc:
-            verdict.status, verdict.reasons = ERROR, [str(exc)]
+            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
+        run = self.judge(case, result, started=t0)
+        if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
+            run.verdict.warnings.append(pin_warning)
+        return run
+
+    def judge(self, case: Case, result: RunResult, *, started: float | None = None) -> CaseRun:
+        """Judge an output that is already there (from a runner, or from a hand-written test
+        through the ``golden`` fixture) against its golden, and stage it if asked to."""
+        t0 = time.perf_counter() if started is None else started
+        platform = self.platform
+        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
         out = result.output
         verdict.kind = out.kind
         verdict.precision = precision_diff(None, result.fingerprint)
@@ -164,14 +188,15 @@ class GoldenSession:
             assert golden_output is not None
             verdict.golden = {"platform": golden.platform, "match": match, "revision": golden.revision,
                               "path": str(golden.directory)}
-            self._judge(case, verdict, golden, golden_output, result)
+            self._judge(case, verdict, golden, golden_output, result, match)
         if verdict.reasons and verdict.status == PASSED:
             verdict.status = FAILED
         self._maybe_stage(case, verdict, result)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output))
 
-    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult) -> None:
+    def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult,
+               match: str) -> None:
         from .metrics.compare import compare_outputs
 
         comp = compare_outputs(golden_output, result.output, device=self.device)
@@ -181,6 +206,7 @@ class GoldenSession:
                                         calibrated=calibrated)
         verdict.metrics = judge_metrics(comp.values, thresholds)
         verdict.worst_frame = comp.worst_frame
+        verdict.per_frame = comp.per_frame
         verdict.reasons.extend(comp.mismatch)
         failing = [m.line() for m in verdict.metrics.values() if m.passed is False]
         if failing:
@@ -192,6 +218,11 @@ class GoldenSession:
             line = describe_precision_change(changed)
             (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
         verdict.perf = perf_diff(golden.perf, result.perf.to_json())
+        if match == "exact":  # another arch's memory and time say nothing about this one's
+            failures, notes = perf_gate(verdict.perf, memory_tolerance=self.suite.memory_tolerance,
+                                        time_tolerance=self.suite.time_tolerance)
+            verdict.reasons.extend(failures)
+            verdict.warnings.extend(notes)
         if golden.meta.get("spec_hash") not in (None, case.spec_hash()):
             verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                     f"refresh it with `regress refresh -k {case.id}`")
@@ -262,13 +293,33 @@ class GoldenSession:
             write_case_assets(self.options.report_dir, run)
         return run
 
+    def record_skip(self, case: Case, reason: str) -> Verdict:
+        """A case the suite skips on this platform: recorded, so that a merged report can tell
+        a deliberate skip from a case that never ran."""
+        verdict = Verdict(id=case.id, platform=self.platform, status=SKIPPED, warnings=[reason])
+        self.verdicts.append(verdict)
+        return verdict
+
+    def results_doc(self) -> dict[str, Any]:
+        """This run as a results.json document (see :mod:`regress.report.results`)."""
+        from .report.results import results_doc
+
+        revision, entries = None, None
+        try:  # a store that failed to open was a collection error; the report still says what ran
+            revision = self.store.revision
+            entries = self.store.entries()
+        except RegressError:
+            pass
+        return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
+                           selected=self.selected, shard=self.options.shard, worker=self.options.worker,
+                           store_entries=entries)
+
     def write_report(self) -> Path | None:
         if self.options.report_dir is None:
             return None
-        from .report import write_report
+        from .report import write_doc_report
 
-        return write_report(self.options.report_dir, self.verdicts, suite=self.suite, platform=self.platform,
-                            revision=self.store.revision)
+        return write_doc_report(self.options.report_dir, self.results_doc())
 
 
 def source_commit(directory: Path) -> str | None:

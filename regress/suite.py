@@ -115,6 +115,10 @@ class Suite:
     platforms: Mapping[str, Mapping[str, float]]
     cases: tuple[Case, ...]
     fingerprint: str = "fail"  # or "warn"
+    # Perf gates, relative to the golden's meta: peak memory per stage (on by default, 2%),
+    # wall time (off by default: shared runners are noisy). None = off.
+    memory_tolerance: float | None = 0.02
+    time_tolerance: float | None = None
     name: str = "goldens"
 
     @property
@@ -146,7 +150,9 @@ _CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "skip": (list, False),
 }
 _TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case"}
-_SUITE_KEYS = {"name": str, "fingerprint": str}
+_SUITE_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "fingerprint": str,
+                                                   "memory_tolerance": (int, float, bool),
+                                                   "time_tolerance": (int, float, bool)}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array",
                bool: "true or false"}
 
@@ -160,7 +166,7 @@ def _type_name(t: type | tuple[type, ...]) -> str:
 def _is(value: Any, t: type | tuple[type, ...]) -> bool:
     # bool is an int in Python; a suite saying `seed = true` is a mistake.
     if isinstance(value, bool):
-        return t is bool
+        return t is bool or (isinstance(t, tuple) and bool in t)
     return isinstance(value, t)
 
 
@@ -194,6 +200,15 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     if fingerprint not in ("fail", "warn"):
         raise SuiteError("must be 'fail' or 'warn'", file=path, field="suite.fingerprint")
 
+    tolerances: dict[str, float | None] = {"memory_tolerance": 0.02, "time_tolerance": None}
+    for k in tolerances:
+        if k not in meta:
+            continue
+        v = meta[k]
+        if v is True or (not isinstance(v, bool) and not (0 <= float(v) <= 10)):
+            raise SuiteError("must be a fraction >= 0 (0.02 = 2%) or false to switch the gate off", file=path,
+                             field=f"suite.{k}")
+        tolerances[k] = None if v is False else float(v)
     store = _parse_store(data.get("store"), path)
     defaults = _parse_thresholds(data.get("defaults", {}), path, None, "defaults")
     fallback = _parse_thresholds(data.get("fallback", {}), path, None, "fallback")
@@ -213,7 +228,8 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
         seen.add(case.id)
         cases.append(case)
     return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
-                 cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)))
+                 cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)),
+                 memory_tolerance=tolerances["memory_tolerance"], time_tolerance=tolerances["time_tolerance"])
 
 
 def _require_table(value: Any, path: Path, fld: str, case: str | None = None) -> None:

@@ -94,6 +94,8 @@ class Verdict:
     worst_frame: int | None = None
     files: dict[str, str] = field(default_factory=dict)  # report-relative paths: golden/actual/diff
     duration_s: float | None = None
+    per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
+    media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
 
     @property
     def failed(self) -> bool:
@@ -149,6 +151,48 @@ def precision_diff(golden: Mapping[str, str] | None, current: Mapping[str, str])
 
 def describe_precision_change(changed: list[dict[str, Any]]) -> str:
     return "precision changed: " + ", ".join(f"{r['component']} {r['golden']} -> {r['current']}" for r in changed)
+
+
+def _mib(n: float) -> str:
+    return f"{n / (1 << 20):.2f} MiB"
+
+
+def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
+              time_tolerance: float | None) -> tuple[list[str], list[str]]:
+    """(failures, notes) from a :func:`perf_diff` result.
+
+    Peak memory is compared per stage, and only when both sides were measured the same way
+    (the CUDA allocator's peak is not comparable with the CPU profiler's). Growth beyond the
+    tolerance fails with both figures and the stage; a drop beyond it is reported as an
+    improvement (a note, never a failure). Wall time works the same, when switched on.
+    """
+    golden, current = perf.get("golden") or {}, perf.get("current") or {}
+    failures: list[str] = []
+    notes: list[str] = []
+    if not golden:
+        return failures, notes
+    if memory_tolerance is not None and golden.get("memory_source") == current.get("memory_source") != "none":
+        gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
+        for stage in sorted(set(gm) & set(cm)):
+            g, c = gm[stage], cm[stage]
+            if not g:
+                continue
+            change = c / g - 1.0
+            text = (f"peak memory {stage} {_mib(g)} -> {_mib(c)} ({change:+.1%}, tolerance "
+                    f"{memory_tolerance:.0%}, {current.get('memory_source')})")
+            if change > memory_tolerance:
+                failures.append(text)
+            elif change < -memory_tolerance:
+                notes.append("improvement: " + text)
+    if time_tolerance is not None and golden.get("wall_s") and current.get("wall_s") is not None:
+        change = current["wall_s"] / golden["wall_s"] - 1.0
+        text = (f"wall time {golden['wall_s']:.3f}s -> {current['wall_s']:.3f}s ({change:+.1%}, tolerance "
+                f"{time_tolerance:.0%})")
+        if change > time_tolerance:
+            failures.append(text)
+        elif change < -time_tolerance:
+            notes.append("improvement: " + text)
+    return failures, notes
 
 
 def perf_diff(golden: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,108 @@ def project(golden_project: Path, tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.fixture(autouse=True)
+def _no_github_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run inside GitHub Actions too: their deliberate failures must not become the job's
+    annotations or summary. Tests of that output set the variables themselves."""
+    for var in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _tamper(store, case_id: str, change) -> None:
+    """Republish a case's golden with its output changed (the run then fails against it)."""
+    from regress.stores.base import StagedGolden
+
+    (platform,) = store.platforms(case_id)
+    g = store.get(case_id, platform)
+    store.publish([StagedGolden(case_id, platform, change(g.output()),
+                                {k: v for k, v in g.meta.items() if k != "files"})])
+
+
+@pytest.fixture(scope="session")
+def report_project(golden_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The golden project plus a second image case, with goldens tampered so that a run holds a
+    passing image case (qwen), a failing image case (qwen-b) and a failing video case (wan),
+    and with a golden no case uses (retired)."""
+    import numpy as np
+
+    from regress.outputs import Output
+    from regress.session import GoldenSession, Options
+    from regress.stores import open_store
+    from regress.suite import load_suite
+
+    root = tmp_path_factory.mktemp("report-project")
+    shutil.copytree(golden_project, root, dirs_exist_ok=True)
+    suite_path = root / "goldens" / "suite.toml"
+    text = suite_path.read_text()
+    qwen = text[text.index("[[case]]"):text.index("[[case]]", text.index("[[case]]") + 1)]
+    suite_path.write_text(text + "\n" + qwen.replace('id = "qwen"', 'id = "qwen-b"').replace(
+        'prompt = "dance monkey"', 'prompt = "a red fox"'))
+    suite = load_suite(suite_path)
+    session = GoldenSession(suite, Options(update="missing", device="cpu"))
+    assert session.check(suite.case("qwen-b")).verdict.status == "written"
+    session.publish()
+    store = open_store(suite)
+
+    def brighten(out: Output) -> Output:
+        img = out.image.astype(np.int16)
+        img[8:20, 8:20] += 60
+        return Output(image=np.clip(img, 0, 255).astype(np.uint8))
+
+    def invert_frame_4(out: Output) -> Output:
+        frames = out.video.copy()
+        frames[4] = 255 - frames[4]
+        return Output(video=frames, fps=out.fps)
+
+    _tamper(store, "qwen-b", brighten)
+    _tamper(store, "wan", invert_frame_4)
+    from regress.stores.base import StagedGolden
+
+    g = store.get("qwen", store.platforms("qwen")[0])
+    store.publish([StagedGolden("retired", g.platform, g.output(), {**g.meta, "case": "retired"})])
+    return root
+
+
+def run_session(project: Path, report: Path, *, platform: str | None = None, only: str | None = None) -> Path:
+    """A real run through GoldenSession (the API under the plugin): judge the selected cases,
+    write results.json, index.html and media into ``report``."""
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    suite = load_suite(project / "goldens" / "suite.toml")
+    session = GoldenSession(suite, Options(device="cpu", platform=platform, report_dir=report))
+    for case in suite.select(only):
+        session.check(case)
+    session.write_report()
+    return report
+
+
+@pytest.fixture(scope="session")
+def failing_report(report_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of a real run: qwen passes, qwen-b and wan fail."""
+    return run_session(report_project, tmp_path_factory.mktemp("failing-report"))
+
+
+OTHER_PLATFORM = "cpu-sve256"  # a second platform key: judged against the nearest (this machine's) goldens
+
+
+@pytest.fixture(scope="session")
+def merged_reports(report_project: Path, failing_report: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Runs on two platform keys, the second in two shards (qwen*, wan), and their merge."""
+    import json
+
+    from regress.report.merge import merge_reports
+
+    base = tmp_path_factory.mktemp("merge")
+    b_qwen = run_session(report_project, base / "b-qwen", platform=OTHER_PLATFORM, only="qwen")
+    b_wan = run_session(report_project, base / "b-wan", platform=OTHER_PLATFORM, only="wan")
+    platform_a = json.loads((failing_report / "results.json").read_text())["platform"]
+    complete = base / "complete"
+    merge_reports([failing_report, b_qwen, b_wan], complete, expect_platforms=[platform_a, OTHER_PLATFORM])
+    return {"a": failing_report, "b_qwen": b_qwen, "b_wan": b_wan, "platform_a": platform_a,
+            "platform_b": OTHER_PLATFORM, "complete": complete}
+
+
 @pytest.fixture
 def olah_hub(tmp_path: Path):
     """A fresh olah server on 127.0.0.1 with no repos; the test creates and commits them."""

@@ -170,6 +170,25 @@ def test_ssim_shift_invariance_of_precision() -> None:
         assert abs(ssim_frames(la, lb)[0] - sk_ssim(la, lb)) < PARITY
 
 
+def test_ssim_accepts_non_contiguous_views() -> None:
+    a, b = PAIRS["chelsea+1px_shift"]
+    fa, fb = a[:, ::-1], b[:, ::-1]  # negative strides
+    assert abs(ssim_frames(fa, fb)[0] - sk_ssim(np.ascontiguousarray(fa), np.ascontiguousarray(fb))) < PARITY
+
+
+def test_cpu_thread_policy_restores_torch_threads_and_keeps_results() -> None:
+    a, b = PAIRS["astronaut+noise"]
+    before = torch.get_num_threads()
+    one = ssim_frames(a, b)[0]
+    assert torch.get_num_threads() == before
+    saved = ssim_mod.CPU_THREADS
+    try:
+        ssim_mod.CPU_THREADS = None
+        assert abs(ssim_frames(a, b)[0] - one) < 1e-9
+    finally:
+        ssim_mod.CPU_THREADS = saved
+
+
 # --------------------------------------------------------------------------- small images
 
 def test_window_sizes() -> None:

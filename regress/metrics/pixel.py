@@ -49,6 +49,8 @@ def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelSt
     a4, b4 = _as_frames(a, b)
     import torch
 
+    from .ssim import cpu_threads  # same thread policy as SSIM (see ssim.CPU_THREADS)
+
     dev = torch.device(device)
     T = a4.shape[0]
     per_frame = int(np.prod(a4.shape[1:]))
@@ -56,7 +58,7 @@ def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelSt
     sse = np.empty(T)
     sum_abs = np.empty(T)
     max_abs = np.empty(T)
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_threads(dev):
         for t0 in range(0, T, step):
             t1 = min(T, t0 + step)
             x = _to_device(a4[t0:t1], dev).to(torch.float64).flatten(1)

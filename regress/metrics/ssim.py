@@ -17,18 +17,21 @@ Why the formulation looks unusual:
   ``var_x + var_y`` (and ``2*mu_x*mu_y``, ``mu_x^2 + mu_y^2``), which are the half-sum and
   half-difference of ``var(s)`` and ``var(d)`` (and of ``mu_s^2``, ``mu_d^2``).
 * Accuracy in float32. ``E[s^2] - E[s]^2`` cancels catastrophically when the local mean is
-  large. ``s`` and ``d`` are shifted by a per-(frame, channel) constant before squaring
-  (rounded to an integer for integer inputs, so the shifted values and their squares stay
-  exact in float32); variances are shift-invariant and the shift is added back to the
-  means. ``d`` is small for similar images, so the term that decides SSIM near 1 is also
+  large. ``s`` and ``d`` are shifted by a per-(band, frame, channel) constant near their
+  mean before squaring (rounded to an integer for integer inputs, so the shifted values
+  and their squares stay exact in float32); variances are shift-invariant and the shift
+  is added back to the means. ``d`` is small for similar images, so the term that decides SSIM near 1 is also
   the most accurate one. float64 would be exact too, but oneDNN has no fast float64
   depthwise convolution (about 10x slower on CPU).
 * Memory. Frames are processed in chunks of whole frames, and a frame larger than the
   budget in row bands that overlap by (window - 1) rows; valid-only windows make banding
-  exact. On CPU the band is additionally kept small enough to stay in cache.
-* TF32. On CUDA, cuDNN may run float32 convolutions in TF32 (10-bit mantissa), which moves
-  SSIM by ~1e-2 on Hopper. TF32 is switched off for the computation and the caller's flags
-  are restored afterwards.
+  exact. On CPU the band is additionally kept small enough to stay in cache, and the
+  work runs on :data:`CPU_THREADS` torch threads (one by default: robust when other
+  processes compete for the cores; see the constant).
+* TF32. On CUDA, cuDNN may run float32 convolutions in TF32 (10-bit mantissa), which has
+  moved SSIM by ~1e-2 on Hopper and would break the 1e-5 parity. (The depthwise kernels
+  cuDNN 9 picks for this measured unaffected on an H100, but the choice is cuDNN's.) TF32
+  is switched off for the computation and the caller's flags are restored afterwards.
 
 Small images (documented behaviour; skimage raises instead): along each axis the window is
 the largest odd size ``k <= min(11, side)``, with taps ``exp(-x^2 / (2 * 1.5^2))`` for
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,14 +63,22 @@ K2 = 0.03
 WIN = 2 * int(TRUNCATE * SIGMA + 0.5) + 1  # 11, as skimage / scipy.ndimage compute it
 
 # Peak device bytes per input element (pixel x channel) while a band is processed: uint8
-# inputs, float copies, 4 stacked moment maps, two convolution outputs and temporaries.
-_BYTES_PER_ELEMENT = 96
+# inputs (2), the 4 stacked float32 moment maps (16) and a convolution output (16), plus
+# slack. Measured on CUDA: ~32 bytes per element at the peak.
+_BYTES_PER_ELEMENT = 40
 # On CPU, bands are kept near this (estimated) size so that the intermediates stay in the
-# L2/L3 cache: on an idle 2-core EPYC (2 MiB L2 per core, 32 MiB L3), a 1024x1024 RGB frame
-# took ~30-45 ms in bands of ~130 output rows against ~80 ms in one pass (memory
-# bandwidth, not arithmetic, is the limit); 32-256 rows are all close, and fewer bands
-# also mean fewer thread barriers when other processes compete for the cores.
-_CPU_BAND_BYTES = 40 << 20
+# L2/L3 cache. Measured on a 2-core EPYC (2 MiB L2 per core, 32 MiB L3) for a 1024x1024 RGB
+# frame: bands of 128-256 output rows are ~2.5x faster than one pass over the whole frame
+# (memory bandwidth, not arithmetic, is the limit), 16-row bands ~2x slower again.
+_CPU_BAND_BYTES = 24 << 20
+# Torch intra-op threads for the CPU path; None keeps torch's setting. One thread by
+# default: each band is ~25 short torch ops, each ending in an OpenMP barrier, and when
+# other processes compete for the cores (pytest-xdist workers, parallel CI jobs) a
+# descheduled worker stalls every barrier. Measured for a 1024x1024 RGB pair on a 2-core
+# EPYC: idle, 2 threads ~45 ms and 1 thread ~70-95 ms; with the cores saturated by other
+# processes, 2 threads 1.1-1.5 s (slower than skimage) and 1 thread ~210 ms. One thread
+# stays 4-6x faster than skimage in both cases. The setting is restored after each call.
+CPU_THREADS: int | None = 1
 
 
 def window_size(side: int) -> int:
@@ -110,7 +122,7 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, devi
 
     sums = torch.zeros(T, C, dtype=torch.float64)
     bad = torch.zeros(T, dtype=torch.bool)
-    with torch.inference_mode(), _fp32_strict(dev):
+    with torch.inference_mode(), _fp32_strict(dev), cpu_threads(dev):
         taps = torch.from_numpy(gaussian_taps(kh)).to(dev, torch.float32)
         taps_w = torch.from_numpy(gaussian_taps(kw)).to(dev, torch.float32)
         wv = taps.view(1, 1, kh, 1).expand(4 * C, 1, kh, 1).contiguous()
@@ -250,6 +262,37 @@ def _shift(x: Any, integral: bool) -> Any:
     m = x[:, ::step, ::step].to(torch.float32).mean(dim=(1, 2), keepdim=True)
     m = torch.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)
     return m.round() if integral else m
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def cpu_threads(dev: Any) -> Iterator[None]:
+    """Run with :data:`CPU_THREADS` torch threads when ``dev`` is the CPU; the caller's
+    setting is restored when the last concurrent user leaves."""
+    if dev.type != "cpu" or CPU_THREADS is None:
+        yield
+        return
+    import torch
+
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            wanted = max(1, min(CPU_THREADS, _threads_saved))
+            if wanted != _threads_saved:
+                torch.set_num_threads(wanted)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0 and torch.get_num_threads() != _threads_saved:
+                torch.set_num_threads(_threads_saved)
 
 
 @contextlib.contextmanager

@@ -1,21 +1,32 @@
-"""Reports: ``results.json`` (stable schema, one record per case) and ``index.html``."""
+"""Reports: ``results.json`` (stable schema), ``index.html``, the GitHub job summary and
+annotations, and the merge of several runs (shards, xdist workers, CUDA and ROCm jobs)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..suite import Suite
 from ..verdict import Verdict
 from .html import render_html
-from .results import write_results
+from .results import RESULTS_FILE, read_results, results_doc, write_doc, write_results
 
-__all__ = ["write_report", "write_results", "render_html"]
+__all__ = ["write_report", "write_doc_report", "write_results", "read_results", "results_doc", "render_html"]
+
+
+def write_doc_report(report_dir: Path, doc: Mapping[str, Any]) -> Path:
+    """Write ``results.json`` and ``index.html`` for a document; returns the page's path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_doc(report_dir / RESULTS_FILE, doc)
+    page = report_dir / "index.html"
+    tmp = page.with_name("index.html.tmp")
+    tmp.write_text(render_html(doc), encoding="utf-8")
+    tmp.replace(page)
+    return page
 
 
 def write_report(report_dir: Path, verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str,
-                 revision: str | None) -> Path:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    doc = write_results(report_dir / "results.json", verdicts, suite=suite, platform=platform, revision=revision)
-    (report_dir / "index.html").write_text(render_html(doc), encoding="utf-8")
-    return report_dir / "index.html"
+                 revision: str | None, **run: Any) -> Path:
+    doc = results_doc(verdicts, suite=suite, platform=platform, revision=revision, **run)
+    return write_doc_report(report_dir, doc)

@@ -1,66 +1,167 @@
-"""Per-case images for the report: golden, actual and a diff heat-map, as PNG files.
+"""Per-case media for the report, written beside ``index.html`` under ``cases/<id>/<platform>/``.
 
-Video is shown as a strip of its frames (the worst frame marked in the page); the diff
-heat-map scales the largest difference of the case to full brightness, so a 1/255 change is
-visible, and an identical pair stays black.
+* image: ``golden.png``, ``actual.png`` and ``diff.png`` (a heat-map).
+* video: one PNG per frame under ``golden/``, ``actual/`` and ``diff/`` (``000.png`` ...), so
+  that the page can scrub through frames of any length without decoding one giant strip;
+  ``files`` points at the worst frame, the one a reader wants first.
+* audio: ``golden.wav`` / ``actual.wav`` (16-bit PCM, what every browser plays) and, in the
+  verdict's ``media``, min/max waveform envelopes that the page draws as SVG without JS.
+
+The heat-map scales the largest difference of the case to full brightness (for video, the
+largest over all frames, so frames compare with each other): a 1/255 change is visible and
+an identical pair stays black. Frames larger than ``MAX_SIDE`` are shrunk for the page; the
+diff shrinks by block maximum so that a single changed pixel survives the shrinking.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import wave
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ..session import CaseRun
 
-
-def _strip(frames: np.ndarray) -> np.ndarray:
-    """TxHxWx3 -> Hx(T*W)x3, one pixel of gap between frames."""
-    t, h, w, c = frames.shape
-    out = np.zeros((h, t * (w + 1) - 1, c), dtype=np.uint8)
-    for i in range(t):
-        out[:, i * (w + 1): i * (w + 1) + w] = frames[i]
-    return out
+MAX_SIDE = 512  # longest side of a frame shown in the report
+WAVE_POINTS = 300  # min/max pairs per waveform
 
 
-def heatmap(golden: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """Black (same) -> red -> yellow -> white (largest difference in this pair)."""
+def heatmap(golden: np.ndarray, actual: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """Black (same) -> red -> yellow -> white (``peak``, default the largest difference here)."""
     d = np.abs(golden.astype(np.int16) - actual.astype(np.int16)).max(axis=-1).astype(np.float32)
-    peak = float(d.max())
-    x = d / peak if peak > 0 else d
+    top = float(d.max()) if peak is None else float(peak)
+    x = d / top if top > 0 else d
     rgb = np.stack([np.clip(3 * x, 0, 1), np.clip(3 * x - 1, 0, 1), np.clip(3 * x - 2, 0, 1)], axis=-1)
     return np.rint(rgb * 255).astype(np.uint8)
+
+
+def _factor(shape: tuple[int, ...]) -> int:
+    return max(1, math.ceil(max(shape[0], shape[1]) / MAX_SIDE))
+
+
+def _shrink(img: np.ndarray, f: int, *, block_max: bool = False) -> np.ndarray:
+    if f == 1:
+        return img
+    h, w = img.shape[:2]
+    ph, pw = -h % f, -w % f
+    padded = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    blocks = padded.reshape((h + ph) // f, f, (w + pw) // f, f, img.shape[2])
+    if block_max:
+        return blocks.max(axis=(1, 3))
+    return np.rint(blocks.astype(np.float32).mean(axis=(1, 3))).astype(np.uint8)
 
 
 def _save_png(path: Path, arr: np.ndarray) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr, mode="RGB").save(path)
+    Image.fromarray(arr, mode="RGB").save(path, compress_level=1)
 
 
-def _pixels(output: object) -> np.ndarray | None:
-    img = getattr(output, "image", None)
-    if img is not None:
-        return img
-    vid = getattr(output, "video", None)
-    return _strip(vid) if vid is not None else None
+def _image_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual: np.ndarray | None,
+                  files: dict[str, str], media: dict[str, Any]) -> None:
+    ref = actual if actual is not None else golden
+    assert ref is not None
+    f = _factor(ref.shape)
+    for label, img in (("golden", golden), ("actual", actual)):
+        if img is not None:
+            _save_png(report_dir / rel / f"{label}.png", _shrink(img, f))
+            files[label] = (rel / f"{label}.png").as_posix()
+    if golden is not None and actual is not None and golden.shape == actual.shape:
+        _save_png(report_dir / rel / "diff.png", _shrink(heatmap(golden, actual), f, block_max=True))
+        files["diff"] = (rel / "diff.png").as_posix()
+    media["image"] = {"height": int(ref.shape[0]), "width": int(ref.shape[1]), "scale": f}
+
+
+def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual: np.ndarray | None,
+                  fps: float | None, worst: int | None, files: dict[str, str], media: dict[str, Any]) -> None:
+    ref = actual if actual is not None else golden
+    assert ref is not None
+    f = _factor(ref.shape[1:])
+    dirs: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for label, frames in (("golden", golden), ("actual", actual)):
+        if frames is None:
+            continue
+        for i, frame in enumerate(frames):
+            _save_png(report_dir / rel / label / f"{i:03d}.png", _shrink(frame, f))
+        dirs[label], counts[label] = (rel / label).as_posix(), len(frames)
+    if golden is not None and actual is not None and golden.shape == actual.shape:
+        peak = float(np.abs(golden.astype(np.int16) - actual.astype(np.int16)).max())
+        for i in range(len(actual)):
+            _save_png(report_dir / rel / "diff" / f"{i:03d}.png",
+                      _shrink(heatmap(golden[i], actual[i], peak), f, block_max=True))
+        dirs["diff"], counts["diff"] = (rel / "diff").as_posix(), len(actual)
+    first = worst if worst is not None and worst < min(counts.values()) else 0
+    for label, d in dirs.items():  # an image track, if the output also has one, keeps these names
+        files.setdefault(label, f"{d}/{first:03d}.png")
+    media["video"] = {"frames": max(counts.values()), "counts": counts, "fps": fps, "dirs": dirs,
+                      "height": int(ref.shape[1]), "width": int(ref.shape[2]), "scale": f}
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """float32 CxN in [-1, 1] -> 16-bit PCM WAV (clipped; NaN as silence)."""
+    x = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    pcm = np.rint(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").T.copy()  # interleave channels
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(int(x.shape[0]))
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> list[list[float]]:
+    """[min, max] of the channel mean over ``points`` equal buckets (a drawable waveform)."""
+    mono = np.nan_to_num(np.asarray(samples, dtype=np.float32).mean(axis=0))
+    if mono.size == 0:
+        return []
+    edges = np.linspace(0, mono.size, min(points, mono.size) + 1).astype(int)
+    return [[round(float(mono[a:b].min()), 4), round(float(mono[a:b].max()), 4)]
+            for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
+                  media: dict[str, Any]) -> None:
+    waves: dict[str, list[list[float]]] = {}
+    ref = actual if actual is not None else golden
+    for label, out in (("golden", golden), ("actual", actual)):
+        if out is None or out.audio is None:
+            continue
+        p = report_dir / rel / f"{label}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(wav_bytes(out.audio, out.sample_rate))
+        files[f"audio_{label}"] = (rel / f"{label}.wav").as_posix()
+        waves[label] = envelope(out.audio)
+    if golden is not None and actual is not None and golden.audio is not None and actual.audio is not None \
+            and golden.audio.shape == actual.audio.shape:
+        waves["diff"] = envelope(actual.audio - golden.audio)
+    media["audio"] = {"sample_rate": ref.sample_rate, "channels": int(ref.audio.shape[0]),
+                      "samples": int(ref.audio.shape[1]), "waveform": waves}
 
 
 def write_case_assets(report_dir: Path, run: CaseRun) -> None:
-    """Write golden.png / actual.png / diff.png for a case and note their paths in the verdict."""
+    """Write a case's media under ``cases/<id>/<platform>/`` and note them in the verdict
+    (``files``: report-relative paths; ``media``: what the page needs to show them)."""
     v = run.verdict
     rel = Path("cases") / v.id / v.platform
-    actual = _pixels(run.result.output) if run.result is not None else None
-    golden = _pixels(run.golden_output) if run.golden_output is not None else None
-    if actual is not None:
-        _save_png(report_dir / rel / "actual.png", actual)
-        v.files["actual"] = (rel / "actual.png").as_posix()
-    if golden is not None:
-        _save_png(report_dir / rel / "golden.png", golden)
-        v.files["golden"] = (rel / "golden.png").as_posix()
-    if actual is not None and golden is not None and actual.shape == golden.shape:
-        _save_png(report_dir / rel / "diff.png", heatmap(golden, actual))
-        v.files["diff"] = (rel / "diff.png").as_posix()
+    actual = run.result.output if run.result is not None else None
+    golden = run.golden_output
+    files: dict[str, str] = {}
+    media: dict[str, Any] = {}
+    gi, ai = getattr(golden, "image", None), getattr(actual, "image", None)
+    if gi is not None or ai is not None:
+        _image_assets(report_dir, rel, gi, ai, files, media)
+    gv, av = getattr(golden, "video", None), getattr(actual, "video", None)
+    if gv is not None or av is not None:
+        fps = actual.fps if av is not None else golden.fps  # type: ignore[union-attr]
+        _video_assets(report_dir, rel, gv, av, fps, v.worst_frame, files, media)
+    if getattr(golden, "audio", None) is not None or getattr(actual, "audio", None) is not None:
+        _audio_assets(report_dir, rel, golden, actual, files, media)
+    v.files.update(files)
+    v.media.update(media)

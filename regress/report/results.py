@@ -1,10 +1,24 @@
-"""``results.json``: the machine-readable outcome of a run.
+"""``results.json``: the machine-readable outcome of a run (or of several, merged).
 
-Schema (``schema: 1``): ``{schema, regress_version, suite, platform, revision, created,
-summary: {status: count}, cases: [ {id, platform, status, kind, golden {platform, match,
-revision}, metrics {name: {value, threshold, op, source, passed}}, precision {golden,
-current, changed}, perf {golden, current, ratio}, reasons, warnings, worst_frame, files,
-duration_s} ]}``. NaN/Inf values are written as the strings "nan"/"inf" (strict JSON).
+Schema (``schema: 1``)::
+
+    {schema, regress_version, suite, platform, platforms, revision, created,
+     summary: {status: count},
+     cases: [ {id, platform, status, kind, golden {platform, match, revision}, metrics {name:
+               {value, threshold, op, source, passed}}, precision {golden, current, changed},
+               perf {golden, current, ratio}, reasons, warnings, worst_frame, per_frame, files,
+               media, duration_s} ],
+     runs: [ {platform, revision, shard, worker, created, selected, goldens_used, summary} ],
+     store_entries: [[case, platform], ...] | null,
+     coverage: {...} | null, unused_goldens: [[case, platform], ...] | null}
+
+``runs`` says where the records came from: one entry for a plain run, one per merged run
+otherwise. Each run lists the cases it was asked to run before sharding (``selected``) and
+the goldens it compared against (``goldens_used``), and the document lists what the store
+held (``store_entries``): that is what lets ``regress report merge`` check that every case
+ran on every platform and find goldens no case used, across a whole CI matrix.
+
+NaN/Inf values are written as the strings "nan"/"inf" (strict JSON).
 """
 
 from __future__ import annotations
@@ -12,39 +26,112 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..errors import RegressError
 from ..suite import Suite
 from ..verdict import Verdict
 
 RESULTS_SCHEMA = 1
+RESULTS_FILE = "results.json"
 
 
-def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str,
-                revision: str | None) -> dict[str, Any]:
-    counts = collections.Counter(v.status for v in verdicts)
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def summarize(cases: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts = collections.Counter(c["status"] for c in cases)
+    return dict(sorted(counts.items()))
+
+
+def goldens_used(cases: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """(case, golden platform) for every record that was compared against a golden."""
+    used = {(c["id"], (c.get("golden") or {}).get("platform")) for c in cases}
+    return sorted([cid, p] for cid, p in used if p)
+
+
+def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str, revision: str | None,
+                selected: Sequence[str] | None = None, shard: str | None = None, worker: str | None = None,
+                store_entries: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The document of one run. ``selected`` defaults to the cases that produced a verdict."""
+    cases = [v.to_json() for v in verdicts]
+    created = now()
+    run = {
+        "platform": platform,
+        "revision": revision,
+        "shard": shard,
+        "worker": worker,
+        "created": created,
+        "selected": sorted(set(selected) if selected is not None else {c["id"] for c in cases}),
+        "goldens_used": goldens_used(cases),
+        "summary": summarize(cases),
+    }
     return {
         "schema": RESULTS_SCHEMA,
         "regress_version": __version__,
         "suite": str(suite.path) if suite else None,
         "platform": platform,
+        "platforms": [platform],
         "revision": revision,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "summary": dict(sorted(counts.items())),
-        "cases": [v.to_json() for v in verdicts],
+        "created": created,
+        "summary": summarize(cases),
+        "cases": cases,
+        "runs": [run],
+        "store_entries": sorted([c, p] for c, p in store_entries) if store_entries is not None else None,
+        "coverage": None,
+        "unused_goldens": None,
     }
 
 
-def write_results(path: Path, verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str,
-                  revision: str | None) -> dict[str, Any]:
-    doc = results_doc(verdicts, suite=suite, platform=platform, revision=revision)
+def write_doc(path: Path, doc: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a reader (the xdist controller, a CI upload) never sees half a file
+
+
+def write_results(path: Path, verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str,
+                  revision: str | None, **run: Any) -> dict[str, Any]:
+    doc = results_doc(verdicts, suite=suite, platform=platform, revision=revision, **run)
+    write_doc(path, doc)
     return doc
 
 
 def read_results(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """Read and check a results.json; every problem is one line that names the file."""
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegressError(f"{path}: no such file (a report directory holds results.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegressError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise RegressError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    if doc.get("schema") != RESULTS_SCHEMA:
+        raise RegressError(f"{path}: unknown results schema {doc.get('schema')!r} (this regress reads "
+                           f"{RESULTS_SCHEMA})")
+    cases = doc.get("cases")
+    if not isinstance(cases, list):
+        raise RegressError(f"{path}: 'cases' must be a list")
+    for i, c in enumerate(cases):
+        if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in ("id", "platform", "status")):
+            raise RegressError(f"{path}: cases[{i}] needs string fields id, platform and status")
+    runs = doc.get("runs")
+    if runs is None:  # written before runs were recorded: describe it from what it holds
+        doc["runs"] = [{"platform": doc.get("platform"), "revision": doc.get("revision"), "shard": None,
+                        "worker": None, "created": doc.get("created"),
+                        "selected": sorted({c["id"] for c in cases}), "goldens_used": goldens_used(cases),
+                        "summary": summarize(cases)}]
+    elif not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise RegressError(f"{path}: 'runs' must be a list of objects")
+    entries = doc.get("store_entries")
+    if entries is not None and not (isinstance(entries, list) and all(
+            isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in entries)):
+        raise RegressError(f"{path}: 'store_entries' must be a list of [case, platform] pairs")
+    return doc

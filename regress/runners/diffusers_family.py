@@ -379,7 +379,8 @@ class StageMeter:
     and is not itself a decode (post-processing) counts only in the total.
 
     Memory: on CUDA (and ROCm, same API) the allocator's peak is reset at each segment start
-    and read at its end. On CPU torch keeps no allocator statistics, so the profiler records
+    and read at its end, minus what was allocated before the call (other cached pipelines),
+    plus this pipeline's resident weights. On CPU torch keeps no allocator statistics, so the profiler records
     allocation events (``profile_memory``); the raw kineto events are read directly (the
     profiler's own event tree costs far more than the call) and the running total gives the
     peak. CPU figures add the components' resident bytes as a baseline, so they mean the
@@ -400,6 +401,7 @@ class StageMeter:
         self._seg_start = 0.0
         self._prof: bool | None = None
         self._ranges: list[Any] = []
+        self._cuda_offset = 0
 
     # ---- call boundaries
 
@@ -412,6 +414,10 @@ class StageMeter:
         elif self.mode == "cuda":
             torch.cuda.synchronize(self.dev)
             torch.cuda.reset_peak_memory_stats(self.dev)
+            # Other pipelines cached in this process hold device memory too: count only what
+            # this call allocates on top of what was there, plus this pipeline's own weights,
+            # so the figure does not depend on which cases ran before.
+            self._cuda_offset = resident_bytes(self.pipe) - int(torch.cuda.memory_allocated(self.dev))
         self._start = self._seg_start = time.perf_counter()
         return self
 
@@ -458,7 +464,7 @@ class StageMeter:
         if seg != "post":
             self.times[seg] = self.times.get(seg, 0.0) + (now - self._seg_start)
         if self.mode == "cuda":
-            peak = int(torch.cuda.max_memory_allocated(self.dev))
+            peak = int(torch.cuda.max_memory_allocated(self.dev)) + self._cuda_offset
             self.peaks[seg] = max(self.peaks.get(seg, 0), peak)
             torch.cuda.reset_peak_memory_stats(self.dev)
 

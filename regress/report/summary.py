@@ -1,0 +1,116 @@
+"""What every view of a report agrees on: the order of cases (failures first), the one metric
+that best says how bad a case is, and the case-by-platform grid of a merged report.
+
+The HTML page, the GitHub job summary and the merge command's console line all read these,
+so a case that is first in one is first in all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# Lower ranks first: what needs a reader's attention leads.
+STATUS_RANK = {"error": 0, "failed": 1, "missing": 2, "written": 3, "xfailed": 4, "skipped": 5, "passed": 6}
+BAD = ("error", "failed")
+
+
+def rank(status: str) -> int:
+    return STATUS_RANK.get(status, len(STATUS_RANK))
+
+
+def is_bad(case: Mapping[str, Any]) -> bool:
+    """Failed, error, or missing under --golden-strict (a missing case with reasons)."""
+    return case["status"] in BAD or (case["status"] == "missing" and bool(case.get("reasons")))
+
+
+def case_rank(case: Mapping[str, Any]) -> int:
+    return rank("failed") if is_bad(case) and case["status"] == "missing" else rank(case["status"])
+
+
+def sort_cases(cases: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Failures first, then by id and platform (stable across runs)."""
+    return sorted(cases, key=lambda c: (case_rank(c), c["id"], c["platform"]))
+
+
+def as_float(x: Any) -> float | None:
+    """results.json writes non-finite numbers as strings: read them back as floats."""
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            return None
+    return None
+
+
+def headroom(m: Mapping[str, Any]) -> float:
+    """How far a metric is from its threshold, in units of the threshold's slack (negative:
+    failing). SSIM-like scores are measured against their distance from 1 so that 0.9990 vs
+    0.9999 reads as far out, not as 0.1% away."""
+    v, t = as_float(m.get("value")), as_float(m.get("threshold"))
+    if v is None or math.isnan(v):
+        return -math.inf
+    if t is None:
+        return math.inf
+    higher = m.get("op") == ">="
+    diff = (v - t) if higher else (t - v)
+    if math.isinf(diff):
+        return diff
+    scale = (1.0 - t) if higher and t < 1.0 and t > 0.5 else abs(t)
+    return diff / max(scale, 1e-9)
+
+
+def worst_metric(case: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """The gated metric with the least headroom (the most failing one when any fails)."""
+    metrics = case.get("metrics") or {}
+    gated = [(k, m) for k, m in metrics.items() if m.get("threshold") is not None or m.get("passed") is False]
+    if not gated:
+        return None
+    return min(gated, key=lambda km: (headroom(km[1]), km[0]))
+
+
+def fmt_value(x: Any) -> str:
+    f = as_float(x)
+    if f is None:
+        return "n/a" if x is None else str(x)
+    if math.isnan(f) or math.isinf(f):
+        return str(x)
+    if f == int(f) and abs(f) < 1e6:
+        return str(int(f))
+    return f"{f:.2f}" if abs(f) >= 100 else f"{f:.6g}"
+
+
+def worst_text(case: Mapping[str, Any]) -> str:
+    """'ssim 0.9812 (needs >= 0.9999)' or '' when nothing is gated."""
+    w = worst_metric(case)
+    if w is None:
+        return ""
+    name, m = w
+    if m.get("threshold") is None:
+        return f"{name} {fmt_value(m.get('value'))}"
+    return f"{name} {fmt_value(m.get('value'))} (needs {m.get('op', '')} {fmt_value(m.get('threshold'))})"
+
+
+def first_reason(case: Mapping[str, Any]) -> str:
+    reasons = case.get("reasons") or []
+    return str(reasons[0]) if reasons else ""
+
+
+def grid(cases: Sequence[Mapping[str, Any]], platforms: Sequence[str]
+         ) -> list[tuple[str, dict[str, list[Mapping[str, Any]]]]]:
+    """Rows of (case id, {platform: records}) ordered by each row's worst record, so that a
+    case failing on any platform leads the table whatever the others say."""
+    rows: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for c in cases:
+        rows.setdefault(c["id"], {p: [] for p in platforms}).setdefault(c["platform"], []).append(c)
+
+    def key(item: tuple[str, dict[str, list[Mapping[str, Any]]]]) -> tuple[int, str]:
+        recs = [r for rs in item[1].values() for r in rs]
+        return (min((case_rank(r) for r in recs), default=99), item[0])
+
+    return sorted(rows.items(), key=key)

@@ -1,0 +1,151 @@
+"""The precision sweep: quality vs peak memory vs time, per component dtype assignment.
+
+This is the bf16-VAE pull request's experiment as one command: run a case under the
+all-fp32 assignment (the reference), under the family default, and under each
+(component, dtype) change the user asks for; compare each output with the fp32 reference
+(SSIM / PSNR / LPIPS where weights exist) and report peak memory and wall time. Pipelines are
+built one at a time and released in between, so one assignment's weights never inflate
+another's peak memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RegressError
+from .precision import DTYPES, canonical_dtype
+from .runners import get_runner
+from .session import GoldenSession
+from .suite import Case
+
+
+@dataclass
+class SweepRow:
+    label: str
+    overrides: dict[str, str]
+    fingerprint: dict[str, str]
+    metrics: dict[str, float | None]
+    peak_memory: int | None
+    memory_source: str
+    wall_s: float
+    stages: dict[str, float] = field(default_factory=dict)
+    stage_memory: dict[str, int] = field(default_factory=dict)
+    memory_change: float | None = None  # vs the family default
+    time_change: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        from .verdict import _json_safe
+
+        return _json_safe(self.__dict__.copy())
+
+
+def assignments(default: Mapping[str, str], components: Sequence[str], dtypes: Sequence[str], *,
+                grid: bool = False) -> list[tuple[str, dict[str, str]]]:
+    """(label, overrides) in run order: all fp32, default, then one change at a time (or the
+    full grid over ``components`` x ``dtypes``). Assignments equal to one already listed are
+    dropped, so 'vae=bf16' on a family whose default VAE is bf16 is not run twice."""
+    unknown = [c for c in components if c not in default]
+    if unknown:
+        raise RegressError(f"unknown component(s) {', '.join(unknown)} (components: {', '.join(default)})")
+    bad = [d for d in dtypes if canonical_dtype(d) not in DTYPES]
+    if bad:
+        raise RegressError(f"unknown dtype(s) {', '.join(bad)} (one of {', '.join(DTYPES)})")
+    dtypes = [canonical_dtype(d) or d for d in dtypes]
+    out: list[tuple[str, dict[str, str]]] = [("all fp32", {c: "fp32" for c in default}), ("default", {})]
+    if grid:
+        for combo in itertools.product(dtypes, repeat=len(components)):
+            ov = dict(zip(components, combo, strict=True))
+            out.append((", ".join(f"{c}={d}" for c, d in ov.items()), ov))
+    else:
+        for c in components:
+            for d in dtypes:
+                out.append((f"{c}={d}", {c: d}))
+    seen: set[tuple] = set()
+    unique = []
+    for label, ov in out:
+        key = tuple(sorted({**default, **ov}.items()))
+        if key not in seen:
+            seen.add(key)
+            unique.append((label, ov))
+    return unique
+
+
+def _quality(reference: Any, output: Any, device: str) -> dict[str, float | None]:
+    from .metrics.compare import compare_outputs
+
+    comp = compare_outputs(reference, output, device=device)
+    keep = ("ssim", "ssim_worst", "psnr", "max_abs", "lpips", "audio_snr", "audio_mel")
+    values: dict[str, float | None] = {k: comp.values[k] for k in keep if k in comp.values}
+    values.setdefault("lpips", None)  # reported as n/a when no LPIPS weights are available
+    return values
+
+
+def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | None = None,
+          dtypes: Sequence[str] = ("fp32", "bf16"), repeats: int = 3, grid: bool = False) -> list[SweepRow]:
+    runner = get_runner(case.pipeline)
+    default = session.precision_for(case, {})
+    comps = list(components) if components else list(runner.default_precision)
+    plan = assignments(default, comps, dtypes, grid=grid)
+    rows: list[SweepRow] = []
+    reference = None
+    for label, ov in plan:
+        session.release()
+        results = [session.run(case, precision=ov) for _ in range(max(1, repeats) + 1)][1:]  # first: warm-up
+        last = results[-1]
+        if reference is None:
+            reference = last.output
+        rows.append(SweepRow(
+            label=label, overrides=ov, fingerprint=last.fingerprint,
+            metrics=_quality(reference, last.output, session.device),
+            peak_memory=last.perf.peak_memory.get("total"), memory_source=last.perf.memory_source,
+            wall_s=statistics.median(r.perf.wall_s for r in results), stages=last.perf.stages,
+            stage_memory=dict(last.perf.peak_memory)))
+    session.release()
+    base = next((r for r in rows if r.label == "default"), None)
+    for r in rows:
+        if base and base.peak_memory and r.peak_memory is not None:
+            r.memory_change = r.peak_memory / base.peak_memory - 1.0
+        if base and base.wall_s:
+            r.time_change = r.wall_s / base.wall_s - 1.0
+    return rows
+
+
+# ---------------------------------------------------------------------- rendering
+
+HEADERS = ("assignment", "fingerprint", "SSIM", "PSNR dB", "LPIPS", "peak MiB", "Δ mem vs default", "wall ms",
+           "Δ time")
+
+
+def _cells(r: SweepRow) -> list[str]:
+    def f(v: float | None, fmt: str) -> str:
+        return "n/a" if v is None else ("inf" if v == float("inf") else format(v, fmt))
+
+    fp = " ".join(f"{k}:{v}" for k, v in sorted(r.fingerprint.items()))
+    mem = None if r.peak_memory is None else r.peak_memory / (1 << 20)
+    return [r.label, fp, f(r.metrics.get("ssim"), ".6f"), f(r.metrics.get("psnr"), ".2f"),
+            f(r.metrics.get("lpips"), ".4f"), f(mem, ".2f"), f(r.memory_change, "+.2%"), f(r.wall_s * 1000, ".1f"),
+            f(r.time_change, "+.1%")]
+
+
+def render_markdown(case: Case, platform: str, rows: Sequence[SweepRow]) -> str:
+    lines = [f"**{case.id}** ({case.pipeline}) on `{platform}`; quality against the all-fp32 run; memory: "
+             f"{rows[0].memory_source if rows else 'none'}", "",
+             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(case: Case, platform: str, rows: Sequence[SweepRow]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{case.id} ({case.pipeline}) on {platform}: quality vs all-fp32, memory "
+                    f"({rows[0].memory_source if rows else 'none'}) and time vs default")
+    for h in HEADERS:
+        t.add_column(h, overflow="fold")
+    for r in rows:
+        t.add_row(*_cells(r))
+    return t

@@ -1,0 +1,93 @@
+"""The report's media and page without a browser: audio tracks, large frames, ordering, escaping."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from regress.outputs import Output
+from regress.report import write_report
+from regress.report.assets import envelope, heatmap, write_case_assets
+from regress.report.summary import sort_cases, worst_text
+from regress.runners.base import Perf, RunResult
+from regress.session import CaseRun
+from regress.verdict import Verdict, judge_metrics
+from regress.verdict import Threshold
+
+
+def audio_run(tmp: Path) -> CaseRun:
+    """A video+audio case (ltx2-like) whose audio got a click: real comparator, real assets."""
+    from regress.metrics.compare import compare_outputs
+
+    t = np.arange(8000, dtype=np.float32) / 8000
+    tone = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 220 * t)]).astype(np.float32) * 0.5
+    clicked = tone.copy()
+    clicked[:, 4000:4040] += 0.4
+    frames = np.full((3, 16, 16, 3), 120, np.uint8)
+    golden = Output(video=frames, fps=8.0, audio=tone, sample_rate=8000)
+    actual = Output(video=frames.copy(), fps=8.0, audio=clicked, sample_rate=8000)
+    comp = compare_outputs(golden, actual)
+    v = Verdict(id="ltx2-tiny", platform="cpu-avx2", status="failed", kind=actual.kind,
+                golden={"platform": "cpu-avx2", "match": "exact", "revision": "r"})
+    v.metrics = judge_metrics(comp.values, {"audio_snr": Threshold(40.0, "case")})
+    v.reasons = [m.line() for m in v.metrics.values() if m.passed is False]
+    v.worst_frame, v.per_frame = comp.worst_frame, comp.per_frame
+    result = RunResult(output=actual, fingerprint={"vae": "bf16"}, perf=Perf(wall_s=1.0))
+    run = CaseRun(v, result, golden)
+    write_case_assets(tmp, run)
+    return run
+
+
+def test_audio_tracks_get_players_and_waveforms(tmp_path: Path) -> None:
+    run = audio_run(tmp_path)
+    v = run.verdict
+    assert v.metrics["audio_snr"].passed is False
+    for label in ("golden", "actual"):
+        with wave.open(str(tmp_path / v.files[f"audio_{label}"])) as w:
+            assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (2, 8000, 8000)
+    waves = v.media["audio"]["waveform"]
+    assert set(waves) == {"golden", "actual", "diff"} and len(waves["golden"]) == 300
+    diff_peak = max(hi for _, hi in waves["diff"])
+    assert 0.39 < diff_peak < 0.41  # the click, and nothing else
+    assert v.media["video"]["frames"] == 3 and (tmp_path / v.files["golden"]).is_file()
+    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
+    assert page.count("<audio controls") == 2 and "svg class='wave'" in page
+    assert "audio_snr" in page and "(needs >= 40" in worst_text(v.to_json())
+
+
+def test_envelope_and_heatmap() -> None:
+    env = envelope(np.array([[0.0, 1.0, -1.0, 0.5]], np.float32), points=2)
+    assert env == [[0.0, 1.0], [-1.0, 0.5]]
+    g = np.zeros((2, 2, 3), np.uint8)
+    a = g.copy()
+    a[0, 0, 1] = 1
+    h = heatmap(g, a)
+    assert h[0, 0].tolist() == [255, 255, 255] and h[1, 1].tolist() == [0, 0, 0]  # 1/255 is visible
+
+
+def test_large_frames_are_shrunk_keeping_single_pixel_differences(tmp_path: Path) -> None:
+    from PIL import Image
+
+    g = np.full((1024, 1536, 3), 90, np.uint8)
+    a = g.copy()
+    a[700, 1000] = 100  # one pixel
+    v = Verdict(id="big", platform="cpu-avx2", status="failed")
+    write_case_assets(tmp_path, CaseRun(v, RunResult(Output(image=a), {}, Perf(wall_s=0.1)), Output(image=g)))
+    with Image.open(tmp_path / v.files["diff"]) as im:
+        assert max(im.size) <= 512
+        assert np.asarray(im).max() == 255  # the changed pixel survived the shrinking
+    assert v.media["image"] == {"height": 1024, "width": 1536, "scale": 3}
+
+
+def test_failures_first_and_escaping(tmp_path: Path) -> None:
+    vs = [Verdict(id="a-pass", platform="p", status="passed"), Verdict(id="z-fail", platform="p", status="failed",
+                                                                      reasons=["<script>alert(1)</script>"]),
+          Verdict(id="m-miss", platform="p", status="missing", reasons=["no golden"]),
+          Verdict(id="b-err", platform="p", status="error", reasons=["boom"])]
+    order = [c["id"] for c in sort_cases(v.to_json() for v in vs)]
+    assert order == ["b-err", "m-miss", "z-fail", "a-pass"]
+    page = write_report(tmp_path, vs, suite=None, platform="cpu-avx2", revision=None).read_text()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert page.index("id='case-b-err--p'") < page.index("id='case-z-fail--p'") < page.index("id='case-a-pass--p'")
