@@ -22,6 +22,8 @@ pytest.importorskip("diffusers")
 pytest.importorskip("olah")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# hypothesis's pytest plugin imports hypothesis (~2 s) in every in-process run that fails
+PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 REPO = "org/tiny-sd"
 TOKEN = "hf_regressTestSecretToken0123456789"
@@ -145,7 +147,7 @@ def test_pinned_checkpoint_loads_and_a_later_commit_does_not_change_it(hub, hub_
 def test_branch_revision_is_refused_under_strict_in_one_line(hub, hub_env: Path, tmp_path: Path,
                                                              pytester: pytest.Pytester) -> None:
     suite = _project(tmp_path / "project", "main")
-    r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-m", "golden", "-p", "no:cacheprovider",
+    r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-m", "golden", *PLUGINS_OFF,
                                      "--golden-strict")
     r.assert_outcomes(failed=1)
     line = next(ln for ln in r.stdout.lines if ln.startswith("sd-hub ["))

@@ -18,12 +18,14 @@ torch = pytest.importorskip("torch")
 import torch._dynamo  # noqa: E402, F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# hypothesis's pytest plugin imports hypothesis (~2 s) in every in-process run that fails
+PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_runner"
 
 
 def _golden(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_inprocess("-m", "golden", "-p", "no:cacheprovider", *args)
+    return pytester.runpytest_inprocess("-m", "golden", *PLUGINS_OFF, *args)
 
 
 def test_example_custom_runner_passes_and_catches_a_precision_change(pytester: pytest.Pytester,

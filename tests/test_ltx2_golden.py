@@ -22,6 +22,8 @@ pytest.importorskip("diffusers")
 import torch._dynamo  # noqa: E402, F401  (see test_custom_runner: keep it out of pytester's runs)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# hypothesis's pytest plugin imports hypothesis (~2 s) in every in-process run that fails
+PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 SUITE = """
 [store]
@@ -73,7 +75,7 @@ def project(ltx2_project: Path, tmp_path: Path) -> Path:
 
 def _run(pytester: pytest.Pytester, project: Path, report: Path, *args: str) -> tuple[pytest.RunResult, dict]:
     suite = project / "goldens" / "suite.toml"
-    r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-m", "golden", "-p", "no:cacheprovider",
+    r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-m", "golden", *PLUGINS_OFF,
                                      f"--golden-report={report}", *args)
     return r, json.loads((report / "results.json").read_text())["cases"][0]
 
