@@ -188,3 +188,43 @@ def test_nan_in_the_audio_path_is_counted(built):
         with torch.no_grad():
             weight.copy_(saved)
     assert out.nonfinite > 0 and np.isnan(out.audio).any()  # stored as is: lossless
+
+
+
+def test_sweep_keeps_going_past_an_assignment_the_pipeline_cannot_run(tmp_path, monkeypatch):
+    # ltx2's transformer cannot run in fp32 beside bf16 connectors; a sweep row says so and the
+    # sweep goes on. A stand-in audio runner keeps this test free of pipeline builds.
+    import regress.runners as registry
+    from regress.outputs import Output
+    from regress.runners import Perf, RunResult
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+    from regress.sweep import render_markdown, sweep
+
+    class FakeAudio:
+        name, output_kind = "fake-audio", "audio"
+        default_precision = {"dit": "bf16", "vae": "bf16"}
+
+        def build(self, case, precision, device):
+            return dict(precision)
+
+        def run(self, table, case, device):
+            if table["dit"] == "fp32" and table["vae"] == "bf16":
+                raise RunnerError(f"cannot run with precision {table}", case=case.id, field="precision")
+            tone = np.sin(np.linspace(0, 200, 4000))[None].astype(np.float32)
+            if table["vae"] == "bf16":
+                tone = tone + np.float32(1e-3) * np.cos(np.linspace(0, 900, 4000, dtype=np.float32))
+            return RunResult(Output(audio=tone, sample_rate=8000), dict(table), Perf(wall_s=0.01))
+
+    monkeypatch.setattr(registry, "_registered", {"fake-audio": FakeAudio()})
+    monkeypatch.setattr(registry, "_loaded", {})
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text('[store]\nkind = "file"\npath = "store"\n\n[[case]]\nid = "a"\npipeline = "fake-audio"\n')
+    suite = load_suite(suite_file)
+    rows = {r.label: r for r in sweep(GoldenSession(suite, Options(device="cpu")), suite.cases[0],
+                                      dtypes=["fp32"], repeats=1)}
+    assert list(rows) == ["all fp32", "default", "dit=fp32", "vae=fp32"]
+    assert "cannot run with precision" in rows["dit=fp32"].error
+    assert rows["default"].metrics["audio_snr"] == pytest.approx(60.0, abs=0.5)
+    md = render_markdown(suite.cases[0], "cpu-test", list(rows.values()))
+    assert "| dit=fp32 | cannot run:" in md and "| audio SNR dB |" in md
