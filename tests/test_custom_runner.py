@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
 # pytester's in-process runs drop the modules a run imported; torch registers native ops on
 # import, so a lazily imported torch submodule imported again in the next run fails. Import
 # it here, outside the runs.
-import torch._dynamo  # noqa: E402, F401
+pytest.importorskip("torch._dynamo")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 # hypothesis's pytest plugin imports hypothesis (~2 s) in every in-process run that fails

@@ -17,9 +17,8 @@ from regress.stores import open_store
 from regress.stores.base import StagedGolden
 from regress.suite import load_suite
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch._dynamo")  # imported outside pytester's runs: see test_custom_runner
 pytest.importorskip("diffusers")
-import torch._dynamo  # noqa: E402, F401  (see test_custom_runner: keep it out of pytester's runs)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 # hypothesis's pytest plugin imports hypothesis (~2 s) in every in-process run that fails

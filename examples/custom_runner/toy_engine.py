@@ -75,7 +75,7 @@ def sample(model: VelocityNet, prompt: str, *, seed: int, steps: int, height: in
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn((1, 3, height, width), generator=generator).to(device=device, dtype=dtype)
     ts = torch.linspace(1.0, 0.0, steps + 1).tolist()
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         x = x + (t_next - t) * model(x, t, text)
     image = (x[0].permute(1, 2, 0).float().clamp(-1, 1) + 1) / 2
     return image.cpu(), {"text_encode": t1 - t0, "denoise": time.perf_counter() - t1}
