@@ -21,6 +21,13 @@ HF_HUB_CACHE = "HF_HUB_CACHE"
 HF_HOME = "HF_HOME"
 HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
 
+# Hugging Face Hub (real checkpoints). Read at call time, not at import, and passed to
+# huggingface_hub explicitly, so that a value set after the library was imported still holds.
+HF_ENDPOINT = "HF_ENDPOINT"  # another Hub (a mirror, or the tests' local one)
+HF_HUB_OFFLINE = "HF_HUB_OFFLINE"  # load from the HF cache only, never the network
+HF_HUB_CACHE = "HF_HUB_CACHE"  # where the HF cache lives
+HF_TOKEN = "HF_TOKEN"  # gated/private repos; never logged
+
 
 def truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")

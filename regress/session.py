@@ -20,7 +20,8 @@ from .errors import RegressError, RunnerError
 from .gate import drift_problems, quality_problems
 from .outputs import Output
 from .precision import resolve_precision
-from .runners import RunResult, get_runner
+from .runners import RunResult, check_result, get_runner
+from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
@@ -136,9 +137,7 @@ class GoldenSession:
             self._pipes[key] = runner.build(case, precision, self.device)
             build_s = time.perf_counter() - t0
         result = runner.run(self._pipes[key], case, self.device)
-        if not isinstance(result, RunResult) or not isinstance(getattr(result, "output", None), Output):
-            raise RunnerError(f"runner '{runner.name}' returned {type(result).__name__}, not a RunResult with an "
-                              "Output", file=self.suite.path, case=case.id, field="pipeline")
+        check_result(runner, case, result, file=self.suite.path)
         if build_s is not None:
             result.perf.build_s = build_s
         return result
@@ -148,12 +147,16 @@ class GoldenSession:
         says so. Never raises for a regression: the verdict says what happened."""
         t0 = time.perf_counter()
         try:
+            pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
             result = self.run(case)
         except RegressError as exc:
             verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
-        return self.judge(case, result, started=t0)
+        run = self.judge(case, result, started=t0)
+        if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
+            run.verdict.warnings.append(pin_warning)
+        return run
 
     def judge(self, case: Case, result: RunResult, *, started: float | None = None) -> CaseRun:
         """Judge an output that is already there (from a runner, or from a hand-written test

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegressError
+from .errors import RegressError, RunnerError
 from .precision import DTYPES, canonical_dtype
 from .runners import get_runner
 from .session import GoldenSession
@@ -36,6 +36,7 @@ class SweepRow:
     stage_memory: dict[str, int] = field(default_factory=dict)
     memory_change: float | None = None  # vs the family default
     time_change: float | None = None
+    error: str | None = None  # the assignment could not run (e.g. dtypes the pipeline cannot mix)
 
     def to_json(self) -> dict[str, Any]:
         from .verdict import _json_safe
@@ -94,7 +95,12 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
     reference = None
     for label, ov in plan:
         session.release()
-        results = [session.run(case, precision=ov) for _ in range(max(1, repeats) + 1)][1:]  # first: warm-up
+        try:
+            results = [session.run(case, precision=ov) for _ in range(max(1, repeats) + 1)][1:]  # first: warm-up
+        except RunnerError as exc:  # one assignment the pipeline cannot run does not end the sweep
+            rows.append(SweepRow(label=label, overrides=ov, fingerprint={}, metrics={}, peak_memory=None,
+                                 memory_source="none", wall_s=0.0, error=exc.detail))
+            continue
         last = results[-1]
         if reference is None:
             reference = last.output
@@ -109,25 +115,27 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
     for r in rows:
         if base and base.peak_memory and r.peak_memory is not None:
             r.memory_change = r.peak_memory / base.peak_memory - 1.0
-        if base and base.wall_s:
+        if base and base.wall_s and not r.error:
             r.time_change = r.wall_s / base.wall_s - 1.0
     return rows
 
 
 # ---------------------------------------------------------------------- rendering
 
-HEADERS = ("assignment", "fingerprint", "SSIM", "PSNR dB", "LPIPS", "peak MiB", "Δ mem vs default", "wall ms",
-           "Δ time")
+HEADERS = ("assignment", "fingerprint", "SSIM", "PSNR dB", "LPIPS", "audio SNR dB", "peak MiB", "Δ mem vs default",
+           "wall ms", "Δ time")
 
 
 def _cells(r: SweepRow) -> list[str]:
     def f(v: float | None, fmt: str) -> str:
         return "n/a" if v is None else ("inf" if v == float("inf") else format(v, fmt))
 
+    if r.error:
+        return [r.label, f"cannot run: {r.error}"] + ["n/a"] * (len(HEADERS) - 2)
     fp = " ".join(f"{k}:{v}" for k, v in sorted(r.fingerprint.items()))
     mem = None if r.peak_memory is None else r.peak_memory / (1 << 20)
     return [r.label, fp, f(r.metrics.get("ssim"), ".6f"), f(r.metrics.get("psnr"), ".2f"),
-            f(r.metrics.get("lpips"), ".4f"), f(mem, ".2f"), f(r.memory_change, "+.2%"), f(r.wall_s * 1000, ".1f"),
+            f(r.metrics.get("lpips"), ".4f"), f(r.metrics.get("audio_snr"), ".2f"), f(mem, ".2f"), f(r.memory_change, "+.2%"), f(r.wall_s * 1000, ".1f"),
             f(r.time_change, "+.1%")]
 
 

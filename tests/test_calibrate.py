@@ -26,14 +26,15 @@ mean_abs = 4.0
 
 
 def _loosen(project: Path) -> Path:
-    """The test project's suite with loose defaults and the fingerprint check lowered to a
-    warning, so that a precision switch can only fail on its metrics."""
+    """The test project's suite with loose defaults, the fingerprint check lowered to a
+    warning and the memory gate off, so that a precision switch can only fail on its metrics."""
     suite = project / "goldens" / "suite.toml"
     text = suite.read_text()
     start = text.index("[defaults]")
     end = text.index("[fallback]")
     text = text[:start] + LOOSE.strip() + "\n\n" + text[end:]
-    text = text.replace('fingerprint = "fail"', 'fingerprint = "warn"')
+    # metrics alone: no fingerprint failure, no peak-memory gate (an fp32 VAE needs more memory)
+    text = text.replace('fingerprint = "fail"', 'fingerprint = "warn"\nmemory_tolerance = false')
     suite.write_text(text)
     return suite
 

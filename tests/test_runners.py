@@ -143,9 +143,13 @@ def test_unknown_component_in_precision_is_refused_by_name():
         get_runner("qwen-image").build(_case("qwen-image"), {"unet": "bf16"}, "cpu")
 
 
-def test_real_checkpoints_are_not_built_yet():
-    with pytest.raises(RunnerError, match="later issue"):
-        get_runner("flux").build(_case("flux", model="black-forest-labs/FLUX.1-dev"), {}, "cpu")
+def test_checkpoint_missing_from_the_offline_cache_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    case = _case("flux", model="black-forest-labs/FLUX.1-dev", model_revision="0" * 40)
+    with pytest.raises(RunnerError, match="not in .* and HF_HUB_OFFLINE is set") as err:
+        get_runner("flux").build(case, {}, "cpu")
+    assert "\n" not in str(err.value) and "field 'model'" in str(err.value)
 
 
 # --------------------------------------------------------------------------- perf and provenance

@@ -20,8 +20,9 @@ Metric names per track:
   video, ``lpips_worst`` (max over frames) with its frame in ``worst_frames`` and the
   per-frame list in ``per_frame``. Frames too small for the backbone get no value and a
   line in ``notes`` instead.
-* audio: ``audio_max_abs`` (largest absolute sample difference) and ``audio_snr``
-  (``10*log10(sum(g^2) / sum((g - c)^2))`` in dB, ``inf`` when identical).
+* audio: ``audio_snr`` (``10*log10(sum(g^2) / sum((g - c)^2))`` in dB, ``inf`` when
+  identical), ``audio_mel`` (log-mel spectral distance in dB) and ``audio_max_abs``; channel
+  count, sample rate and duration must match. Defined in :mod:`regress.metrics.audio`.
 
 Non-finite values are not special-cased here (the verdict fails any case with
 ``current.nonfinite > 0``), but the metric functions propagate NaN so that no NaN-tainted
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..outputs import Output
+from .audio import audio_metrics  # noqa: F401  (re-exported: compare's audio numbers live in audio.py)
 
 
 @dataclass
@@ -150,41 +152,12 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
 
 
 def _compare_audio(golden: Output, current: Output, out: Comparison) -> None:
-    g, c = golden.audio, current.audio
-    assert g is not None and c is not None
-    reasons = []
-    if g.shape[0] != c.shape[0]:
-        reasons.append(f"audio channel count differs: golden {g.shape[0]}, current {c.shape[0]}")
-    if golden.sample_rate != current.sample_rate:
-        reasons.append(f"audio sample rate differs: golden {golden.sample_rate}, "
-                       f"current {current.sample_rate}")
-    if g.shape[1] != c.shape[1]:
-        reasons.append(f"audio length differs: golden {g.shape[1]} samples, current {c.shape[1]}")
-    if reasons:
-        out.mismatch.extend(reasons)
-        return
-    out.values["audio_max_abs"], out.values["audio_snr"] = audio_metrics(g, c)
+    from .audio import compare_audio
 
-
-def audio_metrics(golden: np.ndarray, current: np.ndarray) -> tuple[float, float]:
-    """(max abs sample difference, SNR in dB of current against golden).
-
-    SNR is ``inf`` when the signals are identical and ``-inf`` when the golden is silent but
-    the current is not; NaN anywhere gives NaN for both.
-    """
-    g = np.asarray(golden, dtype=np.float64)
-    err = g - np.asarray(current, dtype=np.float64)
-    max_abs = float(np.max(np.abs(err))) if err.size else 0.0
-    signal = float(np.sum(g * g))
-    noise = float(np.sum(err * err))
-    if np.isnan(signal) or np.isnan(noise):
-        return max_abs, float("nan")
-    if noise == 0.0:
-        return max_abs, float("inf")
-    if signal == 0.0:
-        return max_abs, float("-inf")
-    with np.errstate(divide="ignore", over="ignore"):  # noise = inf gives -inf dB
-        return max_abs, float(10.0 * np.log10(signal / noise))
+    assert golden.audio is not None and current.audio is not None
+    values, reasons = compare_audio(golden.audio, golden.sample_rate, current.audio, current.sample_rate)
+    out.values.update(values)
+    out.mismatch.extend(reasons)
 
 
 def _dims(shape: tuple[int, ...]) -> str:

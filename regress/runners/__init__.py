@@ -12,15 +12,22 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import RunnerError
+from ..outputs import Output
 from .base import Perf, Runner, RunResult
 
-__all__ = ["Perf", "Runner", "RunResult", "register_runner", "get_runner", "known_runners", "BUILTIN"]
+__all__ = ["Perf", "Runner", "RunResult", "register_runner", "get_runner", "known_runners", "check_result",
+           "BUILTIN"]
 
 # family name -> "module:attribute" of a Runner instance (or class, instantiated on load)
 BUILTIN: dict[str, str] = {
     "flux": "regress.runners.flux:RUNNER",
     "qwen-image": "regress.runners.qwen_image:RUNNER",
     "wan": "regress.runners.wan:RUNNER",
+    "z-image": "regress.runners.z_image:RUNNER",
+    "ltx": "regress.runners.ltx:RUNNER",
+    "ltx2": "regress.runners.ltx2:RUNNER",
+    "sd": "regress.runners.sd:RUNNER",
+    "stable-audio": "regress.runners.stable_audio:RUNNER",
 }
 
 _registered: dict[str, Any] = {}
@@ -67,3 +74,30 @@ def get_runner(name: str) -> Runner:
             raise RunnerError(f"runner '{name}' from {source} has no '{attr}' (see regress.runners.base.Runner)")
     _loaded[name] = obj
     return obj
+
+
+def check_result(runner: Any, case: Any, result: Any, *, file: Any = None) -> None:
+    """Refuse a run result the rest of regress cannot trust, in one line naming the runner and
+    the case: not a :class:`RunResult`, an output that is not an :class:`Output`, an output of
+    another kind than the runner declares (a golden filed as 'image' must never be compared
+    with a video), a fingerprint that is not ``{component: dtype}``, or no :class:`Perf`.
+    Custom runners are the main audience: a built-in family cannot get this wrong."""
+    name = case.pipeline if getattr(runner, "name", case.pipeline) == case.pipeline else \
+        f"{case.pipeline}' ('{runner.name}')"
+    who = f"runner '{name}'"
+
+    def fail(what: str) -> None:
+        raise RunnerError(f"{who} {what}", file=file, case=case.id, field="pipeline")
+
+    if not isinstance(result, RunResult):
+        fail(f"returned {type(result).__name__}, not a regress.runners.RunResult")
+    if not isinstance(result.output, Output):
+        fail(f"returned an output of type {type(result.output).__name__}, not a regress.outputs.Output")
+    declared, got = getattr(runner, "output_kind", None), result.output.kind
+    if declared != got:
+        fail(f"declares output_kind '{declared}' but returned {'an' if got[0] in 'aeiou' else 'a'} '{got}' output")
+    fp = result.fingerprint
+    if not isinstance(fp, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fp.items()):
+        fail(f"returned a precision fingerprint of type {type(fp).__name__}, not a dict of component -> dtype name")
+    if not isinstance(result.perf, Perf):
+        fail(f"returned perf of type {type(result.perf).__name__}, not a regress.runners.Perf")

@@ -11,7 +11,9 @@ same way as another's:
 - determinism: ``torch.manual_seed`` plus a CPU generator, so the initial noise does not
   depend on the device;
 - decode: latents are cast to the VAE's dtype before ``vae.decode`` (FluxPipeline does not do
-  it, and a bf16/fp32 mismatch is exactly the configuration regress exists to test);
+  it, and a bf16/fp32 mismatch is exactly the configuration regress exists to test); the
+  audio decoders (ltx2's audio VAE and vocoder) get the same cast, so that
+  ``--golden-precision audio_vae=fp32`` runs and is judged instead of crashing;
 - the precision fingerprint is *observed* from the parameters after the build, for every
   ``nn.Module`` component, so that a default flipping inside diffusers shows up;
 - perf: wall time and peak memory per stage (see :class:`StageMeter`).
@@ -37,7 +39,8 @@ from .base import Perf, RunResult
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-STAGES = ("text_encode", "denoise", "decode")
+STAGES = ("text_encode", "denoise", "decode", "audio_decode")
+DECODE_STAGES = ("decode", "audio_decode")  # what follows the first of these is post-processing
 _RANGE_PREFIX = "regress::"  # record_function names that mark stage boundaries for the profiler
 _RESERVED_KWARGS = ("generator", "output_type", "return_dict")
 
@@ -45,12 +48,17 @@ _RESERVED_KWARGS = ("generator", "output_type", "return_dict")
 def quiet_libraries() -> None:
     """diffusers and transformers log advice on every cast and call ("modules that should be
     kept in float32", "negative_prompt is passed but..."); in a golden run it is noise that
-    buries the verdict. Errors still show."""
+    buries the verdict. Errors still show. Progress bars (checkpoint downloads, component
+    loading) go too: they interleave with pytest's output and say nothing a verdict needs."""
     from diffusers.utils import logging as dlog
+    from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as tlog
 
     dlog.set_verbosity_error()
     tlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    disable_progress_bars()
 
 
 # --------------------------------------------------------------------------- family base
@@ -71,6 +79,16 @@ class DiffusersFamily:
     tiny_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     guidance_kwarg: ClassVar[str] = "guidance_scale"
     default_fps: ClassVar[float] = 16.0
+    # The pipeline argument that Case.fps also feeds (LTX conditions its RoPE on frame_rate);
+    # None: fps only labels the output.
+    fps_kwarg: ClassVar[str | None] = None
+    # Stage name of ``vae.decode``: 'audio_decode' where the VAE makes a waveform (Stable Audio).
+    decode_stage: ClassVar[str] = "decode"
+    # Components that turn audio latents into a waveform after the video decode (ltx2's audio
+    # VAE and vocoder): timed as 'audio_decode', their inputs cast to their dtype.
+    audio_decoders: ClassVar[tuple[str, ...]] = ()
+    # Extra from_pretrained kwargs for checkpoints (e.g. SD's safety checker left out).
+    checkpoint_kwargs: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     # CPU peak memory needs the profiler: ~0-5% inside the call, plus 8-20 ms after it to
     # read the allocation events on these tiny pipelines. Off -> memory_source 'none'.
     profile_cpu_memory: bool = True
@@ -91,8 +109,17 @@ class DiffusersFamily:
                   self.guidance_kwarg: case.guidance, "max_sequence_length": case.max_sequence_length}
         if "video" in self.output_kind:
             fields["num_frames"] = case.frames
+            if self.fps_kwarg:
+                fields[self.fps_kwarg] = case.fps
         elif case.frames is not None:
-            raise RunnerError(f"'{self.name}' makes images; 'frames' does not apply", case=case.id, field="frames")
+            raise RunnerError(f"'{self.name}' makes {self.output_kind}; 'frames' does not apply", case=case.id,
+                              field="frames")
+        if self.output_kind == "audio":
+            for name in ("height", "width", "max_sequence_length"):
+                if getattr(case, name) is not None:
+                    raise RunnerError(f"'{self.name}' makes audio; '{name}' does not apply (set the length with "
+                                      "args.audio_end_in_s)", case=case.id, field=name)
+                del fields[name]
         for key, value in fields.items():
             if value is not None:
                 kw[key] = value
@@ -103,15 +130,31 @@ class DiffusersFamily:
         kw.update(case.args)
         return kw
 
-    def to_output(self, result: Any, case: Case) -> Output:
-        """The pipeline's float [0, 1] numpy output -> uint8 :class:`Output`, counting NaN/Inf."""
+    def audio_of(self, result: Any) -> Any:
+        """The first waveform of a pipeline result, channels x samples (tensor or array)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement audio_of for '{self.output_kind}'")
+
+    def sample_rate(self, pipe: Any) -> int:
+        """The rate of the waveforms ``pipe`` makes, read from its own config."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_rate for '{self.output_kind}'")
+
+    def to_output(self, result: Any, case: Case, pipe: Any = None) -> Output:
+        """The pipeline's output -> :class:`Output`: float [0, 1] pixels to uint8, waveforms to
+        float32 channels x samples (lossless), NaN/Inf counted in every track."""
+        kw: dict[str, Any] = {}
+        bad = 0
         if self.output_kind == "image":
-            pixels, bad = to_uint8(result.images[0])
-            return Output(image=pixels, nonfinite=bad)
-        if self.output_kind == "video":
-            frames, bad = to_uint8(result.frames[0])
-            return Output(video=frames, fps=float(case.fps or self.default_fps), nonfinite=bad)
-        raise NotImplementedError(f"{type(self).__name__} must implement to_output for '{self.output_kind}'")
+            kw["image"], bad = to_uint8(result.images[0])
+        if "video" in self.output_kind:
+            kw["video"], bad = to_uint8(result.frames[0])
+            kw["fps"] = float(case.fps or self.default_fps)
+        if "audio" in self.output_kind:
+            kw["audio"], bad_audio = to_float32_audio(self.audio_of(result))
+            kw["sample_rate"] = self.sample_rate(pipe)
+            bad += bad_audio
+        if not kw:
+            raise NotImplementedError(f"{type(self).__name__} must implement to_output for '{self.output_kind}'")
+        return Output(nonfinite=bad, **kw)
 
     # ---- the Runner protocol
 
@@ -127,7 +170,7 @@ class DiffusersFamily:
         pipe = self.build_tiny(case) if case.is_tiny else self.load_checkpoint(case, table)
         place(pipe, table, device)
         pipe.set_progress_bar_config(disable=True)
-        instrument(pipe)
+        instrument(pipe, decode_stage=self.decode_stage, audio_decoders=self.audio_decoders)
         pipe._regress_build_s = time.perf_counter() - start
         return pipe
 
@@ -140,11 +183,22 @@ class DiffusersFamily:
         generator = torch.Generator(device="cpu").manual_seed(case.seed)
         torch.manual_seed(case.seed)
         with StageMeter(pipe, device, cpu_memory=self.profile_cpu_memory) as meter:
-            result = pipe(**kwargs, generator=generator, output_type="np", return_dict=True)
-        output = self.to_output(result, case)
+            try:
+                result = pipe(**kwargs, generator=generator, output_type="np", return_dict=True)
+            except RuntimeError as exc:
+                if "dtype" not in str(exc):
+                    raise
+                # a per-component override the pipeline cannot run (e.g. an fp32 text encoder
+                # feeding a bf16 transformer): say which precision, not where it broke inside
+                raise RunnerError(f"{type(pipe).__name__} cannot run with precision {fingerprint(pipe)}: "
+                                  f"{str(exc).splitlines()[0]}", case=case.id, field="precision") from None
+        output = self.to_output(result, case, pipe)
         perf = meter.perf()
         perf.build_s = getattr(pipe, "_regress_build_s", None)
-        return RunResult(output=output, fingerprint=fingerprint(pipe), perf=perf, versions=versions(device))
+        provenance = versions(device)
+        if getattr(pipe, "_regress_model_commit", None):
+            provenance["model_commit"] = pipe._regress_model_commit  # the snapshot a checkpoint came from
+        return RunResult(output=output, fingerprint=fingerprint(pipe), perf=perf, versions=provenance)
 
     # ---- helpers subclasses rarely touch
 
@@ -158,12 +212,12 @@ class DiffusersFamily:
         return resolve_precision(self.default_precision, precision)
 
     def load_checkpoint(self, case: Case, table: Mapping[str, str]) -> Any:
-        """A real checkpoint. Arrives in a later issue; it will be
-        ``getattr(diffusers, self.pipeline_class).from_pretrained(case.model,
-        revision=case.model_revision, torch_dtype={component: dtype, ..., 'default': fp32})``
-        so that weights are loaded straight into their dtype (no fp32 copy of a 20B model),
-        with :func:`place` still applied afterwards as the single source of truth."""
-        raise RunnerError("real checkpoints arrive in a later issue", case=case.id, field="model")
+        """A real checkpoint (``model = "org/name"``) at its pinned revision, each component
+        loaded straight into its dtype (no fp32 copy of a 20B model); :func:`place` still
+        casts afterwards, as the single source of truth. See :mod:`regress.runners.checkpoint`."""
+        from .checkpoint import load_pipeline
+
+        return load_pipeline(self.pipeline_class, case, table, extra=self.checkpoint_kwargs)
 
 
 # --------------------------------------------------------------------------- build helpers
@@ -177,29 +231,57 @@ def place(pipe: Any, table: Mapping[str, str], device: str) -> None:
         component.to(device=device, dtype=dtype)
 
 
-def instrument(pipe: Any) -> None:
-    """Wrap ``pipe.encode_prompt`` and ``pipe.vae.decode`` once, so that :class:`StageMeter`
-    sees the stage boundaries without knowing each pipeline's ``__call__``. The decode
-    wrapper also casts latents to the VAE's dtype (a no-op where the pipeline already does)."""
+def instrument(pipe: Any, *, decode_stage: str = "decode", audio_decoders: tuple[str, ...] = ()) -> None:
+    """Wrap ``pipe.encode_prompt``, ``pipe.vae.decode`` and the audio decoders once, so that
+    :class:`StageMeter` sees the stage boundaries without knowing each pipeline's ``__call__``.
+    The decode wrappers also cast their input to the module's dtype (a no-op where the
+    pipeline already does): FluxPipeline hands bf16 latents to any VAE, and LTX2 hands the
+    audio VAE's mel spectrogram to the vocoder in whatever dtype the audio VAE has."""
     if getattr(pipe, "_regress_instrumented", False):
         return
     encode = pipe.encode_prompt
-    vae = pipe.vae
-    decode = vae.decode
 
     def encode_prompt(*args: Any, **kwargs: Any) -> Any:
         with _Stage(pipe, "text_encode"):
             return encode(*args, **kwargs)
 
-    def vae_decode(z: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        if torch.is_tensor(z) and z.is_floating_point():
-            z = z.to(vae.dtype)
-        with _Stage(pipe, "decode"):
-            return decode(z, *args, **kwargs)
-
     pipe.encode_prompt = encode_prompt
-    vae.decode = vae_decode
+    _wrap_decode(pipe, pipe.vae, "decode", decode_stage)
+    for name in audio_decoders:
+        module = getattr(pipe, name)
+        # the vocoder is called as a module (``self.vocoder(mel)``): wrap its forward
+        _wrap_decode(pipe, module, "decode" if hasattr(module, "decode") else "forward", "audio_decode")
     pipe._regress_instrumented = True
+
+
+def _wrap_decode(pipe: Any, module: Any, method: str, stage: str) -> None:
+    """Replace ``module.<method>`` by a version that casts its first (latent) argument to the
+    module's dtype and runs inside ``stage``."""
+    inner = getattr(module, method)
+
+    def wrapped(z: Any, *args: Any, **kwargs: Any) -> Any:
+        if torch.is_tensor(z) and z.is_floating_point():
+            z = z.to(module.dtype)
+        with _Stage(pipe, stage):
+            return inner(z, *args, **kwargs)
+
+    setattr(module, method, wrapped)
+
+
+def to_float32_audio(x: Any) -> tuple[Any, int]:
+    """A waveform (tensor or array, channels x samples) as float32 numpy, counting NaN/Inf.
+
+    Unlike pixels, samples are stored as they are (lossless): NaN stays NaN, so the
+    metrics propagate it and the verdict fails on the count."""
+    import numpy as np
+
+    if torch.is_tensor(x):
+        x = x.detach().float().cpu().numpy()
+    a = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if a.ndim == 1:
+        a = a[None, :]
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    return a, bad
 
 
 def _check_kwargs(pipe: Any, kwargs: Mapping[str, Any], case: Case) -> None:
@@ -291,9 +373,10 @@ class _Stage:
 class StageMeter:
     """Wall time and peak memory of one pipeline call, per stage.
 
-    The call is cut into segments at the wrappers' boundaries: 'text_encode' and 'decode'
-    are the time inside ``encode_prompt`` / ``vae.decode``; 'denoise' is the rest of the call
-    before decode; what follows decode (post-processing) counts only in the total.
+    The call is cut into segments at the wrappers' boundaries: 'text_encode', 'decode' and
+    'audio_decode' are the time inside ``encode_prompt`` / ``vae.decode`` / the audio VAE and
+    vocoder; 'denoise' is the rest of the call before the first decode; what follows a decode
+    and is not itself a decode (post-processing) counts only in the total.
 
     Memory: on CUDA (and ROCm, same API) the allocator's peak is reset at each segment start
     and read at its end, minus what was allocated before the call (other cached pipelines),
@@ -368,7 +451,7 @@ class StageMeter:
             self._ranges.pop().__exit__(None, None, None)
         now = time.perf_counter()
         self._close_segment(now)
-        if stage == "decode":
+        if stage in DECODE_STAGES:
             self._decoded = True
         self._seg, self._seg_start = ("post" if self._decoded else "denoise"), now
 
@@ -414,7 +497,7 @@ class StageMeter:
         level = base + np.cumsum(np.asarray(sizes, dtype=np.int64)[order])
         before = np.concatenate(([base], level[:-1])) if len(level) else level
 
-        decode_start = min((a for a, _, st in ranges if st == "decode"), default=None)
+        decode_start = min((a for a, _, st in ranges if st in DECODE_STAGES), default=None)
         segment = np.zeros(len(t), dtype=np.int8)  # 0 denoise, 1 post, 2.. ranges' stages
         if decode_start is not None:
             segment[t > decode_start] = 1
