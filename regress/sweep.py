@@ -122,8 +122,8 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
 
 # ---------------------------------------------------------------------- rendering
 
-HEADERS = ("assignment", "fingerprint", "SSIM", "PSNR dB", "LPIPS", "audio SNR dB", "peak MiB", "Δ mem vs default",
-           "wall ms", "Δ time")
+HEADERS = ("assignment", "fingerprint", "SSIM", "PSNR dB", "LPIPS", "audio SNR dB", "peak MiB", "decode peak MiB",
+           "Δ mem vs default", "wall ms", "Δ time")
 
 
 def _cells(r: SweepRow) -> list[str]:
@@ -134,9 +134,11 @@ def _cells(r: SweepRow) -> list[str]:
         return [r.label, f"cannot run: {r.error}"] + ["n/a"] * (len(HEADERS) - 2)
     fp = " ".join(f"{k}:{v}" for k, v in sorted(r.fingerprint.items()))
     mem = None if r.peak_memory is None else r.peak_memory / (1 << 20)
+    decode = r.stage_memory.get("decode")
     return [r.label, fp, f(r.metrics.get("ssim"), ".6f"), f(r.metrics.get("psnr"), ".2f"),
-            f(r.metrics.get("lpips"), ".4f"), f(r.metrics.get("audio_snr"), ".2f"), f(mem, ".2f"), f(r.memory_change, "+.2%"), f(r.wall_s * 1000, ".1f"),
-            f(r.time_change, "+.1%")]
+            f(r.metrics.get("lpips"), ".4f"), f(r.metrics.get("audio_snr"), ".2f"), f(mem, ".2f"),
+            f(None if decode is None else decode / (1 << 20), ".2f"), f(r.memory_change, "+.2%"),
+            f(r.wall_s * 1000, ".1f"), f(r.time_change, "+.1%")]
 
 
 def render_markdown(case: Case, platform: str, rows: Sequence[SweepRow]) -> str:

@@ -76,3 +76,31 @@ def test_vae_fp32_fails_on_cpu_peak_memory_with_stage(project: Path) -> None:
     mem = [r for r in v.reasons if r.startswith("peak memory decode")]
     assert mem and "tolerance 2%, profiler" in mem[0] and "->" in mem[0]
     assert any("precision changed: vae bf16 -> fp32" in w for w in v.warnings)
+
+
+cuda = pytest.importorskip("torch").cuda
+
+
+@pytest.mark.skipif(not cuda.is_available(), reason="needs a CUDA (or ROCm) GPU: run on the GPU machine")
+def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp_path: Path) -> None:
+    """The same gate on CUDA, measured with the allocator (torch.cuda.max_memory_allocated)."""
+    import shutil
+
+    from regress.session import GoldenSession, Options
+
+    root = tmp_path / "cuda-project"
+    shutil.copytree(golden_project, root)
+    suite_path = root / "goldens" / "suite.toml"
+    text = suite_path.read_text().replace('fingerprint = "fail"', 'fingerprint = "warn"')
+    text = text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
+                        "ssim = -1\npsnr = 0\nmax_abs = 255\nmean_abs = 255")
+    suite_path.write_text(text)
+    maker = GoldenSession(load_suite(suite_path), Options(device="cuda", update="missing"))
+    assert maker.check(maker.suite.case("qwen")).verdict.status == "written"
+    maker.publish()
+    session = GoldenSession(load_suite(suite_path), Options(device="cuda", precision={"vae": "fp32"}))
+    v = session.check(session.suite.case("qwen")).verdict
+    assert v.status == "failed", v.message()
+    mem = [r for r in v.reasons if r.startswith("peak memory decode")]
+    assert mem and "cuda.max_memory_allocated" in mem[0], v.message()
+    print("CUDA memory gate:", v.message())
