@@ -32,7 +32,7 @@ def machine(device: str) -> str:
 
 
 def bare(suite_path: Path, device: str) -> float:
-    """Build + one call per case with diffusers directly (no regress session)."""
+    """Build + one call per case, calling the diffusers pipeline directly (no regress session)."""
     import torch
 
     from regress.runners import get_runner
@@ -43,11 +43,9 @@ def bare(suite_path: Path, device: str) -> float:
     for case in suite.cases:
         runner = get_runner(case.pipeline)
         t0 = time.perf_counter()
-        pipe = runner.build_tiny(case)
-        from regress.runners.diffusers_family import place
-
-        place(pipe, runner.resolve_precision({}, case), device)
-        pipe.set_progress_bar_config(disable=True)
+        # The pipeline as regress builds it (same dtypes, and the latents cast to the VAE's dtype
+        # that some diffusers pipelines lack), called directly: no session, store or metrics.
+        pipe = runner.build(case, {}, device)
         kw = runner.call_kwargs(case)
         gen = torch.Generator("cpu").manual_seed(case.seed)
         with torch.no_grad():
@@ -62,8 +60,14 @@ def bare(suite_path: Path, device: str) -> float:
 def framework(suite_path: Path, device: str) -> float:
     import pytest
 
+    from importlib.metadata import entry_points
+
     report = tempfile.mkdtemp(prefix="regress-bench-")
-    args = [str(suite_path), f"--golden-suite={suite_path}", "-m", "golden", "-q", "-p", "no:cacheprovider",
+    # Where regress is on sys.path but not pip-installed (a GPU box with PYTHONPATH), load the
+    # plugin by name; where it is installed, its pytest11 entry point already did.
+    plugin = [] if any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11")) else ["-p",
+                                                                                                    "regress.plugin"]
+    args = [*plugin, str(suite_path), f"--golden-suite={suite_path}", "-m", "golden", "-q", "-p", "no:cacheprovider",
             f"--golden-device={device}", f"--golden-report={report}"]
     t0 = time.perf_counter()
     code = pytest.main(args)
