@@ -8,6 +8,7 @@ match ``goldens.lock`` and the run stops and says so.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 import os
 import shutil
 import tempfile
@@ -93,67 +94,36 @@ class FileStore:
     # ------------------------------------------------------------------ writing
 
     def publish(self, staged: list[StagedGolden], *, message: str = "") -> str:
-        """Write every staged golden and rewrite the lock, all or nothing.
-
-        Files are written to a staging directory first; existing golden directories are moved
-        aside, the new ones moved in, the lock replaced; any failure moves everything back.
-        Returns the new revision.
-        """
+        """Write every staged golden and rewrite the lock, all or nothing (see :meth:`_swap_in`).
+        Returns the new revision."""
         if not staged:
             return self.revision or EMPTY
-        self.root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
-        moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
-        try:
-            for i, g in enumerate(staged):
-                g.write(work / "new" / str(i))
-            for i, g in enumerate(staged):
-                target = self._dir(g.case_id, g.platform)
-                backup = None
-                if target.exists():
-                    backup = work / "old" / str(i)
-                    backup.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(target, backup)
-                moved.append((target, backup))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(work / "new" / str(i), target)
-            revision = tree_hash(self.root)
-            fail_point("before-lock")
-            write_lock(self.lock_path, Lock(kind="file", revision=revision))
-        except BaseException:
-            for target, backup in reversed(moved):
-                if target.exists():
-                    shutil.rmtree(target)
-                if backup is not None:
-                    os.replace(backup, target)
-            _prune_empty(self.root / "cases")
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        shutil.rmtree(work, ignore_errors=True)
-        self.revision = revision
-        self.lock = Lock(kind="file", revision=revision)
-        return revision
-
+        return self._swap_in([(self._dir(g.case_id, g.platform), g.write) for g in staged])
 
     def publish_files(self, files: dict[str, bytes], *, message: str = "") -> str:
         """Write files outside ``cases/`` (e.g. pinned LPIPS weights under ``_metrics/``) and
         rewrite the lock, all or nothing, like :meth:`publish`. Returns the new revision."""
         if not files:
             return self.revision or EMPTY
-        targets = {}
-        for rel in files:
+        items: list[tuple[Path, Callable[[Path], object]]] = []
+        for rel, data in files.items():
             parts = Path(rel).parts
             if not parts or Path(rel).is_absolute() or ".." in parts or parts[0] == "cases":
                 raise StoreError(f"{rel!r}: not a path this store can pin (outside cases/, inside the store)")
-            targets[rel] = self.root.joinpath(*parts)
+            items.append((self.root.joinpath(*parts), lambda path, data=data: path.write_bytes(data)))
+        return self._swap_in(items)
+
+    def _swap_in(self, items: list[tuple[Path, Callable[[Path], object]]]) -> str:
+        """The one way this store changes: each new entry (a golden's directory or a file) is
+        written into a staging directory first; existing targets are moved aside, the new ones
+        moved in, the lock replaced; any failure moves everything back."""
         self.root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
-        moved: list[tuple[Path, Path | None]] = []
+        moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
         try:
-            for i, data in enumerate(files.values()):
-                (work / f"new{i}").write_bytes(data)
-            for i, rel in enumerate(files):
-                target = targets[rel]
+            for i, (_, write) in enumerate(items):
+                write(work / f"new{i}")
+            for i, (target, _) in enumerate(items):
                 backup = None
                 if target.exists():
                     backup = work / f"old{i}"
@@ -166,9 +136,13 @@ class FileStore:
             write_lock(self.lock_path, Lock(kind="file", revision=revision))
         except BaseException:
             for target, backup in reversed(moved):
-                target.unlink(missing_ok=True)
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
                 if backup is not None:
                     os.replace(backup, target)
+            _prune_empty(self.root / "cases")
             shutil.rmtree(work, ignore_errors=True)
             raise
         shutil.rmtree(work, ignore_errors=True)
