@@ -8,10 +8,10 @@ match ``goldens.lock`` and the run stops and says so.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
