@@ -57,18 +57,18 @@ def bare(suite_path: Path, device: str) -> float:
     return total
 
 
-def framework(suite_path: Path, device: str) -> float:
+def framework(suite_path: Path, device: str, report: bool = True) -> float:
     import pytest
 
     from importlib.metadata import entry_points
 
-    report = tempfile.mkdtemp(prefix="regress-bench-")
+    report_dir = tempfile.mkdtemp(prefix="regress-bench-")
     # Where regress is on sys.path but not pip-installed (a GPU box with PYTHONPATH), load the
     # plugin by name; where it is installed, its pytest11 entry point already did.
     plugin = [] if any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11")) else ["-p",
                                                                                                     "regress.plugin"]
     args = [*plugin, str(suite_path), f"--golden-suite={suite_path}", "-m", "golden", "-q", "-p", "no:cacheprovider",
-            f"--golden-device={device}", f"--golden-report={report}"]
+            f"--golden-device={device}"] + ([f"--golden-report={report_dir}"] if report else [])
     t0 = time.perf_counter()
     code = pytest.main(args)
     dt = time.perf_counter() - t0
@@ -82,16 +82,18 @@ def main() -> None:
     ap.add_argument("--suite", default="goldens/suite.toml", type=Path)
     ap.add_argument("--device", default=None)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-report", action="store_true", help="time `pytest -m golden` without --golden-report")
     args = ap.parse_args()
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     suite = args.suite.resolve()
-    framework(suite, device)  # warm-up: imports, kernels, lazy inits
+    report = not args.no_report
+    framework(suite, device, report)  # warm-up: imports, kernels, lazy inits
     bare(suite, device)
     rows = []
     for _ in range(args.rounds):  # alternate so that machine noise hits both sides alike
-        rows.append((bare(suite, device), framework(suite, device)))
+        rows.append((bare(suite, device), framework(suite, device, report)))
     b = statistics.median(r[0] for r in rows)
     f = statistics.median(r[1] for r in rows)
     overhead = (f - b) / f
@@ -100,7 +102,8 @@ def main() -> None:
     for i, (rb, rf) in enumerate(rows):
         print(f"{i:>5} {rb:>9.3f} {rf:>19.3f}")
     print(f"median  bare {b:.3f}s  framework {f:.3f}s  overhead {f - b:.3f}s = {overhead:.1%} of the suite's wall time")
-    print(f"RESULT overhead device={device} bare_s={b:.3f} framework_s={f:.3f} overhead_pct={overhead * 100:.1f}")
+    print(f"report: {'on' if report else 'off'}")
+    print(f"RESULT overhead device={device} report={'on' if report else 'off'} bare_s={b:.3f} framework_s={f:.3f} overhead_pct={overhead * 100:.1f}")
 
 
 if __name__ == "__main__":
