@@ -6,6 +6,11 @@ pipeline construction and the pipeline call count as pipeline time; everything e
 `pytest -m golden` does (collection, golden lookup and sha256 checks, metrics, memory
 measurement, verdicts, the report) is overhead.
 
+The overhead is split into pytest's own floor and regress's share: the floor is the same
+`pytest.main` invocation on a file of as many no-op tests as the suite has cases (start-up,
+plugin loading, collection, per-test capture and reporting, which any pytest run pays),
+measured in the same rounds.
+
     python benchmarks/bench_overhead.py [--suite goldens/suite.toml] [--device cuda] [--rounds 3]
 
 Prints a table and a final `RESULT overhead ...` line. Run on CPU here and on the H100.
@@ -77,11 +82,35 @@ def framework(suite_path: Path, device: str, report: bool = True) -> float:
     return dt
 
 
+_FLOOR_DIR: Path | None = None
+
+
+def pytest_floor(n_tests: int, device: str) -> float:
+    """pytest.main on ``n_tests`` no-op tests with the same flags: what pytest itself costs."""
+    import pytest
+
+    from importlib.metadata import entry_points
+
+    global _FLOOR_DIR
+    if _FLOOR_DIR is None:  # one file for every round: pytest keeps the module imported, as with the suite
+        _FLOOR_DIR = Path(tempfile.mkdtemp(prefix="regress-floor-"))
+    d = _FLOOR_DIR
+    (d / "test_noop.py").write_text("".join(f"def test_{i}():\n    pass\n\n" for i in range(n_tests)))
+    plugin = [] if any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11")) else ["-p",
+                                                                                                    "regress.plugin"]
+    t0 = time.perf_counter()
+    code = pytest.main([*plugin, str(d / "test_noop.py"), "-q", "-p", "no:cacheprovider", f"--golden-device={device}"])
+    dt = time.perf_counter() - t0
+    if code != 0:
+        sys.exit(f"the no-op pytest run failed (exit {code})")
+    return dt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--suite", default="goldens/suite.toml", type=Path)
     ap.add_argument("--device", default=None)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-report", action="store_true", help="time `pytest -m golden` without --golden-report")
     args = ap.parse_args()
     import torch
@@ -89,21 +118,33 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     suite = args.suite.resolve()
     report = not args.no_report
+    from regress.suite import load_suite
+
+    n_cases = len(load_suite(suite).cases)
     framework(suite, device, report)  # warm-up: imports, kernels, lazy inits
     bare(suite, device)
+    pytest_floor(n_cases, device)
     rows = []
-    for _ in range(args.rounds):  # alternate so that machine noise hits both sides alike
-        rows.append((bare(suite, device), framework(suite, device, report)))
+    for _ in range(args.rounds):  # alternate so that machine noise hits all sides alike
+        rows.append((bare(suite, device), framework(suite, device, report), pytest_floor(n_cases, device)))
     b = statistics.median(r[0] for r in rows)
     f = statistics.median(r[1] for r in rows)
+    p = statistics.median(r[2] for r in rows)
+    # Per-round differences are less noisy than differences of medians when the machine drifts.
+    per_round = [(rf - rb) / rf for rb, rf, _ in rows]
     overhead = (f - b) / f
+    own = (f - b - p) / f
     print(f"\nmachine: {machine(device)}")
-    print(f"{'round':>5} {'bare s':>9} {'pytest -m golden s':>19}")
-    for i, (rb, rf) in enumerate(rows):
-        print(f"{i:>5} {rb:>9.3f} {rf:>19.3f}")
-    print(f"median  bare {b:.3f}s  framework {f:.3f}s  overhead {f - b:.3f}s = {overhead:.1%} of the suite's wall time")
+    print(f"{'round':>5} {'bare s':>9} {'pytest -m golden s':>19} {'no-op pytest s':>15} {'overhead':>9}")
+    for i, ((rb, rf, rp), ov) in enumerate(zip(rows, per_round, strict=True)):
+        print(f"{i:>5} {rb:>9.3f} {rf:>19.3f} {rp:>15.3f} {ov:>9.1%}")
+    print(f"median  bare {b:.3f}s  framework {f:.3f}s  overhead {f - b:.3f}s = {overhead:.1%} of the suite's wall time "
+          f"(median of per-round ratios {statistics.median(per_round):.1%})")
+    print(f"        of which pytest's own floor ({n_cases} no-op tests) {p:.3f}s = {p / f:.1%}; "
+          f"regress's share {f - b - p:.3f}s = {own:.1%}")
     print(f"report: {'on' if report else 'off'}")
-    print(f"RESULT overhead device={device} report={'on' if report else 'off'} bare_s={b:.3f} framework_s={f:.3f} overhead_pct={overhead * 100:.1f}")
+    print(f"RESULT overhead device={device} report={'on' if report else 'off'} bare_s={b:.3f} framework_s={f:.3f} "
+          f"overhead_pct={overhead * 100:.1f} pytest_floor_s={p:.3f} regress_share_pct={own * 100:.1f}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .metrics.catalog import METRICS, WORST_OF
@@ -117,19 +117,27 @@ class Verdict:
         return head + (": " + "; ".join(parts) if parts else "")
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["metrics"] = {k: {kk: vv for kk, vv in asdict(m).items() if kk != "name"} for k, m in self.metrics.items()}
+        """A fresh JSON-safe dict (no containers shared with the verdict). Built field by
+        field: ``dataclasses.asdict`` deep-copies every per-frame list and waveform first,
+        which made this a visible part of a run's fixed cost."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
+                        for k, m in self.metrics.items()}
         return _json_safe(d)
 
 
 def _json_safe(x: Any) -> Any:
-    """JSON has no NaN/Infinity: write them as strings so results.json stays strict JSON."""
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if isinstance(x, dict):
+    """JSON has no NaN/Infinity: write them as strings so results.json stays strict JSON.
+    Returns new dicts and lists throughout."""
+    t = type(x)
+    if t is float:
+        return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    if t is dict or isinstance(x, dict):
         return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
+    if t is list or isinstance(x, (list, tuple)):
         return [_json_safe(v) for v in x]
+    if isinstance(x, float):  # numpy float64 is a float subclass
+        return _json_safe(float(x))
     return x
 
 

@@ -39,9 +39,9 @@ def test_suite_passes_and_writes_report(pytester: pytest.Pytester, project: Path
     assert qwen["precision"]["changed"] == [] and qwen["precision"]["current"]["vae"] == "bf16"
     assert qwen["perf"]["current"]["peak_memory"]["total"] > 0
     html = (report / "index.html").read_text()
-    assert "qwen" in html and "golden.png" in html and "diff.png" in html
-    for f in ("golden.png", "actual.png", "diff.png"):
-        assert (report / "cases" / "qwen" / doc["platform"] / f).is_file()
+    assert "qwen" in html and "golden.png" in html and "identical to the golden" in html
+    assert qwen["media"]["image"]["identical"] is True  # bit-identical: golden.png only, no actual or diff
+    assert [p.name for p in (report / "cases" / "qwen" / doc["platform"]).iterdir()] == ["golden.png"]
 
 
 def test_vae_fp32_override_fails_naming_component_and_metrics(pytester: pytest.Pytester, project: Path,

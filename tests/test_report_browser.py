@@ -55,7 +55,9 @@ def test_report_in_browser_images_load_and_failure_comes_first(browser, failing_
 
     images = page.eval_on_selector_all("img", "els => els.map(e => [e.getAttribute('src'), e.complete, "
                                               "e.naturalWidth])")
-    assert len(images) >= 3 * 5  # golden, actual, diff + the two overlay layers per case
+    # golden, actual, diff + the two overlay layers per failing case; the passing one is
+    # bit-identical: golden and actual (one file), no diff, no overlay
+    assert len(images) == 2 * 5 + 2
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert not broken, f"images that did not load: {broken}"
 
@@ -87,6 +89,11 @@ def test_report_in_browser_images_load_and_failure_comes_first(browser, failing_
     assert "max_abs" in bad_rows
     assert "suite default" in qb.locator("table.metrics").inner_text()
     assert "precision fingerprint" in qb.inner_text() and "time and peak memory" in qb.inner_text()
+
+    # the passing case says where its diff would be that nothing differs
+    qwen = page.locator("section.case[data-case='qwen']")
+    assert "identical to the golden: no pixel differs" in qwen.locator("figure.identical").inner_text()
+    assert qwen.locator("input.slider").count() == 0
 
     # "failures only" hides the passing case
     page.check("#failures-only")

@@ -78,7 +78,7 @@ def test_large_frames_are_shrunk_keeping_single_pixel_differences(tmp_path: Path
     with Image.open(tmp_path / v.files["diff"]) as im:
         assert max(im.size) <= 512
         assert np.asarray(im).max() == 255  # the changed pixel survived the shrinking
-    assert v.media["image"] == {"height": 1024, "width": 1536, "scale": 3}
+    assert v.media["image"] == {"height": 1024, "width": 1536, "scale": 3, "identical": False}
 
 
 def test_failures_first_and_escaping(tmp_path: Path) -> None:

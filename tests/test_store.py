@@ -99,3 +99,21 @@ def test_lock_roundtrip_and_validation(tmp_path: Path) -> None:
     write_lock(p, Lock(kind="file", revision=EMPTY))
     assert read_lock(p).revision == EMPTY
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".goldens")]
+
+
+def test_sha256_memo_sees_every_rewrite(tmp_path: Path) -> None:
+    """The process-wide digest memo answers a second look at an unchanged file, never a changed one."""
+    import hashlib
+
+    from regress.stores.base import sha256_file
+
+    p = tmp_path / "image.png"
+    p.write_bytes(b"a" * 100)
+    first = sha256_file(p)
+    assert first == hashlib.sha256(b"a" * 100).hexdigest() == sha256_file(p)
+    p.write_bytes(b"b" * 100)  # same size, rewritten in place
+    assert sha256_file(p) == hashlib.sha256(b"b" * 100).hexdigest()
+    q = tmp_path / "other.png"
+    q.write_bytes(b"c" * 100)
+    q.replace(p)  # swapped in by rename, as the stores publish
+    assert sha256_file(p) == hashlib.sha256(b"c" * 100).hexdigest()

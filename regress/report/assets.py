@@ -11,6 +11,11 @@ The heat-map scales the largest difference of the case to full brightness (for v
 largest over all frames, so frames compare with each other): a 1/255 change is visible and
 an identical pair stays black. Frames larger than ``MAX_SIDE`` are shrunk for the page; the
 diff shrinks by block maximum so that a single changed pixel survives the shrinking.
+
+A bit-identical pair (the common case: GPU runs reproduce) is written once: the "actual" entries
+point at the golden's files, no diff is written, and ``media[track]["identical"]`` is True (the
+page then says so instead of showing a black heat-map), so that a passing, reproducible run
+encodes each frame once instead of three times.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..metrics.identity import identical as same_values
 
 if TYPE_CHECKING:
     from ..session import CaseRun
@@ -37,6 +44,12 @@ def heatmap(golden: np.ndarray, actual: np.ndarray, peak: float | None = None) -
     x = d / top if top > 0 else d
     rgb = np.stack([np.clip(3 * x, 0, 1), np.clip(3 * x - 1, 0, 1), np.clip(3 * x - 2, 0, 1)], axis=-1)
     return np.rint(rgb * 255).astype(np.uint8)
+
+
+def identical(golden: np.ndarray | None, actual: np.ndarray | None) -> bool:
+    """Both present and equal finite values of one dtype (:mod:`regress.metrics.identity`):
+    an output with NaN or Inf always gets its own files and its diff drawn."""
+    return golden is not None and actual is not None and same_values(golden, actual)
 
 
 def _factor(shape: tuple[int, ...]) -> int:
@@ -67,14 +80,17 @@ def _image_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
     ref = actual if actual is not None else golden
     assert ref is not None
     f = _factor(ref.shape)
-    for label, img in (("golden", golden), ("actual", actual)):
+    same = identical(golden, actual)
+    for label, img in (("golden", golden), ("actual", None if same else actual)):
         if img is not None:
             _save_png(report_dir / rel / f"{label}.png", _shrink(img, f))
             files[label] = (rel / f"{label}.png").as_posix()
-    if golden is not None and actual is not None and golden.shape == actual.shape:
+    if same:
+        files["actual"] = files["golden"]
+    elif golden is not None and actual is not None and golden.shape == actual.shape:
         _save_png(report_dir / rel / "diff.png", _shrink(heatmap(golden, actual), f, block_max=True))
         files["diff"] = (rel / "diff.png").as_posix()
-    media["image"] = {"height": int(ref.shape[0]), "width": int(ref.shape[1]), "scale": f}
+    media["image"] = {"height": int(ref.shape[0]), "width": int(ref.shape[1]), "scale": f, "identical": same}
 
 
 def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual: np.ndarray | None,
@@ -82,15 +98,18 @@ def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
     ref = actual if actual is not None else golden
     assert ref is not None
     f = _factor(ref.shape[1:])
+    same = identical(golden, actual)
     dirs: dict[str, str] = {}
     counts: dict[str, int] = {}
-    for label, frames in (("golden", golden), ("actual", actual)):
+    for label, frames in (("golden", golden), ("actual", None if same else actual)):
         if frames is None:
             continue
         for i, frame in enumerate(frames):
             _save_png(report_dir / rel / label / f"{i:03d}.png", _shrink(frame, f))
         dirs[label], counts[label] = (rel / label).as_posix(), len(frames)
-    if golden is not None and actual is not None and golden.shape == actual.shape:
+    if same:
+        dirs["actual"], counts["actual"] = dirs["golden"], counts["golden"]
+    elif golden is not None and actual is not None and golden.shape == actual.shape:
         peak = float(np.abs(golden.astype(np.int16) - actual.astype(np.int16)).max())
         for i in range(len(actual)):
             _save_png(report_dir / rel / "diff" / f"{i:03d}.png",
@@ -100,7 +119,7 @@ def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
     for label, d in dirs.items():  # an image track, if the output also has one, keeps these names
         files.setdefault(label, f"{d}/{first:03d}.png")
     media["video"] = {"frames": max(counts.values()), "counts": counts, "fps": fps, "dirs": dirs,
-                      "height": int(ref.shape[1]), "width": int(ref.shape[2]), "scale": f}
+                      "height": int(ref.shape[1]), "width": int(ref.shape[2]), "scale": f, "identical": same}
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -129,8 +148,10 @@ def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> list[list[float]
 def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
                   media: dict[str, Any]) -> None:
     waves: dict[str, list[list[float]]] = {}
-    ref = actual if actual is not None else golden
-    for label, out in (("golden", golden), ("actual", actual)):
+    ref = actual if actual is not None and actual.audio is not None else golden
+    ga, aa = getattr(golden, "audio", None), getattr(actual, "audio", None)
+    same = identical(ga, aa) and golden.sample_rate == actual.sample_rate
+    for label, out in (("golden", golden), ("actual", None if same else actual)):
         if out is None or out.audio is None:
             continue
         p = report_dir / rel / f"{label}.wav"
@@ -138,11 +159,13 @@ def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: 
         p.write_bytes(wav_bytes(out.audio, out.sample_rate))
         files[f"audio_{label}"] = (rel / f"{label}.wav").as_posix()
         waves[label] = envelope(out.audio)
-    if golden is not None and actual is not None and golden.audio is not None and actual.audio is not None \
-            and golden.audio.shape == actual.audio.shape:
-        waves["diff"] = envelope(actual.audio - golden.audio)
+    if same:  # a flat line: what envelope(actual - golden) would give, without computing it
+        files["audio_actual"], waves["actual"] = files["audio_golden"], waves["golden"]
+        waves["diff"] = [[0.0, 0.0] for _ in waves["golden"]]
+    elif ga is not None and aa is not None and ga.shape == aa.shape:
+        waves["diff"] = envelope(aa - ga)
     media["audio"] = {"sample_rate": ref.sample_rate, "channels": int(ref.audio.shape[0]),
-                      "samples": int(ref.audio.shape[1]), "waveform": waves}
+                      "samples": int(ref.audio.shape[1]), "waveform": waves, "identical": same}
 
 
 def write_case_assets(report_dir: Path, run: CaseRun) -> None:

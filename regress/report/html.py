@@ -4,7 +4,8 @@ without re-running anything.
 Top: counts, the runs it holds, coverage across platforms and unused goldens (merged
 reports), and a case x platform grid with each cell's status and worst metric against its
 threshold. Then one section per case and platform, failures first: golden / actual / diff
-heat-map with an overlay slider, a frame scrubber with per-frame SSIM for video, players and
+heat-map with an overlay slider (for a bit-identical pair, whose actual is the golden's file, a
+line that says so in place of both), a frame scrubber with per-frame SSIM for video, players and
 waveforms for audio, the metric table with each threshold's source, the precision fingerprint
 diff, and time and peak memory against the golden's.
 
@@ -188,14 +189,26 @@ def _compare_figure(golden: str, actual: str, h: int, w: int, px: bool, extra_g:
 def _image(c: Mapping[str, Any], files: Mapping[str, str], info: Mapping[str, Any]) -> str:
     h, w = int(info.get("height") or 32), int(info.get("width") or 32)
     dh, dw, px = _display(h, w)
+    same = bool(info.get("identical"))
     figs = []
-    if files.get("golden") and files.get("actual"):
+    if files.get("golden") and files.get("actual") and not same:
         figs.append(_compare_figure(files["golden"], files["actual"], dh, dw, px))
     for label in ("golden", "actual", "diff"):
         if files.get(label):
             cap = "diff (heat-map, brightest = largest difference)" if label == "diff" else label
             figs.append(f"<figure>{_img(files[label], label, dh, dw, px)}<figcaption>{_e(cap)}</figcaption></figure>")
+    if same:
+        figs.append(_identical_figure("no pixel differs", dh, dw))
     return f"<div class='media image'>{''.join(figs)}</div>"
+
+
+def _identical_figure(what: str, h: int, w: int) -> str:
+    """Stands where the diff would be for a bit-identical pair (no diff is written for one): a
+    frame of the diff's size, so the layout matches a failing case's, that says so in words."""
+    box = (f"width:{w}px;height:{h}px;display:flex;align-items:center;justify-content:center;"
+           "text-align:center;border:1px dashed #999;background:#fff")
+    return (f"<figure class='identical'><div style='{box}'>identical to the golden: {_e(what)}</div>"
+            "<figcaption>diff</figcaption></figure>")
 
 
 def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> str:
@@ -213,14 +226,17 @@ def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> str:
     def src(label: str) -> str:
         return f"{dirs[label]}/{min(start, int(counts.get(label, n)) - 1):03d}.png"
 
+    same = bool(info.get("identical"))
     figs = []
-    if "golden" in dirs and "actual" in dirs:
+    if "golden" in dirs and "actual" in dirs and not same:
         figs.append(_compare_figure(src("golden"), src("actual"), dh, dw, px, attrs("golden"), attrs("actual")))
     for label in ("golden", "actual", "diff"):
         if label in dirs:
             cap = "diff (heat-map, scaled to the case's largest difference)" if label == "diff" else label
             figs.append(f"<figure>{_img(src(label), label, dh, dw, px, attrs(label))}"
                         f"<figcaption>{_e(cap)}</figcaption></figure>")
+    if same:
+        figs.append(_identical_figure("no pixel differs in any frame", dh, dw))
     per_frame = c.get("per_frame") or {}
     jump = (f"<button class='jump' data-frame='{worst}'>worst frame ({worst})</button>"
             if isinstance(worst, int) else "")
@@ -263,18 +279,20 @@ def _sparkline(values: Sequence[Any], worst: Any, width: int = 420, height: int 
 def _waveform(env: Sequence[Sequence[float]], color: str, width: int = 600, height: int = 70) -> str:
     if not env:
         return ""
-    peak = max(max(abs(a), abs(b)) for a, b in env) or 1.0
+    peak = max(max(abs(a), abs(b)) for a, b in env)
+    scale = peak or 1.0  # a silent track (an identical pair's diff) is a flat line labelled "peak 0"
     n = len(env)
     step = width / max(n - 1, 1)
     mid = height / 2
-    top = [f"{i * step:.1f},{mid - b / peak * (mid - 2):.1f}" for i, (_, b) in enumerate(env)]
-    bottom = [f"{i * step:.1f},{mid - a / peak * (mid - 2):.1f}" for i, (a, _) in reversed(list(enumerate(env)))]
+    top = [f"{i * step:.1f},{mid - b / scale * (mid - 2):.1f}" for i, (_, b) in enumerate(env)]
+    bottom = [f"{i * step:.1f},{mid - a / scale * (mid - 2):.1f}" for i, (a, _) in reversed(list(enumerate(env)))]
     return (f"<polygon points='{' '.join(top + bottom)}' fill='{color}' fill-opacity='0.55' stroke='{color}' "
             f"stroke-width='0.6'/><text x='4' y='12' font-size='10' fill='#555'>peak {peak:.3g}</text>")
 
 
 def _audio(files: Mapping[str, str], info: Mapping[str, Any]) -> str:
     waves = info.get("waveform") or {}
+    diff_note = ": identical to the golden, no sample differs" if info.get("identical") else ""
     parts = ["<div class='media audio'>"]
     for label, color in (("golden", "#777777"), ("actual", "#1f5fbf"), ("diff", "#b00020")):
         player = ""
@@ -285,7 +303,7 @@ def _audio(files: Mapping[str, str], info: Mapping[str, Any]) -> str:
             continue
         svg_html = f"<svg class='wave' width='600' height='70' viewBox='0 0 600 70'>{svg}</svg>" if svg else ""
         parts.append(f"<figure>{svg_html}{player}<figcaption>{_e(label)} audio"
-                     + (" (actual - golden)" if label == "diff" else "") + "</figcaption></figure>")
+                     + (f" (actual - golden){diff_note}" if label == "diff" else "") + "</figcaption></figure>")
     if info:
         parts.append(f"<p class='meta'>{_e(info.get('channels'))} channel(s), {_e(info.get('sample_rate'))} Hz, "
                      f"{_e(info.get('samples'))} samples</p>")

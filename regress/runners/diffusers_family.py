@@ -229,7 +229,8 @@ class DiffusersFamily:
         provenance = versions(device)
         if getattr(pipe, "_regress_model_commit", None):
             provenance["model_commit"] = pipe._regress_model_commit  # the snapshot a checkpoint came from
-        return RunResult(output=output, fingerprint=fingerprint(pipe), perf=perf, versions=provenance)
+        fp, _ = observe(pipe)  # also refreshes the resident bytes the next call's meter starts from
+        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance)
 
     # ---- helpers subclasses rarely touch
 
@@ -328,18 +329,30 @@ def _check_kwargs(pipe: Any, kwargs: Mapping[str, Any], case: Case) -> None:
 
 # --------------------------------------------------------------------------- observation
 
-def fingerprint(pipe: Any) -> dict[str, str]:
-    """Observed dtype of each ``nn.Module`` component's floating parameters (buffers when it
-    has none): what actually ran, not what was asked for."""
-    out: dict[str, str] = {}
+def observe(pipe: Any) -> tuple[dict[str, str], int]:
+    """The fingerprint and the resident bytes of a pipeline in one walk over its tensors.
+
+    Fingerprint: the observed dtype of each ``nn.Module`` component's floating parameters
+    (buffers when it has none): what actually ran, not what was asked for. Resident bytes:
+    what the components' parameters and buffers hold (the memory baseline). One walk, since
+    each costs about a millisecond per tiny pipeline, which is per-case framework overhead.
+    """
+    fp: dict[str, str] = {}
+    total = 0
     for name, component in pipe.components.items():
         if not isinstance(component, torch.nn.Module):
             continue
-        tensors = [p for p in component.parameters() if p.is_floating_point()]
-        if not tensors:
-            tensors = [b for b in component.buffers() if b.is_floating_point()]
-        out[name] = observed_dtype(t.dtype for t in tensors)
-    return out
+        params, buffers = list(component.parameters()), list(component.buffers())
+        total += sum(t.numel() * t.element_size() for t in (*params, *buffers))
+        tensors = [p for p in params if p.is_floating_point()] or [b for b in buffers if b.is_floating_point()]
+        fp[name] = observed_dtype(t.dtype for t in tensors)
+    pipe._regress_resident = total
+    return fp, total
+
+
+def fingerprint(pipe: Any) -> dict[str, str]:
+    """Observed dtype of each component (see :func:`observe`)."""
+    return observe(pipe)[0]
 
 
 def versions(device: str) -> dict[str, str]:
@@ -373,13 +386,12 @@ def device_name(device: str) -> str:
 
 
 def resident_bytes(pipe: Any) -> int:
-    """Bytes held by the components' parameters and buffers (the CPU memory baseline)."""
-    total = 0
-    for component in pipe.components.values():
-        if isinstance(component, torch.nn.Module):
-            for t in (*component.parameters(), *component.buffers()):
-                total += t.numel() * t.element_size()
-    return total
+    """Bytes held by the components' parameters and buffers (the memory baseline).
+
+    Taken from the last :func:`observe` of this pipeline (after its build or its previous
+    call: weights change only inside a call, which the runner observes afterwards)."""
+    cached = getattr(pipe, "_regress_resident", None)
+    return int(cached) if cached is not None else observe(pipe)[1]
 
 
 # --------------------------------------------------------------------------- perf
@@ -433,11 +445,13 @@ class StageMeter:
         self._prof: bool | None = None
         self._ranges: list[Any] = []
         self._cuda_offset = 0
+        self._resident = 0
 
     # ---- call boundaries
 
     def __enter__(self) -> Self:
         self.pipe._regress_meter = self
+        self._resident = resident_bytes(self.pipe)  # before the call: weights it may cast count after
         if self.mode == "profiler":
             self._prof = _start_memory_profiler()
             if self._prof is None:  # another profiler is active (a user profiling a test run)
@@ -448,7 +462,7 @@ class StageMeter:
             # Other pipelines cached in this process hold device memory too: count only what
             # this call allocates on top of what was there, plus this pipeline's own weights,
             # so the figure does not depend on which cases ran before.
-            self._cuda_offset = resident_bytes(self.pipe) - int(torch.cuda.memory_allocated(self.dev))
+            self._cuda_offset = self._resident - int(torch.cuda.memory_allocated(self.dev))
         self._start = self._seg_start = time.perf_counter()
         return self
 
@@ -523,7 +537,7 @@ class StageMeter:
         t = np.asarray(times, dtype=np.int64)
         order = np.argsort(t, kind="stable")
         t = t[order]
-        base = resident_bytes(self.pipe)
+        base = self._resident
         # level[i]: bytes held after event i; before[i]: before it
         level = base + np.cumsum(np.asarray(sizes, dtype=np.int64)[order])
         before = np.concatenate(([base], level[:-1])) if len(level) else level
