@@ -11,11 +11,13 @@ import datetime as _dt
 import subprocess
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .background import Background
 from .errors import RegressError, RunnerError
 from .gate import drift_problems, quality_problems
 from .outputs import Output
@@ -67,6 +69,7 @@ class GoldenSession:
         self._store = store
         self._platform_info: Any = None
         self._pipes: dict[tuple, Any] = {}
+        self._io = Background()  # golden reads and report media, off the critical path
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
@@ -148,19 +151,32 @@ class GoldenSession:
         t0 = time.perf_counter()
         try:
             pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
+            golden = self._prefetch(case)
             result = self.run(case)
         except RegressError as exc:
             verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
-        run = self.judge(case, result, started=t0)
+        run = self.judge(case, result, started=t0, prefetched=golden)
         if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
             run.verdict.warnings.append(pin_warning)
         return run
 
-    def judge(self, case: Case, result: RunResult, *, started: float | None = None) -> CaseRun:
+    def _prefetch(self, case: Case) -> Future[tuple[Any, str, Output | None]] | None:
+        """Start reading the case's golden on the I/O thread while the case runs. The store and
+        platform are resolved here, on this thread; if the store cannot open, :meth:`judge`
+        reports why."""
+        try:
+            store, platform = self.store, self.platform
+        except RegressError:
+            return None
+        return self._io.submit(_load_golden, store, case.id, platform)
+
+    def judge(self, case: Case, result: RunResult, *, started: float | None = None,
+              prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
         """Judge an output that is already there (from a runner, or from a hand-written test
-        through the ``golden`` fixture) against its golden, and stage it if asked to."""
+        through the ``golden`` fixture) against its golden, and stage it if asked to.
+        ``prefetched``: the golden being read already (:meth:`_prefetch`)."""
         t0 = time.perf_counter() if started is None else started
         platform = self.platform
         verdict = Verdict(id=case.id, platform=platform, status=PASSED)
@@ -171,9 +187,8 @@ class GoldenSession:
 
         golden_output: Output | None = None
         try:
-            golden, match = lookup(self.store, case.id, platform)
-            if golden is not None:
-                golden_output = golden.output()
+            golden, match, golden_output = (prefetched.result() if prefetched is not None
+                                            else _load_golden(self.store, case.id, platform))
         except RegressError as exc:
             verdict.status, verdict.reasons = ERROR, [str(exc)]
             verdict.duration_s = time.perf_counter() - t0
@@ -314,7 +329,8 @@ class GoldenSession:
         if self.options.report_dir is not None:
             from .report.assets import write_case_assets
 
-            write_case_assets(self.options.report_dir, run)
+            # Fills the verdict's files/media on the I/O thread; results_doc() waits for it.
+            self._io.defer(write_case_assets, self.options.report_dir, run)
         return run
 
     def record_skip(self, case: Case, reason: str) -> Verdict:
@@ -328,6 +344,7 @@ class GoldenSession:
         """This run as a results.json document (see :mod:`regress.report.results`)."""
         from .report.results import results_doc
 
+        self._io.drain()  # every case's media are written and noted in its verdict
         revision, entries = None, None
         try:  # a store that failed to open was a collection error; the report still says what ran
             revision = self.store.revision
@@ -344,6 +361,13 @@ class GoldenSession:
         from .report import write_doc_report
 
         return write_doc_report(self.options.report_dir, self.results_doc())
+
+
+def _load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Output | None]:
+    """(golden, how it matched, its verified output) for a case on a platform; no golden:
+    (None, 'missing', None)."""
+    golden, match = lookup(store, case_id, platform)
+    return golden, match, (golden.output() if golden is not None else None)
 
 
 def source_commit(directory: Path) -> str | None:

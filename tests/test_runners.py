@@ -134,6 +134,27 @@ def test_fingerprint_follows_a_precision_override(family):
     assert result.output.nonfinite == 0
 
 
+def test_cached_tensor_walk_sees_casts_and_replaced_components():
+    """observe() keeps each component's tensor list: a cast of the same parameters and a
+    component replaced as a whole must both show in the next fingerprint and resident bytes."""
+    from regress.runners.diffusers_family import observe
+
+    runner = get_runner("flux")
+    pipe = runner.build(_case("flux"), {}, "cpu")
+    def vae_bytes() -> int:
+        return sum(t.numel() * t.element_size() for t in (*pipe.vae.parameters(), *pipe.vae.buffers()))
+
+    fp, resident = observe(pipe)
+    before = vae_bytes()
+    assert fp["vae"] == "bf16"
+    pipe.vae.to(torch.float32)  # what a pipeline upcasting its VAE inside the call does
+    fp2, resident2 = observe(pipe)
+    assert fp2["vae"] == "fp32" and resident2 == resident - before + vae_bytes() > resident
+    other = runner.build(_case("flux"), {"vae": "fp16"}, "cpu")
+    pipe.register_modules(vae=other.vae)  # a replaced component is walked afresh
+    assert observe(pipe)[0]["vae"] == "fp16"
+
+
 def test_fingerprint_covers_every_module_component(first_runs):
     assert set(first_runs["flux"].fingerprint) == {"transformer", "vae", "text_encoder", "text_encoder_2"}
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..metrics.identity import identical as same_values
+from .png import encode_png
 
 if TYPE_CHECKING:
     from ..session import CaseRun
@@ -69,10 +70,12 @@ def _shrink(img: np.ndarray, f: int, *, block_max: bool = False) -> np.ndarray:
 
 
 def _save_png(path: Path, arr: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr, mode="RGB").save(path, compress_level=1)
+    data = encode_png(np.ascontiguousarray(arr))
+    try:
+        path.write_bytes(data)
+    except FileNotFoundError:  # the first file of its folder: one mkdir per folder, not per frame
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def _image_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual: np.ndarray | None,

@@ -334,20 +334,33 @@ def observe(pipe: Any) -> tuple[dict[str, str], int]:
 
     Fingerprint: the observed dtype of each ``nn.Module`` component's floating parameters
     (buffers when it has none): what actually ran, not what was asked for. Resident bytes:
-    what the components' parameters and buffers hold (the memory baseline). One walk, since
-    each costs about a millisecond per tiny pipeline, which is per-case framework overhead.
+    what the components' parameters and buffers hold (the memory baseline).
+
+    Walking the module trees (``parameters()``) costs ~1 ms per tiny pipeline per call, so
+    each component's tensor list is kept on the pipeline and walked again only when a
+    component is replaced. A cast (``.to(dtype)``, a pipeline upcasting its VAE inside the
+    call) changes the dtype of the same parameter objects, so it is always seen; a parameter
+    object replaced inside a component after the first call would not be (no pipeline does).
     """
     fp: dict[str, str] = {}
     total = 0
-    for name, component in pipe.components.items():
-        if not isinstance(component, torch.nn.Module):
-            continue
-        params, buffers = list(component.parameters()), list(component.buffers())
+    for name, params, buffers in _component_tensors(pipe):
         total += sum(t.numel() * t.element_size() for t in (*params, *buffers))
         tensors = [p for p in params if p.is_floating_point()] or [b for b in buffers if b.is_floating_point()]
         fp[name] = observed_dtype(t.dtype for t in tensors)
     pipe._regress_resident = total
     return fp, total
+
+
+def _component_tensors(pipe: Any) -> list[tuple[str, list[Any], list[Any]]]:
+    """(name, parameters, buffers) per ``nn.Module`` component, cached per component object."""
+    modules = {name: c for name, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
+    key = {name: id(c) for name, c in modules.items()}
+    cached = getattr(pipe, "_regress_tensors", None)
+    if cached is None or cached[0] != key:
+        cached = (key, [(name, list(c.parameters()), list(c.buffers())) for name, c in modules.items()])
+        pipe._regress_tensors = cached
+    return cached[1]
 
 
 def fingerprint(pipe: Any) -> dict[str, str]:
