@@ -104,3 +104,22 @@ def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp
     mem = [r for r in v.reasons if r.startswith("peak memory decode")]
     assert mem and "cuda.max_memory_allocated" in mem[0], v.message()
     print("CUDA memory gate:", v.message())
+
+
+@pytest.mark.skipif(not cuda.is_available(), reason="needs a CUDA (or ROCm) GPU: run on the GPU machine")
+def test_cuda_stage_times_from_events_fit_inside_the_call() -> None:
+    """On CUDA the stage boundaries are stream events read after the call's one sync: every
+    stage has a positive time and a peak, and the stages fit in the call's wall time."""
+    from regress.runners import get_runner
+    from regress.suite import Case
+
+    case = Case(id="q", pipeline="qwen-image", prompt="a fox", height=32, width=32, steps=2,
+                max_sequence_length=32)
+    runner = get_runner("qwen-image")
+    pipe = runner.build(case, {}, "cuda")
+    perf = runner.run(pipe, case, "cuda").perf
+    assert set(perf.stages) == {"text_encode", "denoise", "decode"}
+    assert all(t > 0 for t in perf.stages.values())
+    assert sum(perf.stages.values()) <= perf.wall_s * 1.01
+    assert perf.memory_source == "cuda.max_memory_allocated"
+    assert all(perf.peak_memory[s] > 0 for s in ("text_encode", "denoise", "decode", "total"))

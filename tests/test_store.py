@@ -117,3 +117,18 @@ def test_sha256_memo_sees_every_rewrite(tmp_path: Path) -> None:
     q.write_bytes(b"c" * 100)
     q.replace(p)  # swapped in by rename, as the stores publish
     assert sha256_file(p) == hashlib.sha256(b"c" * 100).hexdigest()
+
+
+def test_tree_walk_keeps_the_order_pins_were_made_with(tmp_path: Path) -> None:
+    """Part-by-part order, as sorted Path objects: 'a/b' before 'a-b' (a plain string sort
+    would swap them and change every pin)."""
+    from regress.stores.file import _files
+
+    for rel in ("a/b", "a-b", "a/c/d", "a.b", "b", ".hidden/x", "a/.gitkeep", "A", "a_b/c"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel)
+    expected = [p.relative_to(tmp_path).parts for p in sorted(tmp_path.rglob("*"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts)]
+    assert _files(tmp_path) == expected
+    assert _files(tmp_path / "missing") == []

@@ -432,7 +432,9 @@ class StageMeter:
     The call is cut into segments at the wrappers' boundaries: 'text_encode', 'decode' and
     'audio_decode' are the time inside ``encode_prompt`` / ``vae.decode`` / the audio VAE and
     vocoder; 'denoise' is the rest of the call before the first decode; what follows a decode
-    and is not itself a decode (post-processing) counts only in the total.
+    and is not itself a decode (post-processing) counts only in the total. On CUDA/ROCm the
+    boundaries are events on the current stream, read after the call's one synchronisation:
+    a host wait at every boundary would stall the kernel queue inside the measured call.
 
     Memory: on CUDA (and ROCm, same API) the allocator's peak is reset at each segment start
     and read at its end, minus what was allocated before the call (other cached pipelines),
@@ -454,7 +456,8 @@ class StageMeter:
         self.profile_overhead_s = 0.0
         self._decoded = False
         self._seg: str = "denoise"
-        self._seg_start = 0.0
+        self._seg_start: Any = 0.0
+        self._spans: list[tuple[str, Any, Any]] = []  # (stage, start mark, end mark)
         self._prof: bool | None = None
         self._ranges: list[Any] = []
         self._cuda_offset = 0
@@ -470,20 +473,25 @@ class StageMeter:
             if self._prof is None:  # another profiler is active (a user profiling a test run)
                 self.mode = "none"
         elif self.mode == "cuda":
-            torch.cuda.synchronize(self.dev)
+            torch.cuda.synchronize(self.dev)  # work queued before the call is not the call's
             torch.cuda.reset_peak_memory_stats(self.dev)
             # Other pipelines cached in this process hold device memory too: count only what
             # this call allocates on top of what was there, plus this pipeline's own weights,
             # so the figure does not depend on which cases ran before.
-            self._cuda_offset = self._resident - int(torch.cuda.memory_allocated(self.dev))
-        self._start = self._seg_start = time.perf_counter()
+            self._cuda_offset = self._resident - _cuda_allocated(self.dev)[0]
+        self._start = time.perf_counter()
+        self._seg_start = self._mark()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._sync()
+        mark = self._mark()
+        if self.mode == "cuda":
+            torch.cuda.synchronize(self.dev)  # the one wait of the call (diffusers' own .cpu() waits too)
         end = time.perf_counter()
-        self._close_segment(end)
+        self._close_segment(mark)
         self.wall_s = end - self._start
+        for seg, a, b in self._spans:
+            self.times[seg] = self.times.get(seg, 0.0) + self._seconds(a, b)
         self.pipe._regress_meter = None
         if self._prof is not None:
             events = _stop_memory_profiler()
@@ -494,35 +502,43 @@ class StageMeter:
     # ---- stage boundaries (called by the wrappers)
 
     def enter(self, stage: str) -> None:
-        self._sync()
-        now = time.perf_counter()
-        self._close_segment(now)
-        self._seg, self._seg_start = stage, now
+        mark = self._mark()
+        self._close_segment(mark)
+        self._seg, self._seg_start = stage, mark
         if self._prof is not None:
             rf = torch.profiler.record_function(_RANGE_PREFIX + stage)
             rf.__enter__()
             self._ranges.append(rf)
 
     def exit(self, stage: str) -> None:
-        self._sync()
         if self._prof is not None and self._ranges:
             self._ranges.pop().__exit__(None, None, None)
-        now = time.perf_counter()
-        self._close_segment(now)
+        mark = self._mark()
+        self._close_segment(mark)
         if stage in DECODE_STAGES:
             self._decoded = True
-        self._seg, self._seg_start = ("post" if self._decoded else "denoise"), now
+        self._seg, self._seg_start = ("post" if self._decoded else "denoise"), mark
 
-    def _sync(self) -> None:
+    def _mark(self) -> Any:
+        """A point in time: on CUDA an event recorded on the current stream (no host wait: the
+        stage times come from the GPU's timeline once the call has finished), else the clock."""
         if self.mode == "cuda":
-            torch.cuda.synchronize(self.dev)
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
 
-    def _close_segment(self, now: float) -> None:
+    def _seconds(self, a: Any, b: Any) -> float:
+        return a.elapsed_time(b) / 1000.0 if self.mode == "cuda" else b - a
+
+    def _close_segment(self, mark: Any) -> None:
         seg = self._seg
         if seg != "post":
-            self.times[seg] = self.times.get(seg, 0.0) + (now - self._seg_start)
+            self._spans.append((seg, self._seg_start, mark))
         if self.mode == "cuda":
-            peak = int(torch.cuda.max_memory_allocated(self.dev)) + self._cuda_offset
+            # The caching allocator books allocations when the host enqueues them, so the peak
+            # so far is exact at this point of the host's program order without a sync.
+            peak = _cuda_allocated(self.dev)[1] + self._cuda_offset
             self.peaks[seg] = max(self.peaks.get(seg, 0), peak)
             torch.cuda.reset_peak_memory_stats(self.dev)
 
@@ -585,6 +601,14 @@ class StageMeter:
             return Perf(wall_s=self.wall_s, stages=stages, peak_memory=peaks,
                         memory_source="cuda.max_memory_allocated")
         return Perf(wall_s=self.wall_s, stages=stages, peak_memory=peaks, memory_source="profiler")
+
+
+def _cuda_allocated(dev: Any) -> tuple[int, int]:
+    """(current, peak) bytes allocated on a CUDA/ROCm device, from one read of the allocator's
+    statistics (``torch.cuda.max_memory_allocated`` flattens and sorts every statistic on each
+    call, which the meter does at every stage boundary)."""
+    stats = torch.cuda.memory_stats_as_nested_dict(dev).get("allocated_bytes", {}).get("all", {})
+    return int(stats.get("current", 0)), int(stats.get("peak", 0))
 
 
 def _start_memory_profiler() -> bool | None:

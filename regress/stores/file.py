@@ -25,14 +25,33 @@ def tree_hash(root: Path) -> str:
     Hidden files (editor droppings, .gitkeep) do not count."""
     h = hashlib.sha256()
     n = 0
-    if root.is_dir():
-        for p in sorted(root.rglob("*")):
-            rel = p.relative_to(root)
-            if p.is_dir() or any(part.startswith(".") for part in rel.parts):
-                continue
-            h.update(f"{rel.as_posix()}\0{sha256_file(p)}\n".encode())
-            n += 1
+    for rel in _files(root):
+        h.update(f"{'/'.join(rel)}\0{sha256_file(root.joinpath(*rel))}\n".encode())
+        n += 1
     return f"sha256:{h.hexdigest()}" if n else EMPTY
+
+
+def _files(root: Path) -> list[tuple[str, ...]]:
+    """Every non-hidden file under ``root`` as its path parts, sorted part by part (the order
+    of sorted ``Path`` objects, which the pins were made with). ``os.scandir`` rather than
+    ``Path.rglob``: this runs at every store open and pathlib's walk was most of its cost."""
+    out: list[tuple[str, ...]] = []
+    stack: list[tuple[str, tuple[str, ...]]] = [(str(root), ())]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                stack.append((e.path, (*prefix, e.name)))
+            elif not e.is_dir():  # a link to a directory is not content
+                out.append((*prefix, e.name))
+    out.sort()
+    return out
 
 
 class FileStore:
