@@ -150,6 +150,12 @@ def test_cached_tensor_walk_sees_casts_and_replaced_components():
     pipe.vae.to(torch.float32)  # what a pipeline upcasting its VAE inside the call does
     fp2, resident2 = observe(pipe)
     assert fp2["vae"] == "fp32" and resident2 == resident - before + vae_bytes() > resident
+    from regress.runners.diffusers_family import _module_tensors
+
+    for component in (pipe.transformer, pipe.vae, pipe.text_encoder):  # the sets torch's walks give
+        params, buffers = _module_tensors(component)
+        assert {id(t) for t in params} == {id(t) for t in component.parameters()}
+        assert {id(t) for t in buffers} == {id(t) for t in component.buffers()}
     other = runner.build(_case("flux"), {"vae": "fp16"}, "cpu")
     pipe.register_modules(vae=other.vae)  # a replaced component is walked afresh
     assert observe(pipe)[0]["vae"] == "fp16"
