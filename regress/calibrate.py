@@ -14,13 +14,15 @@ compared with the case's golden:
 
 The *noise floor* of a metric is its worst value over those runs. The rule (stated in every
 record) turns it into a threshold, per metric, on a distance that is 0 for identical outputs
-(``1 - ssim``; the MSE behind ``psnr``; the value itself for ``max_abs``, ``mean_abs``,
-``lpips``)::
+(``1 - ssim``; the MSE behind ``psnr``; the noise-to-signal energy ratio behind
+``audio_snr``; the value itself for ``max_abs``, ``mean_abs``, ``lpips``, ``audio_mel`` and
+``audio_max_abs``)::
 
     threshold distance = max(MARGIN x worst observed distance, one-code distance)
 
 where the one-code distance is what the golden scores against itself with a single value
-moved by one code (1/255) at one pixel. For bit-identical runs the floor is 0 and the
+moved by one code at one place: 1/255 at one pixel, one 16-bit PCM step (1/32768) at one
+audio sample. For bit-identical runs the floor is 0 and the
 threshold sits just past exact (one value may move by one code, nothing more); otherwise it
 is the worst observed drift with a margin of 2x. Thresholds are clamped to each metric's range.
 
@@ -58,9 +60,12 @@ from .verdict import resolve_thresholds
 MARGIN = 2.0
 NOISE_FLOOR_SCHEMA = 1
 RULE = ("threshold distance = max(2 x worst observed distance, distance of one value moved by one code at one "
-        "pixel); distance: 1 - ssim, MSE for psnr, the value itself for max_abs, mean_abs and lpips")
+        "place: 1/255 at a pixel, 1/32768 at an audio sample); distance: 1 - ssim, MSE for psnr, "
+        "10^(-snr/10) for audio_snr, the value itself for max_abs, mean_abs, lpips, audio_mel and audio_max_abs")
 # Metrics that get calibrated thresholds (image_* duplicates of combined outputs are left alone).
-CALIBRATED = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs", "lpips", "lpips_worst")
+CALIBRATED = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs", "lpips", "lpips_worst",
+              "audio_snr", "audio_mel", "audio_max_abs")
+AUDIO_CODE = 1.0 / 32768.0  # one step of 16-bit PCM: the smallest audio change the report can show
 
 
 class CalibrationError(RegressError):
@@ -79,7 +84,12 @@ class Calibration:
 
     @property
     def bit_identical(self) -> bool:
-        return all(r["values"].get("max_abs", 1.0) == 0.0 for r in self.runs)
+        """Every run equal to the golden on every track it has."""
+        def exact(values: dict[str, float]) -> bool:
+            tracks = [values[k] for k in ("max_abs", "audio_max_abs") if k in values]
+            return bool(tracks) and all(v == 0.0 for v in tracks)
+
+        return bool(self.runs) and all(exact(r["values"]) for r in self.runs)
 
 
 def _distance(name: str, value: float) -> float:
@@ -88,6 +98,8 @@ def _distance(name: str, value: float) -> float:
         return 1.0 - value
     if name.startswith("psnr"):
         return 0.0 if math.isinf(value) and value > 0 else 255.0**2 * 10.0 ** (-value / 10.0)
+    if name == "audio_snr":
+        return 0.0 if math.isinf(value) and value > 0 else 10.0 ** (-value / 10.0)
     return value
 
 
@@ -97,6 +109,8 @@ def _from_distance(name: str, d: float) -> float:
         v = 1.0 - d
     elif name.startswith("psnr"):
         v = math.inf if d <= 0 else 10.0 * math.log10(255.0**2 / d)
+    elif name == "audio_snr":
+        v = math.inf if d <= 0 else -10.0 * math.log10(d)
     else:
         v = d
     return min(max(v, spec.low), spec.high)
@@ -127,16 +141,24 @@ def worst_values(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def one_code_change(output: Output) -> Output:
-    """The golden with one value moved by one code: the smallest change an output can show."""
+    """The golden with one value moved by one code on each track: the smallest change an output
+    can show (1/255 at one pixel; one 16-bit PCM step at one audio sample)."""
     def bump(arr: np.ndarray) -> np.ndarray:
         arr = arr.copy()
         idx = tuple(s // 2 for s in arr.shape[:-1]) + (0,)
         arr[idx] = arr[idx] - 1 if arr[idx] > 0 else arr[idx] + 1
         return arr
 
+    def bump_audio(arr: np.ndarray) -> np.ndarray:
+        arr = arr.copy()
+        idx = (0, arr.shape[1] // 2)
+        arr[idx] = arr[idx] - AUDIO_CODE if arr[idx] > 0 else arr[idx] + AUDIO_CODE
+        return arr
+
     return Output(image=bump(output.image) if output.image is not None else None,
                   video=bump(output.video) if output.video is not None else None, fps=output.fps,
-                  audio=output.audio, sample_rate=output.sample_rate)
+                  audio=bump_audio(output.audio) if output.audio is not None else None,
+                  sample_rate=output.sample_rate)
 
 
 def perturbations(device: str) -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[None]]]]:

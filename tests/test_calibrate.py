@@ -93,6 +93,57 @@ def test_calibrate_writes_noise_floors_and_the_vae_switch_then_fails_on_metrics(
     assert any("precision changed: vae bf16 -> fp32" in w for w in v.warnings)
 
 
+def test_rule_for_audio_metrics() -> None:
+    quantum = {"audio_snr": 95.0, "audio_mel": 0.002, "audio_max_abs": 1 / 32768}
+    exact = derive_thresholds({"audio_snr": math.inf, "audio_mel": 0.0, "audio_max_abs": 0.0}, quantum)
+    assert exact == pytest.approx(quantum)  # bit-identical runs: just past exact
+    noisy = derive_thresholds({"audio_snr": 60.0, "audio_mel": 0.05, "audio_max_abs": 0.001}, quantum)
+    assert noisy["audio_snr"] == pytest.approx(60.0 - 10 * math.log10(2))  # twice the noise energy
+    assert noisy["audio_mel"] == pytest.approx(0.1) and noisy["audio_max_abs"] == pytest.approx(0.002)
+
+
+AUDIO_CASE = """
+[[case]]
+id = "audio"
+pipeline = "stable-audio"
+prompt = "a hammer hitting a wooden surface"
+negative_prompt = "noise"
+steps = 2
+guidance = 6.0
+"""
+
+
+def test_calibrate_derives_audio_thresholds_and_the_audio_vae_switch_then_fails(project: Path) -> None:
+    """Audio gets calibrated thresholds too: loose audio defaults let an fp32 -> bf16 audio VAE
+    through; after calibration unchanged runs pass and the switch fails on an audio metric."""
+    suite_path = _loosen(project)
+    text = suite_path.read_text().replace("mean_abs = 4.0\n", "mean_abs = 4.0\naudio_snr = 10.0\naudio_mel = 2.0\n"
+                                          "audio_max_abs = 0.9\n", 1)
+    suite_path.write_text(text + AUDIO_CASE)
+    maker = GoldenSession(load_suite(suite_path), Options(device="cpu", update="missing"))
+    assert maker.check(maker.suite.case("audio")).verdict.status == "written"
+    maker.publish()
+    switched = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "bf16"}))
+    before = switched.check(switched.suite.case("audio")).verdict
+    assert before.status == "passed", before.message()
+
+    assert main(["calibrate", "--suite", str(suite_path), "-k", "audio", "--runs", "2", "--write"]) == 0
+    nf = _meta(project, "audio")["noise_floor"]
+    assert set(nf["thresholds"]) == {"audio_snr", "audio_mel", "audio_max_abs"}
+    assert nf["quantum"]["audio_max_abs"] == pytest.approx(1 / 32768, rel=1e-3)
+    assert nf["bit_identical"] is (nf["floor"]["audio_max_abs"] == 0.0)
+
+    suite = load_suite(suite_path)
+    session = GoldenSession(suite, Options(device="cpu"))
+    for _ in range(3):
+        v = session.check(suite.case("audio")).verdict
+        assert v.status == "passed", v.message()
+        assert {v.metrics[m].source for m in ("audio_snr", "audio_mel", "audio_max_abs")} == {"calibrated"}
+    v = switched.check(switched.suite.case("audio")).verdict
+    assert v.status == "failed"
+    assert any("calibrated" in r and "audio_" in r for r in v.reasons), v.reasons
+
+
 def test_calibrate_without_write_records_the_floor_but_keeps_thresholds(project: Path) -> None:
     suite_path = _loosen(project)
     assert main(["calibrate", "--suite", str(suite_path), "-k", "wan", "--runs", "1"]) == 0
