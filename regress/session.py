@@ -27,8 +27,9 @@ from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
-from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, describe_precision_change,
-                      judge_metrics, perf_diff, perf_gate, precision_diff, resolve_thresholds)
+from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, backend_flag_changes,
+                      describe_precision_change, judge_metrics, perf_diff, perf_gate, precision_diff,
+                      resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
 
@@ -241,7 +242,12 @@ class GoldenSession:
             line = describe_precision_change(changed)
             (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
         verdict.perf = perf_diff(golden.perf, result.perf.to_json())
-        if match == "exact":  # another arch's memory and time say nothing about this one's
+        flags = backend_flag_changes((golden.meta.get("platform") or {}).get("versions") or {}, result.versions)
+        if flags:
+            verdict.warnings.append("backend settings differ from the golden's: " + "; ".join(flags)
+                                    + " (they choose the kernels: pixels may move; peak memory and time are not "
+                                      "gated against a golden made under other settings)")
+        if match == "exact" and not flags:  # another arch's (or setting's) memory and time say nothing
             failures, notes = perf_gate(verdict.perf, memory_tolerance=self.suite.memory_tolerance,
                                         time_tolerance=self.suite.time_tolerance)
             verdict.reasons.extend(failures)

@@ -141,6 +141,17 @@ def _json_safe(x: Any) -> Any:
     return x
 
 
+BACKEND_FLAGS = ("cudnn.benchmark", "cudnn.deterministic", "cudnn.allow_tf32", "cuda.matmul.allow_tf32",
+                 "float32_matmul_precision")
+
+
+def backend_flag_changes(golden_versions: Mapping[str, Any], current_versions: Mapping[str, Any]) -> list[str]:
+    """``name golden -> current`` for each kernel-choosing setting recorded on both sides that
+    differs (goldens made before the settings were recorded compare as unknown: no change)."""
+    return [f"{k} {golden_versions[k]} -> {current_versions[k]}" for k in BACKEND_FLAGS
+            if k in golden_versions and k in current_versions and golden_versions[k] != current_versions[k]]
+
+
 def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshold]) -> dict[str, MetricResult]:
     out: dict[str, MetricResult] = {}
     for name, value in values.items():

@@ -123,3 +123,44 @@ def test_cuda_stage_times_from_events_fit_inside_the_call() -> None:
     assert sum(perf.stages.values()) <= perf.wall_s * 1.01
     assert perf.memory_source == "cuda.max_memory_allocated"
     assert all(perf.peak_memory[s] > 0 for s in ("text_encode", "denoise", "decode", "total"))
+
+
+def test_backend_flag_changes_compare_only_what_both_recorded() -> None:
+    from regress.verdict import backend_flag_changes
+
+    golden = {"torch": "2.11", "cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}
+    assert backend_flag_changes(golden, {**golden, "torch": "2.12"}) == []
+    assert backend_flag_changes(golden, {**golden, "cudnn.benchmark": "True"}) == ["cudnn.benchmark False -> True"]
+    assert backend_flag_changes({"torch": "2.11"}, {"cudnn.benchmark": "True"}) == []  # an older golden: unknown
+
+
+def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A golden made under one cudnn.benchmark setting, a run under the other (simulated on CPU):
+    the verdict names the setting, and the peak-memory gate (autotuning workspace) stays off."""
+    from regress.runners import diffusers_family as df
+    from regress.session import GoldenSession, Options
+
+    real = df.versions
+
+    def with_flags(benchmark: str):  # noqa: ANN202
+        return lambda device: {**real(device), "cudnn.benchmark": benchmark, "cudnn.allow_tf32": "True"}
+
+    suite_path = project / "goldens" / "suite.toml"
+    text = suite_path.read_text().replace('fingerprint = "fail"', 'fingerprint = "warn"')
+    suite_path.write_text(text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
+                                       "ssim = 0.9\npsnr = 20.0\nmax_abs = 64\nmean_abs = 8.0"))
+    monkeypatch.setattr(df, "versions", with_flags("False"))
+    maker = GoldenSession(load_suite(suite_path), Options(device="cpu", update="all"))
+    assert maker.check(maker.suite.case("qwen")).verdict.status == "written"
+    maker.publish()
+
+    monkeypatch.setattr(df, "versions", with_flags("True"))
+    session = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
+    v = session.check(session.suite.case("qwen")).verdict
+    assert v.status == "passed", v.message()  # the fp32 VAE's extra memory is not gated across settings
+    note = [w for w in v.warnings if w.startswith("backend settings differ from the golden's")]
+    assert note and "cudnn.benchmark False -> True" in note[0] and "not gated" in note[0]
+    monkeypatch.setattr(df, "versions", with_flags("False"))  # same settings: the gate is back
+    same = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
+    v = same.check(same.suite.case("qwen")).verdict
+    assert v.status == "failed" and any(r.startswith("peak memory decode") for r in v.reasons)
