@@ -218,14 +218,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 tr.write_line(f"regress: {msg}", yellow=True)
         if gs.options.report_dir is None and worker is None and not gs.verdicts:
             continue
-        doc = gs.results_doc()
+        try:
+            doc = gs.results_doc()
+            if gs.options.report_dir is not None:
+                path = write_doc_report(gs.options.report_dir, doc)
+                if tr and not worker:
+                    tr.write_line(f"regress: report written to {path}")
+        except (RegressError, OSError) as exc:
+            if tr:
+                tr.write_line(f"regress: the report was not written: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            continue
         docs.append(doc)
-        if gs.options.report_dir is not None:
-            path = write_doc_report(gs.options.report_dir, doc)
-            if tr and not worker:
-                tr.write_line(f"regress: report written to {path}")
         if worker is None:
             emit(doc, write=tr.write_line if tr else print)
+    for gs in sessions.values():
+        gs.close()
     if worker is not None:
         workers.hand_over(session.config, docs)
 

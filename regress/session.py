@@ -350,7 +350,10 @@ class GoldenSession:
         """This run as a results.json document (see :mod:`regress.report.results`)."""
         from .report.results import results_doc
 
-        self._io.drain()  # every case's media are written and noted in its verdict
+        try:
+            self._io.drain()  # every case's media are written and noted in its verdict
+        except OSError as exc:
+            raise RegressError(f"writing the report's media failed: {exc}") from None
         revision, entries = None, None
         try:  # a store that failed to open was a collection error; the report still says what ran
             revision = self.store.revision
@@ -360,6 +363,11 @@ class GoldenSession:
         return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
                            selected=self.selected, shard=self.options.shard, worker=self.options.worker,
                            store_entries=entries)
+
+    def close(self) -> None:
+        """End of the run: wait for the I/O thread's work and stop the thread (a long-lived
+        process running many sessions keeps no idle threads)."""
+        self._io.close()
 
     def write_report(self) -> Path | None:
         if self.options.report_dir is None:

@@ -197,3 +197,21 @@ def test_pipeline_built_once_per_configuration(project: Path) -> None:
     finally:
         del runner.build
     assert len(calls) == 1 and np.array_equal(first, second)
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_fails_the_run(pytester: pytest.Pytester, project: Path,
+                                                                       tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Media are written on the I/O thread: a disk error there surfaces once, at the end, as one
+    line that fails the run, not as a traceback or a silently missing report."""
+    from regress.report import assets
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(assets, "write_case_assets", full)
+    r = run(pytester, project, f"--golden-report={tmp_path / 'report'}")
+    out = r.stdout.str()
+    assert r.ret != 0
+    assert "regress: the report was not written: writing the report's media failed: [Errno 28] No space left" in out
+    assert "Traceback" not in out and not (tmp_path / "report" / "results.json").exists()
