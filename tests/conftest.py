@@ -145,6 +145,22 @@ def report_project(golden_project: Path, tmp_path_factory: pytest.TempPathFactor
     return root
 
 
+@pytest.fixture
+def write_golden():  # noqa: ANN201
+    """``write_golden(suite_path, case_id, device=..., update=...)``: make (or remake) one case's
+    golden through the session API and publish it."""
+    return _write_golden
+
+
+def _write_golden(suite_path: Path, case_id: str, *, device: str = "cpu", update: str = "missing") -> None:
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    maker = GoldenSession(load_suite(suite_path), Options(device=device, update=update))
+    assert maker.check(maker.suite.case(case_id)).verdict.status == "written"
+    maker.publish()
+
+
 def run_session(project: Path, report: Path, *, platform: str | None = None, only: str | None = None) -> Path:
     """A real run through GoldenSession (the API under the plugin): judge the selected cases,
     write results.json, index.html and media into ``report``."""

@@ -113,16 +113,14 @@ guidance = 6.0
 """
 
 
-def test_calibrate_derives_audio_thresholds_and_the_audio_vae_switch_then_fails(project: Path) -> None:
+def test_calibrate_derives_audio_thresholds_and_the_audio_vae_switch_then_fails(project: Path, write_golden) -> None:
     """Audio gets calibrated thresholds too: loose audio defaults let an fp32 -> bf16 audio VAE
     through; after calibration unchanged runs pass and the switch fails on an audio metric."""
     suite_path = _loosen(project)
     text = suite_path.read_text().replace("mean_abs = 4.0\n", "mean_abs = 4.0\naudio_snr = 10.0\naudio_mel = 2.0\n"
                                           "audio_max_abs = 0.9\n", 1)
     suite_path.write_text(text + AUDIO_CASE)
-    maker = GoldenSession(load_suite(suite_path), Options(device="cpu", update="missing"))
-    assert maker.check(maker.suite.case("audio")).verdict.status == "written"
-    maker.publish()
+    write_golden(suite_path, "audio")
     switched = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "bf16"}))
     before = switched.check(switched.suite.case("audio")).verdict
     assert before.status == "passed", before.message()

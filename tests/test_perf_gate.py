@@ -82,7 +82,7 @@ cuda = pytest.importorskip("torch").cuda
 
 
 @pytest.mark.skipif(not cuda.is_available(), reason="needs a CUDA (or ROCm) GPU: run on the GPU machine")
-def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp_path: Path) -> None:
+def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp_path: Path, write_golden) -> None:
     """The same gate on CUDA, measured with the allocator (torch.cuda.max_memory_allocated)."""
     import shutil
 
@@ -95,9 +95,7 @@ def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp
     text = text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
                         "ssim = -1\npsnr = 0\nmax_abs = 255\nmean_abs = 255")
     suite_path.write_text(text)
-    maker = GoldenSession(load_suite(suite_path), Options(device="cuda", update="missing"))
-    assert maker.check(maker.suite.case("qwen")).verdict.status == "written"
-    maker.publish()
+    write_golden(suite_path, "qwen", device="cuda")
     session = GoldenSession(load_suite(suite_path), Options(device="cuda", precision={"vae": "fp32"}))
     v = session.check(session.suite.case("qwen")).verdict
     assert v.status == "failed", v.message()
@@ -134,7 +132,8 @@ def test_backend_flag_changes_compare_only_what_both_recorded() -> None:
     assert backend_flag_changes({"torch": "2.11"}, {"cudnn.benchmark": "True"}) == []  # an older golden: unknown
 
 
-def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              write_golden) -> None:
     """A golden made under one cudnn.benchmark setting, a run under the other (simulated on CPU):
     the verdict names the setting, and the peak-memory gate (autotuning workspace) stays off."""
     from regress.runners import diffusers_family as df
@@ -150,9 +149,7 @@ def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, mo
     suite_path.write_text(text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
                                        "ssim = 0.9\npsnr = 20.0\nmax_abs = 64\nmean_abs = 8.0"))
     monkeypatch.setattr(df, "versions", with_flags("False"))
-    maker = GoldenSession(load_suite(suite_path), Options(device="cpu", update="all"))
-    assert maker.check(maker.suite.case("qwen")).verdict.status == "written"
-    maker.publish()
+    write_golden(suite_path, "qwen", update="all")
 
     monkeypatch.setattr(df, "versions", with_flags("True"))
     session = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
