@@ -1,4 +1,4 @@
-"""One worker thread for a run's file work that the next case need not wait for.
+"""A worker thread for a run's file work that the next case need not wait for.
 
 Why: on a GPU runner a tiny case's pipeline call takes tens of milliseconds, and reading its
 golden (PNG/npz decode, sha256) and writing its report media (PNG/WAV encode, one file per
@@ -7,8 +7,10 @@ releases the GIL (zlib, file I/O, numpy), so a worker thread does them while the
 runs the pipeline: the golden is loaded while its case runs, and a case's media are written
 while the next case runs.
 
-One thread, not a pool: the work is small, its order stays the submission order, and a second
-thread would only contend with the pipeline's Python for the GIL.
+One thread per :class:`Background`, not a pool: its work stays in submission order, and more
+threads would only contend with the pipeline's Python for the GIL. A session keeps two, one
+for reads and one for writes, so that a golden is never queued behind the previous case's
+media.
 """
 
 from __future__ import annotations

@@ -70,7 +70,10 @@ class GoldenSession:
         self._store = store
         self._platform_info: Any = None
         self._pipes: dict[tuple, Any] = {}
-        self._io = Background()  # golden reads and report media, off the critical path
+        # Off the critical path: golden reads (one thread) and report media (another, so that a
+        # case's golden is never queued behind the previous case's media).
+        self._reads = Background()
+        self._writes = Background()
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
@@ -171,7 +174,7 @@ class GoldenSession:
             store, platform = self.store, self.platform
         except RegressError:
             return None
-        return self._io.submit(_load_golden, store, case.id, platform)
+        return self._reads.submit(_load_golden, store, case.id, platform)
 
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
               prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
@@ -336,7 +339,7 @@ class GoldenSession:
             from .report.assets import write_case_assets
 
             # Fills the verdict's files/media on the I/O thread; results_doc() waits for it.
-            self._io.defer(write_case_assets, self.options.report_dir, run)
+            self._writes.defer(write_case_assets, self.options.report_dir, run)
         return run
 
     def record_skip(self, case: Case, reason: str) -> Verdict:
@@ -351,7 +354,7 @@ class GoldenSession:
         from .report.results import results_doc
 
         try:
-            self._io.drain()  # every case's media are written and noted in its verdict
+            self._writes.drain()  # every case's media are written and noted in its verdict
         except OSError as exc:
             raise RegressError(f"writing the report's media failed: {exc}") from None
         revision, entries = None, None
@@ -367,7 +370,8 @@ class GoldenSession:
     def close(self) -> None:
         """End of the run: wait for the I/O thread's work and stop the thread (a long-lived
         process running many sessions keeps no idle threads)."""
-        self._io.close()
+        self._reads.close()
+        self._writes.close()
 
     def write_report(self) -> Path | None:
         if self.options.report_dir is None:

@@ -6,6 +6,7 @@ the precision fingerprint diff, and the perf diff. A :class:`Verdict` is one rec
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -120,10 +121,15 @@ class Verdict:
         """A fresh JSON-safe dict (no containers shared with the verdict). Built field by
         field: ``dataclasses.asdict`` deep-copies every per-frame list and waveform first,
         which made this a visible part of a run's fixed cost."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "media"}
         d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
                         for k, m in self.metrics.items()}
-        return _json_safe(d)
+        out = _json_safe(d)
+        # The report media (frame paths, audio waveforms: thousands of numbers) are finite by
+        # construction (report/assets.py): copied by a round trip through the C encoder rather
+        # than walked value by value; a non-finite value would still fail the strict dump.
+        out["media"] = json.loads(json.dumps(self.media))
+        return out
 
 
 def _json_safe(x: Any) -> Any:
