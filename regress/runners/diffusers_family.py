@@ -21,6 +21,7 @@ same way as another's:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import platform
 import time
@@ -322,13 +323,20 @@ def to_float32_audio(x: Any) -> tuple[Any, int]:
 
 def _check_kwargs(pipe: Any, kwargs: Mapping[str, Any], case: Case) -> None:
     """Turn a misspelt ``args`` key into a one-line error instead of a TypeError deep inside."""
-    params = inspect.signature(pipe.__call__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    params, takes_any = _call_parameters(type(pipe))
     for key in kwargs:
         if key in _RESERVED_KWARGS:
             raise RunnerError(f"'{key}' is set by regress and cannot be passed", case=case.id, field=f"args.{key}")
         if not takes_any and key not in params:
             raise RunnerError(f"{type(pipe).__name__} takes no argument '{key}'", case=case.id, field=f"args.{key}")
+
+
+@functools.lru_cache(maxsize=None)
+def _call_parameters(cls: type) -> tuple[frozenset[str], bool]:
+    """A pipeline class's ``__call__`` argument names and whether it takes ``**kwargs``
+    (``inspect.signature`` once per class, not once per case)."""
+    params = inspect.signature(cls.__call__).parameters
+    return frozenset(params), any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 # --------------------------------------------------------------------------- observation
@@ -349,9 +357,11 @@ def observe(pipe: Any) -> tuple[dict[str, str], int]:
     fp: dict[str, str] = {}
     total = 0
     for name, params, buffers in _component_tensors(pipe):
-        total += sum(t.numel() * t.element_size() for t in (*params, *buffers))
-        tensors = [p for p in params if p.is_floating_point()] or [b for b in buffers if b.is_floating_point()]
-        fp[name] = observed_dtype(t.dtype for t in tensors)
+        total += sum(t.nbytes for t in params) + sum(t.nbytes for t in buffers)
+        floats = {d for d in {t.dtype for t in params} if d.is_floating_point}
+        if not floats:
+            floats = {d for d in {t.dtype for t in buffers} if d.is_floating_point}
+        fp[name] = observed_dtype(floats)
     pipe._regress_resident = total
     return fp, total
 
@@ -395,7 +405,16 @@ def fingerprint(pipe: Any) -> dict[str, str]:
 
 
 def versions(device: str) -> dict[str, str]:
-    """Library versions and the device name, for a golden's provenance."""
+    """Library versions, the device name and (GPU) the backend settings, for a golden's provenance."""
+    out = dict(_fixed_versions(device))
+    if torch.device(device).type == "cuda":
+        out.update(backend_flags())  # settings can change within a process: read every time
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_versions(device: str) -> tuple[tuple[str, str], ...]:
+    """What cannot change within a process (read once per device)."""
     import diffusers
     import transformers
 
@@ -405,9 +424,7 @@ def versions(device: str) -> dict[str, str]:
         out["cuda"] = str(torch.version.cuda)
     if torch.device(device).type == "cuda" and getattr(torch.version, "hip", None):
         out["hip"] = str(torch.version.hip)
-    if torch.device(device).type == "cuda":
-        out.update(backend_flags())
-    return out
+    return tuple(out.items())
 
 
 def backend_flags() -> dict[str, str]:
