@@ -106,7 +106,8 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             precision=dict(parse_override(t) for t in config.getoption("--golden-precision")),
             report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
             shard=config.getoption("--golden-shard"), worker=worker,
-            publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"))
+            publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"),
+            freeze_heap=True)
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 
@@ -166,6 +167,15 @@ class GoldenItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"golden {self.name}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Golden cases selected: freeze the heap now (torch is imported by platform detection) so
+    that the garbage collector's full passes during the run skip it (see session.freeze_heap)."""
+    if any(isinstance(item, GoldenItem) for item in session.items):
+        from .session import freeze_heap
+
+        freeze_heap()
 
 
 @pytest.hookimpl(trylast=True)

@@ -215,3 +215,22 @@ def test_a_report_that_cannot_be_written_is_one_line_and_fails_the_run(pytester:
     assert r.ret != 0
     assert "regress: the report was not written: writing the report's media failed: [Errno 28] No space left" in out
     assert "Traceback" not in out and not (tmp_path / "report" / "results.json").exists()
+
+
+def test_heap_is_frozen_for_golden_runs_only(pytester: pytest.Pytester, project: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin freezes the heap after collecting golden cases and the session after its first
+    build (full GC passes then skip torch/diffusers); a library caller's session never does."""
+    import regress.session as session_mod
+
+    calls: list[str] = []
+    monkeypatch.setattr(session_mod, "freeze_heap", lambda: calls.append("freeze"))
+    run(pytester, project, "-k", "qwen").assert_outcomes(passed=1)
+    assert calls == ["freeze", "freeze"]  # after collection, after the first build
+    calls.clear()
+    pytester.makepyfile(test_plain="def test_nothing():\n    pass\n")
+    pytester.runpytest_inprocess("test_plain.py", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert calls == []
+    suite = load_suite(project / "goldens" / "suite.toml")
+    session_mod.GoldenSession(suite, session_mod.Options(device="cpu")).check(suite.case("qwen"))
+    assert calls == []

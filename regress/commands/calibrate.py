@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     if args.runs < 1:
         raise RegressError("--runs must be at least 1")
-    session = GoldenSession(suite, Options(platform=args.platform, device=args.device))
+    session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
     cases = suite.select(args.expr)
     console = Console(stderr=True)
     out = Console(soft_wrap=True)

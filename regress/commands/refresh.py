@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise RegressError(f"--precision: {exc}") from None
     opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
-                   force=args.force, publish=args.publish, create_pr=args.create_pr)
+                   force=args.force, publish=args.publish, create_pr=args.create_pr, freeze_heap=True)
     session = GoldenSession(suite, opts)
     console = Console(stderr=True)
     if args.staged:

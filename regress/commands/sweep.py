@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     case = suite.case(args.case)
-    session = GoldenSession(suite, Options(device=args.device))
+    session = GoldenSession(suite, Options(device=args.device, freeze_heap=True))
     comps = [c.strip() for c in args.components.split(",")] if args.components else None
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
     rows = sweep(session, case, components=comps, dtypes=dtypes, repeats=args.repeats, grid=args.grid)
