@@ -171,8 +171,9 @@ class GoldenItem(pytest.Item):
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Golden cases selected: freeze the heap now (torch is imported by platform detection) so
-    that the garbage collector's full passes during the run skip it (see session.freeze_heap)."""
-    if any(isinstance(item, GoldenItem) for item in session.items):
+    that the garbage collector's full passes during the run skip it (see session.freeze_heap).
+    A run that collected no suite file returns at once, without walking its items."""
+    if session.config.stash.get(_SESSIONS, {}) and any(isinstance(item, GoldenItem) for item in session.items):
         from .session import freeze_heap
 
         freeze_heap()

@@ -57,22 +57,33 @@ max_sequence_length = 16
 """
 
 
-@pytest.fixture(scope="session")
-def golden_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with goldens/suite.toml and goldens for this platform, made once per run
+def _make_golden_project(tmp_path_factory: pytest.TempPathFactory, name: str, suite_text: str) -> Path:
+    """A directory with goldens/suite.toml and goldens for this platform for every case, made
     through the same API the plugin uses (GoldenSession with update=missing)."""
     from regress.session import GoldenSession, Options
     from regress.suite import load_suite
 
-    root = tmp_path_factory.mktemp("golden-project")
+    root = tmp_path_factory.mktemp(name)
     (root / "goldens").mkdir()
-    (root / "goldens" / "suite.toml").write_text(textwrap.dedent(SUITE))
+    (root / "goldens" / "suite.toml").write_text(textwrap.dedent(suite_text))
     suite = load_suite(root / "goldens" / "suite.toml")
     session = GoldenSession(suite, Options(update="missing", device="cpu"))
     for case in suite.cases:
         assert session.check(case).verdict.status == "written"
     session.publish()
     return root
+
+
+@pytest.fixture(scope="session")
+def golden_project_factory(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """``golden_project_factory(name, suite_text)``: a golden project for another suite."""
+    return lambda name, suite_text: _make_golden_project(tmp_path_factory, name, suite_text)
+
+
+@pytest.fixture(scope="session")
+def golden_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The qwen + wan golden project, made once per run (see _make_golden_project)."""
+    return _make_golden_project(tmp_path_factory, "golden-project", SUITE)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +51,8 @@ max_sequence_length = 32
 
 
 @pytest.fixture(scope="module")
-def ltx2_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from regress.session import GoldenSession, Options
-
-    root = tmp_path_factory.mktemp("ltx2-project")
-    (root / "goldens").mkdir()
-    (root / "goldens" / "suite.toml").write_text(textwrap.dedent(SUITE))
-    suite = load_suite(root / "goldens" / "suite.toml")
-    session = GoldenSession(suite, Options(update="missing", device="cpu"))
-    assert session.check(suite.cases[0]).verdict.status == "written"
-    session.publish()
-    return root
+def ltx2_project(golden_project_factory) -> Path:  # noqa: ANN001
+    return golden_project_factory("ltx2-project", SUITE)
 
 
 @pytest.fixture
