@@ -196,5 +196,9 @@ def to_uint8(x: np.ndarray) -> tuple[np.ndarray, int]:
     non-finite values first so that quantisation cannot hide them."""
     x = np.asarray(x, dtype=np.float32)
     bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-    q = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0) * 255.0, 0.0, 255.0)
-    return np.rint(q).astype(np.uint8), bad
+    if bad:
+        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
+    q = x * 255.0  # one scratch array, then in place (this runs on every case's output)
+    np.clip(q, 0.0, 255.0, out=q)
+    np.rint(q, out=q)
+    return q.astype(np.uint8), bad

@@ -156,6 +156,17 @@ def test_cached_tensor_walk_sees_casts_and_replaced_components():
         params, buffers = _module_tensors(component)
         assert {id(t) for t in params} == {id(t) for t in component.parameters()}
         assert {id(t) for t in buffers} == {id(t) for t in component.buffers()}
+    # the corners a real pipeline may have: a tied weight, a shared child, empty slots
+    shared = torch.nn.Linear(4, 4, bias=False)
+    tree = torch.nn.Sequential(shared, torch.nn.Sequential(shared), torch.nn.BatchNorm1d(4))
+    tree.tied = torch.nn.Linear(4, 4)
+    tree.tied.weight = shared.weight
+    tree.register_module("absent", None)
+    tree[2].register_buffer("unset", None)
+    params, buffers = _module_tensors(tree)
+    assert [id(t) for t in params] and len(params) == len({id(t) for t in params})
+    assert {id(t) for t in params} == {id(t) for t in tree.parameters()}
+    assert {id(t) for t in buffers} == {id(t) for t in tree.buffers()} and None not in buffers
     other = runner.build(_case("flux"), {"vae": "fp16"}, "cpu")
     pipe.register_modules(vae=other.vae)  # a replaced component is walked afresh
     assert observe(pipe)[0]["vae"] == "fp16"
@@ -272,3 +283,13 @@ def test_case_replace_keeps_runs_independent(built):
     wide = runner.run(pipe, replace(base, args={"width": 48}), "cpu").output.image
     assert wide.shape == (32, 48, 3)
     assert runner.run(pipe, base, "cpu").output.image.shape == (32, 32, 3)
+
+
+def test_seeding_the_run_matches_torch_manual_seed_on_cpu():
+    from regress.runners.diffusers_family import seed_defaults
+
+    torch.manual_seed(123)
+    want = torch.randn(8)
+    torch.manual_seed(7)
+    seed_defaults(123, "cpu")
+    assert torch.equal(torch.randn(8), want)

@@ -132,3 +132,20 @@ def test_tree_walk_keeps_the_order_pins_were_made_with(tmp_path: Path) -> None:
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts)]
     assert _files(tmp_path) == expected
     assert _files(tmp_path / "missing") == []
+
+
+def test_a_verified_store_answers_lookups_from_its_walk(store: FileStore, tmp_path: Path) -> None:
+    """The pin check's walk doubles as the index of goldens: same answers as the directories,
+    and after a publish the disk is read again."""
+    store.publish([staged("b", "cuda-sm90"), staged("a", "cpu-avx2"), staged("a", "cuda-sm80")])
+    (store.root / "cases/a/rocm-gfx942").mkdir()  # a folder without meta.json is no golden
+    lock_path = tmp_path / "goldens.lock"
+    opened = FileStore(store.root, lock=read_lock(lock_path), lock_path=lock_path)
+    disk = FileStore(store.root, lock=read_lock(lock_path), lock_path=lock_path, verify=False)
+    assert opened._index is not None and disk._index is None
+    assert opened.entries() == disk.entries() == [("a", "cpu-avx2"), ("a", "cuda-sm80"), ("b", "cuda-sm90")]
+    for case in ("a", "b", "zzz"):
+        assert opened.platforms(case) == disk.platforms(case)
+    assert lookup(opened, "a", "cuda-sm90")[0].platform == "cuda-sm80"
+    opened.publish([staged("c", "cpu-avx2")])
+    assert opened._index is None and ("c", "cpu-avx2") in opened.entries()

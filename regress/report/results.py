@@ -59,6 +59,7 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
                 store_entries: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
     """The document of one run. ``selected`` defaults to the cases that produced a verdict."""
     cases = [v.to_json() for v in verdicts]
+    summary = summarize(cases)
     created = now()
     run = {
         "platform": platform,
@@ -68,7 +69,7 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
         "created": created,
         "selected": sorted(set(selected) if selected is not None else {c["id"] for c in cases}),
         "goldens_used": goldens_used(cases),
-        "summary": summarize(cases),
+        "summary": summary,
     }
     return {
         "schema": RESULTS_SCHEMA,
@@ -78,7 +79,7 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
         "platforms": [platform],
         "revision": revision,
         "created": created,
-        "summary": summarize(cases),
+        "summary": dict(summary),  # the run's and the document's: equal now, apart after a merge
         "cases": cases,
         "runs": [run],
         "store_entries": sorted([c, p] for c, p in store_entries) if store_entries is not None else None,

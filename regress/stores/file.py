@@ -23,12 +23,14 @@ from .publish import fail_point
 def tree_hash(root: Path) -> str:
     """``sha256:<hex>`` of the store's content; ``empty`` for a store with no files.
     Hidden files (editor droppings, .gitkeep) do not count."""
+    return _hash_files(root, _files(root))
+
+
+def _hash_files(root: Path, files: list[tuple[str, ...]]) -> str:
     h = hashlib.sha256()
-    n = 0
-    for rel in _files(root):
+    for rel in files:
         h.update(f"{'/'.join(rel)}\0{sha256_file(root.joinpath(*rel))}\n".encode())
-        n += 1
-    return f"sha256:{h.hexdigest()}" if n else EMPTY
+    return f"sha256:{h.hexdigest()}" if files else EMPTY
 
 
 def _files(root: Path) -> list[tuple[str, ...]]:
@@ -62,11 +64,16 @@ class FileStore:
         self.lock = lock
         self.lock_path = lock_path
         self.revision = lock.revision if lock else None
+        # (case, platforms) of the tree the pin was verified against: the walk that hashes the
+        # store lists every golden anyway, so lookups and the report's entry list need no
+        # further directory reads. None (read the disk) until verified and after a publish.
+        self._index: dict[str, list[str]] | None = None
         if verify:
             self.verify_pin()
 
     def verify_pin(self) -> None:
-        actual = tree_hash(self.root)
+        files = _files(self.root)
+        actual = _hash_files(self.root, files)
         pinned = self.revision
         if pinned is None:
             if actual != EMPTY:
@@ -76,6 +83,11 @@ class FileStore:
         if actual != pinned:
             raise StoreError(f"{self.root}: content hash {actual} does not match the pin {pinned} in "
                              f"{self.lock_path} (goldens changed outside `regress refresh`; restore them or refresh)")
+        index: dict[str, list[str]] = {}
+        for rel in files:  # sorted, so each case's platforms come in name order
+            if len(rel) == 4 and rel[0] == "cases" and rel[3] == META_FILE:
+                index.setdefault(rel[1], []).append(rel[2])
+        self._index = index
 
     # ------------------------------------------------------------------ reading
 
@@ -84,6 +96,8 @@ class FileStore:
         return d / platform if platform else d
 
     def platforms(self, case_id: str) -> list[str]:
+        if self._index is not None:
+            return list(self._index.get(case_id, ()))
         d = self._dir(case_id)
         if not d.is_dir():
             return []
@@ -105,6 +119,8 @@ class FileStore:
         return p if p.is_file() else None
 
     def entries(self) -> list[tuple[str, str]]:
+        if self._index is not None:
+            return [(c, p) for c in sorted(self._index) for p in self._index[c]]
         cases = self.root / "cases"
         if not cases.is_dir():
             return []
@@ -136,6 +152,7 @@ class FileStore:
         """The one way this store changes: each new entry (a golden's directory or a file) is
         written into a staging directory first; existing targets are moved aside, the new ones
         moved in, the lock replaced; any failure moves everything back."""
+        self._index = None  # from here on the disk is the truth
         self.root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
         moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
