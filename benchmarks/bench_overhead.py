@@ -23,9 +23,16 @@ same `pytest.main` invocation on a file of as many no-op tests as the suite has 
 (start-up, plugin loading, collection, per-test capture and reporting, which any pytest run
 pays), measured in the same rounds.
 
-    python benchmarks/bench_overhead.py [--suite goldens/suite.toml] [--device cuda] [--rounds 3]
+The framework's overhead, the figure issue 7 bounds at 5%, is regress's share: the in-run
+overhead minus that floor. pytest's floor is printed beside it; most of it on a host with many
+installed packages is pytest scanning them for plugins, which `--no-autoload` measures
+switched off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` with ``-p regress.plugin``, what a
+golden-only CI job can run).
 
-Prints a table and a final `RESULT overhead ...` line. Run on CPU here and on the H100.
+    python benchmarks/bench_overhead.py [--suite goldens/suite.toml] [--device cuda] [--rounds 3] [--no-autoload]
+
+Prints tables and the final `RESULT split ...` / `RESULT overhead ...` lines. Run on CPU here
+and on the H100.
 """
 
 from __future__ import annotations
@@ -115,17 +122,23 @@ def bare(suite_path: Path, device: str) -> float:
     return total
 
 
+def plugin_args() -> list[str]:
+    """``-p regress.plugin`` where pytest will not load it by itself: regress on sys.path but not
+    pip-installed (a GPU box with PYTHONPATH), or plugin autoloading switched off
+    (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``, see ``--no-autoload``)."""
+    from importlib.metadata import entry_points
+
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return ["-p", "regress.plugin"]
+    installed = any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "regress.plugin"]
+
+
 def framework(suite_path: Path, device: str, report: bool = True) -> float:
     import pytest
 
-    from importlib.metadata import entry_points
-
     report_dir = tempfile.mkdtemp(prefix="regress-bench-")
-    # Where regress is on sys.path but not pip-installed (a GPU box with PYTHONPATH), load the
-    # plugin by name; where it is installed, its pytest11 entry point already did.
-    plugin = [] if any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11")) else ["-p",
-                                                                                                    "regress.plugin"]
-    args = [*plugin, str(suite_path), f"--golden-suite={suite_path}", "-m", "golden", "-q", "-p", "no:cacheprovider",
+    args = [*plugin_args(), str(suite_path), f"--golden-suite={suite_path}", "-m", "golden", "-q", "-p", "no:cacheprovider",
             f"--golden-device={device}"] + ([f"--golden-report={report_dir}"] if report else [])
     t0 = time.perf_counter()
     code = pytest.main(args)
@@ -142,17 +155,13 @@ def pytest_floor(n_tests: int, device: str) -> float:
     """pytest.main on ``n_tests`` no-op tests with the same flags: what pytest itself costs."""
     import pytest
 
-    from importlib.metadata import entry_points
-
     global _FLOOR_DIR
     if _FLOOR_DIR is None:  # one file for every round: pytest keeps the module imported, as with the suite
         _FLOOR_DIR = Path(tempfile.mkdtemp(prefix="regress-floor-"))
     d = _FLOOR_DIR
     (d / "test_noop.py").write_text("".join(f"def test_{i}():\n    pass\n\n" for i in range(n_tests)))
-    plugin = [] if any(ep.value == "regress.plugin" for ep in entry_points(group="pytest11")) else ["-p",
-                                                                                                    "regress.plugin"]
     t0 = time.perf_counter()
-    code = pytest.main([*plugin, str(d / "test_noop.py"), "-q", "-p", "no:cacheprovider", f"--golden-device={device}"])
+    code = pytest.main([*plugin_args(), str(d / "test_noop.py"), "-q", "-p", "no:cacheprovider", f"--golden-device={device}"])
     dt = time.perf_counter() - t0
     if code != 0:
         sys.exit(f"the no-op pytest run failed (exit {code})")
@@ -165,7 +174,12 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-report", action="store_true", help="time `pytest -m golden` without --golden-report")
+    ap.add_argument("--no-autoload", action="store_true",
+                    help="PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 with -p regress.plugin, as a golden-only CI job can run: "
+                         "pytest then skips scanning every installed package for plugins")
     args = ap.parse_args()
+    if args.no_autoload:
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -208,9 +222,11 @@ def main() -> None:
         print(f"{i:>5} {rf:>8.3f} {pin:>11.3f} {ov:>9.1%} {own_r:>19.1%}")
     print(f"median in-run overhead {statistics.median(split):.1%} of the run's wall time; without pytest's own floor "
           f"{statistics.median(own_split):.1%}")
-    print(f"report: {'on' if report else 'off'}")
-    print(f"RESULT split device={device} inrun_overhead_pct={statistics.median(split) * 100:.1f} "
-          f"inrun_regress_pct={statistics.median(own_split) * 100:.1f}")
+    autoload = "off" if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else "on"
+    print(f"report: {'on' if report else 'off'}; pytest plugin autoload: {autoload}")
+    print(f"RESULT split device={device} autoload={autoload} inrun_overhead_pct={statistics.median(split) * 100:.1f} "
+          f"inrun_regress_pct={statistics.median(own_split) * 100:.1f} "
+          f"inrun_regress_ms={statistics.median(rf - pin - rp for (_, rf, rp), pin in zip(rows, inside, strict=True)) * 1e3:.1f}")
     print(f"RESULT overhead device={device} report={'on' if report else 'off'} bare_s={b:.3f} framework_s={f:.3f} "
           f"overhead_pct={overhead * 100:.1f} pytest_floor_s={p:.3f} regress_share_pct={own * 100:.1f}")
 
