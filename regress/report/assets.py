@@ -15,7 +15,8 @@ diff shrinks by block maximum so that a single changed pixel survives the shrink
 A bit-identical pair (the common case: GPU runs reproduce) is written once: the "actual" entries
 point at the golden's files, no diff is written, and ``media[track]["identical"]`` is True (the
 page then says so instead of showing a black heat-map), so that a passing, reproducible run
-encodes each frame once instead of three times.
+encodes each frame once instead of three times. Its audio media carry the golden's waveform
+envelope only: the actual's is the same and the difference's is flat.
 """
 
 from __future__ import annotations
@@ -166,9 +167,8 @@ def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: 
         p.write_bytes(wav_bytes(out.audio, out.sample_rate))
         files[f"audio_{label}"] = (rel / f"{label}.wav").as_posix()
         waves[label] = envelope(out.audio)
-    if same:  # a flat line: what envelope(actual - golden) would give, without computing it
-        files["audio_actual"], waves["actual"] = files["audio_golden"], waves["golden"]
-        waves["diff"] = [[0.0, 0.0] for _ in waves["golden"]]
+    if same:  # the page draws the golden's envelope as the actual and a flat line as the diff
+        files["audio_actual"] = files["audio_golden"]
     elif ga is not None and aa is not None and ga.shape == aa.shape:
         waves["diff"] = envelope(aa - ga)
     media["audio"] = {"sample_rate": ref.sample_rate, "channels": int(ref.audio.shape[0]),

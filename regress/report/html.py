@@ -315,6 +315,8 @@ def _audio(files: Mapping[str, str], info: Mapping[str, Any]) -> str:
             player = f"<audio controls preload='none' src='{_e(files[f'audio_{label}'])}'></audio>"
         if label == "actual" and info.get("identical") and "golden" in drawn:
             svg = drawn["golden"].replace("#777777", color)  # the same samples: the golden's shape
+        elif label == "diff" and info.get("identical") and not waves.get("diff"):
+            svg = _waveform([[0.0, 0.0]], color)  # no sample differs: the flat line, "peak 0"
         else:
             svg = _waveform(waves.get(label) or [], color)
         drawn[label] = svg
