@@ -76,6 +76,8 @@ class GoldenSession:
         # case's golden is never queued behind the previous case's media).
         self._reads = Background()
         self._writes = Background()
+        # A case's media wait here until the next case's pipeline starts (see _release_media).
+        self._media: list[CaseRun] = []
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
@@ -161,6 +163,7 @@ class GoldenSession:
         try:
             pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
             golden = self._prefetch(case)
+            self._release_media()
             result = self.run(case)
         except RegressError as exc:
             verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
@@ -341,11 +344,26 @@ class GoldenSession:
     def _record(self, run: CaseRun) -> CaseRun:
         self.verdicts.append(run.verdict)
         if self.options.report_dir is not None:
-            from .report.assets import write_case_assets
-
-            # Fills the verdict's files/media on the I/O thread; results_doc() waits for it.
-            self._writes.defer(write_case_assets, self.options.report_dir, run)
+            self._media.append(run)
         return run
+
+    def _release_media(self) -> None:
+        """Hand the recorded cases' media to the I/O thread, which fills each verdict's
+        files/media; results_doc() waits for it.
+
+        Called when the next pipeline starts rather than when a case is judged: the writer's
+        file calls each release the GIL and wait to take it back, and while the main thread is
+        in pytest's own per-test work (capture reads, reports: syscalls of its own) each of
+        those hand-offs lands on it; measured, pytest's capture reads between cases took ~6 ms
+        of a run. During a pipeline's build and call the writer only gets the interpreter's
+        periodic switches."""
+        if not self._media:
+            return
+        from .report.assets import write_case_assets
+
+        runs, self._media = self._media, []
+        for run in runs:
+            self._writes.defer(write_case_assets, self.options.report_dir, run)
 
     def record_skip(self, case: Case, reason: str) -> Verdict:
         """A case the suite skips on this platform: recorded, so that a merged report can tell
@@ -359,6 +377,7 @@ class GoldenSession:
         from .report.results import results_doc
 
         try:
+            self._release_media()
             self._writes.drain()  # every case's media are written and noted in its verdict
         except OSError as exc:
             raise RegressError(f"writing the report's media failed: {exc}") from None
@@ -376,6 +395,7 @@ class GoldenSession:
         """End of the run: wait for the I/O thread's work and stop the thread (a long-lived
         process running many sessions keeps no idle threads)."""
         self._reads.close()
+        self._release_media()
         self._writes.close()
 
     def write_report(self) -> Path | None:

@@ -65,3 +65,22 @@ def test_a_golden_that_fails_verification_on_the_io_thread_is_an_error_verdict(p
     assert "output.png" in v.reasons[0] and "sha256 does not match" in v.reasons[0]
     session.write_report()  # the error case's media were written without an error of their own
     assert (tmp_path / "report" / "results.json").exists()
+
+
+def test_a_cases_media_are_written_while_the_next_case_runs(golden_project, tmp_path) -> None:
+    """A judged case's media wait for the next pipeline to start (the writer then competes with
+    the pipeline, not with pytest's per-test work); the report waits for all of them."""
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    suite = load_suite(golden_project / "goldens" / "suite.toml")
+    report = tmp_path / "report"
+    session = GoldenSession(suite, Options(device="cpu", report_dir=report))
+    first = session.check(suite.case("qwen")).verdict
+    assert not first.files and not (report / "cases").exists()  # held until the next case starts
+    second = session.check(suite.case("wan")).verdict
+    session._writes.drain()
+    assert first.files and not second.files  # the first's went out when wan started
+    session.write_report()
+    assert second.files and all((report / f).is_file() for v in (first, second) for f in v.files.values())
+    session.close()

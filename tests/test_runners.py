@@ -293,3 +293,17 @@ def test_seeding_the_run_matches_torch_manual_seed_on_cpu():
     torch.manual_seed(7)
     seed_defaults(123, "cpu")
     assert torch.equal(torch.randn(8), want)
+
+
+def test_observing_a_pipeline_raises_no_deprecation_warning():
+    """diffusers warns when plain config keys are read as pipeline attributes; pytest would
+    collect such a warning on every golden case."""
+    import warnings
+
+    from regress.runners.diffusers_family import nn_components, observe
+
+    pipe = get_runner("sd").build(_case("sd"), {}, "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        observe(pipe)
+        assert set(nn_components(pipe)) == {n for n, c in pipe.components.items() if isinstance(c, torch.nn.Module)}

@@ -394,17 +394,20 @@ def _component_tensors(pipe: Any) -> list[tuple[str, list[Any], list[Any]]]:
 def nn_components(pipe: Any) -> dict[str, Any]:
     """The pipeline's ``nn.Module`` components by name.
 
-    Read from the pipeline's registered config keys rather than ``pipe.components``, which
-    inspects the class's ``__init__`` signature on every access (~30 us, twice per case) to
-    validate what this reads directly."""
+    Read from the pipeline's registered config keys and its instance attributes rather than
+    ``pipe.components``, which inspects the class's ``__init__`` signature on every access
+    (~30 us, twice per case) to validate what this reads directly. Not ``getattr``: for a key
+    that is plain config (``requires_safety_checker``, ``expand_timesteps``) diffusers'
+    ``__getattr__`` answers with a FutureWarning, which pytest would collect on every case."""
     config = getattr(pipe, "config", None)
-    names = config.keys() if config is not None else pipe.components.keys()
+    if config is None:
+        return {n: c for n, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
+    attrs = vars(pipe)  # register_modules sets each component as an instance attribute
     out = {}
-    for name in names:
-        if not name.startswith("_"):
-            c = getattr(pipe, name, None)
-            if isinstance(c, torch.nn.Module):
-                out[name] = c
+    for name in config.keys():
+        c = attrs.get(name)
+        if isinstance(c, torch.nn.Module):
+            out[name] = c
     return out
 
 
