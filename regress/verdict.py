@@ -5,7 +5,6 @@ the precision fingerprint diff, and the perf diff. A :class:`Verdict` is one rec
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import math
 from collections.abc import Mapping
@@ -125,13 +124,21 @@ class Verdict:
         d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
                         for k, m in self.metrics.items()}
         out = _json_safe(d)
-        # The report media (frame paths, audio waveforms: thousands of numbers) are finite by
-        # construction (report/assets.py), so they are copied, not walked value by value (a
-        # non-finite value would still fail results.json's strict dump). deepcopy keeps the
-        # aliasing of an identical pair's waveforms (one list copied once): 2.5x faster than
-        # the round trip through the json module it replaced.
-        out["media"] = copy.deepcopy(self.media)
+        # The report media (frame paths, audio waveforms: hundreds of numbers) are finite by
+        # construction (report/assets.py), so they are not walked value by value (a non-finite
+        # value would still fail results.json's strict dump); their waveforms are tuples, shared.
+        out["media"] = _copy_containers(self.media)
         return out
+
+
+def _copy_containers(x: Any) -> Any:
+    """New dicts and lists throughout; tuples (immutable) and scalars are shared."""
+    t = type(x)
+    if t is dict:
+        return {k: _copy_containers(v) for k, v in x.items()}
+    if t is list:
+        return [_copy_containers(v) for v in x]
+    return x
 
 
 def _json_safe(x: Any) -> Any:

@@ -59,7 +59,7 @@ def test_audio_tracks_get_players_and_waveforms(tmp_path: Path) -> None:
 
 def test_envelope_and_heatmap() -> None:
     env = envelope(np.array([[0.0, 1.0, -1.0, 0.5]], np.float32), points=2)
-    assert env == [[0.0, 1.0], [-1.0, 0.5]]
+    assert env == ((0.0, 1.0), (-1.0, 0.5))
     g = np.zeros((2, 2, 3), np.uint8)
     a = g.copy()
     a[0, 0, 1] = 1

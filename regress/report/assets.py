@@ -139,23 +139,26 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> list[list[float]]:
-    """[min, max] of the channel mean over ``points`` equal buckets (a drawable waveform)."""
+def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> tuple[tuple[float, float], ...]:
+    """(min, max) of the channel mean over ``points`` equal buckets (a drawable waveform).
+
+    Tuples: the envelope is never changed once made, so the verdict's media and every
+    results document made from it can share it instead of copying hundreds of pairs."""
     mono = np.nan_to_num(np.asarray(samples, dtype=np.float32).mean(axis=0))
     if mono.size == 0:
-        return []
+        return ()
     edges = np.linspace(0, mono.size, min(points, mono.size) + 1).astype(int)
     starts = np.unique(edges[:-1])  # buckets that hold at least one sample
     # One reduceat per side instead of a Python loop over the buckets (this runs for every
     # audio track of a run, on the critical path at the end of it).
     lo = np.round(np.minimum.reduceat(mono, starts).astype(np.float64), 4)
     hi = np.round(np.maximum.reduceat(mono, starts).astype(np.float64), 4)
-    return [[float(a), float(b)] for a, b in zip(lo, hi, strict=True)]
+    return tuple(zip(lo.tolist(), hi.tolist(), strict=True))
 
 
 def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
                   media: dict[str, Any]) -> None:
-    waves: dict[str, list[list[float]]] = {}
+    waves: dict[str, tuple[tuple[float, float], ...]] = {}
     ref = actual if actual is not None and actual.audio is not None else golden
     ga, aa = getattr(golden, "audio", None), getattr(actual, "audio", None)
     same = identical(ga, aa) and golden.sample_rate == actual.sample_rate

@@ -424,14 +424,17 @@ def _module_tensors(root: Any) -> tuple[list[Any], list[Any]]:
     stack = [root]
     while stack:
         m = stack.pop()
-        for t in m._parameters.values():
-            params[id(t)] = t
-        for t in m._buffers.values():
-            buffers[id(t)] = t
-        for c in m._modules.values():
-            if id(c) not in seen:  # a module shared by two parents is walked once
-                seen.add(id(c))
-                stack.append(c)
+        if m._parameters:  # most modules hold no tensors of their own: skip the empty dicts
+            for t in m._parameters.values():
+                params[id(t)] = t
+        if m._buffers:
+            for t in m._buffers.values():
+                buffers[id(t)] = t
+        if m._modules:
+            for c in m._modules.values():
+                if id(c) not in seen:  # a module shared by two parents is walked once
+                    seen.add(id(c))
+                    stack.append(c)
     params.pop(id(None), None)
     buffers.pop(id(None), None)
     return list(params.values()), list(buffers.values())
