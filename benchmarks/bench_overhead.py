@@ -39,8 +39,10 @@ and on the H100.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -183,13 +185,18 @@ def _noop_items_plugin():  # noqa: ANN202
     return NoopItems()
 
 
-def pytest_floor(n_tests: int, device: str) -> float:
-    """pytest.main on ``n_tests`` no-op items with the same flags: what pytest itself costs."""
+def pytest_floor(n_tests: int, device: str, project: Path) -> float:
+    """pytest.main on ``n_tests`` no-op items with the same flags: what pytest itself costs.
+
+    The items live beside the suite (a hidden folder, removed at exit), so that pytest finds
+    the same rootdir, ini file and conftest.py as for the suite: a project's own pytest
+    configuration is pytest's cost, not regress's."""
     import pytest
 
     global _FLOOR_DIR
     if _FLOOR_DIR is None:  # one file for every round
-        _FLOOR_DIR = Path(tempfile.mkdtemp(prefix="regress-floor-"))
+        _FLOOR_DIR = Path(tempfile.mkdtemp(prefix=".regress-floor-", dir=project))
+        atexit.register(shutil.rmtree, _FLOOR_DIR, True)
     path = _FLOOR_DIR / "cases.noop"
     path.write_text("".join(f"case{i}[{device}]\n" for i in range(n_tests)))
     t0 = time.perf_counter()
@@ -223,7 +230,7 @@ def main() -> None:
     n_cases = len(load_suite(suite).cases)
     framework(suite, device, report)  # warm-up: imports, kernels, lazy inits
     bare(suite, device)
-    pytest_floor(n_cases, device)
+    pytest_floor(n_cases, device, suite.parent)
     CLOCK.install()
     rows, inside = [], []
     for _ in range(args.rounds):  # alternate so that machine noise hits all sides alike
@@ -231,7 +238,7 @@ def main() -> None:
         CLOCK.seconds = 0.0
         f_s = framework(suite, device, report)
         inside.append(CLOCK.seconds)
-        rows.append((b_s, f_s, pytest_floor(n_cases, device)))
+        rows.append((b_s, f_s, pytest_floor(n_cases, device, suite.parent)))
     b = statistics.median(r[0] for r in rows)
     f = statistics.median(r[1] for r in rows)
     p = statistics.median(r[2] for r in rows)
