@@ -31,6 +31,7 @@ switched off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` with ``-p regress.plugin``, w
 golden-only CI job can run).
 
     python benchmarks/bench_overhead.py [--suite goldens/suite.toml] [--device cuda] [--rounds 3] [--no-autoload]
+                                        [--fresh N]   (--rounds 0 --fresh N: fresh processes only)
 
 Prints tables and the final `RESULT split ...` / `RESULT overhead ...` lines. Run on CPU here
 and on the H100.
@@ -208,6 +209,42 @@ def pytest_floor(n_tests: int, device: str, project: Path) -> float:
     return dt
 
 
+def fresh_processes(suite: Path, device: str, report: bool, pairs: int) -> None:
+    """The suite as CI runs it: each side a fresh process, alternating. Bare: a Python process
+    that imports torch and the builders and does :func:`bare`; framework: ``python -m pytest
+    -m golden``. Both pay interpreter start-up, imports, CUDA initialisation and the first
+    calls' kernel loading, which the warm rounds leave out; the framework side also pays
+    pytest's start-up and collection and gains regress's frozen heap (fewer garbage
+    collections in a fresh process)."""
+    import subprocess
+
+    bare_cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-once", "--suite", str(suite), "--device", device]
+    rows = []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        subprocess.run(bare_cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        b = time.perf_counter() - t0
+        report_args = [f"--golden-report={tempfile.mkdtemp(prefix='regress-bench-')}"] if report else []
+        cmd = [sys.executable, "-m", "pytest", *plugin_args(), str(suite), f"--golden-suite={suite}", "-m", "golden",
+               "-q", "-p", "no:cacheprovider", f"--golden-device={device}", *report_args]
+        t0 = time.perf_counter()
+        code = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        f = time.perf_counter() - t0
+        if code != 0:
+            sys.exit(f"pytest -m golden failed in a fresh process (exit {code})")
+        rows.append((b, f))
+    ratios = [(f - b) / f for b, f in rows]
+    print("fresh processes (each side a new Python process, alternating):")
+    print(f"{'pair':>5} {'bare s':>8} {'pytest -m golden s':>19} {'overhead':>9}")
+    for i, ((b, f), r) in enumerate(zip(rows, ratios, strict=True)):
+        print(f"{i:>5} {b:>8.2f} {f:>19.2f} {r:>9.1%}")
+    b_med, f_med = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+    print(f"median  bare {b_med:.2f}s  framework {f_med:.2f}s  overhead {statistics.median(ratios):.1%} "
+          "(median of per-pair ratios)")
+    print(f"RESULT fresh device={device} pairs={pairs} bare_s={b_med:.2f} framework_s={f_med:.2f} "
+          f"overhead_pct={statistics.median(ratios) * 100:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--suite", default="goldens/suite.toml", type=Path)
@@ -217,6 +254,9 @@ def main() -> None:
     ap.add_argument("--no-autoload", action="store_true",
                     help="PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 with -p regress.plugin, as a golden-only CI job can run: "
                          "pytest then skips scanning every installed package for plugins")
+    ap.add_argument("--fresh", type=int, default=0, metavar="N",
+                    help="also time N pairs of fresh processes (bare script vs `python -m pytest -m golden`)")
+    ap.add_argument("--bare-once", action="store_true", help=argparse.SUPPRESS)  # the bare side of --fresh
     args = ap.parse_args()
     if args.no_autoload:
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
@@ -225,6 +265,13 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     suite = args.suite.resolve()
     report = not args.no_report
+    if args.bare_once:
+        bare(suite, device)
+        return
+    if args.rounds == 0:
+        print(f"machine: {machine(device)}")
+        fresh_processes(suite, device, report, args.fresh)
+        return
     from regress.suite import load_suite
 
     n_cases = len(load_suite(suite).cases)
@@ -269,6 +316,8 @@ def main() -> None:
           f"inrun_regress_ms={statistics.median(rf - pin - rp for (_, rf, rp), pin in zip(rows, inside, strict=True)) * 1e3:.1f}")
     print(f"RESULT overhead device={device} report={'on' if report else 'off'} bare_s={b:.3f} framework_s={f:.3f} "
           f"overhead_pct={overhead * 100:.1f} pytest_floor_s={p:.3f} regress_share_pct={own * 100:.1f}")
+    if args.fresh:
+        fresh_processes(suite, device, report, args.fresh)
 
 
 if __name__ == "__main__":
