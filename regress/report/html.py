@@ -286,7 +286,7 @@ def _waveform(env: Sequence[Sequence[float]], color: str, width: int = 600, heig
     label = f"<text x='4' y='12' font-size='10' fill='#555'>peak {peak:.3g}</text>"
     if not peak:  # a silent track (an identical pair's diff): the flat line, labelled "peak 0"
         return (f"<polyline points='0,{mid:.1f} {width:.1f},{mid:.1f}' fill='none' stroke='{color}' "
-                f"stroke-width='0.6'/>{label}")
+                f"stroke-width='1.2'/>{label}")
     k = (mid - 2) / peak
     xs = _wave_xs(len(env), width)
     top = [f"{x},{mid - b * k:.1f}" for x, (_, b) in zip(xs, env, strict=True)]
