@@ -6,7 +6,7 @@ pipeline construction and the pipeline call count as pipeline time; everything e
 `pytest -m golden` does (collection, golden lookup and sha256 checks, metrics, memory
 measurement, verdicts, the report) is overhead.
 
-Two measurements, both printed:
+Three measurements (the third on request):
 
 * bare vs framework: medians of alternating rounds. On a shared GPU host the bare side alone
   moves by +-30% between rounds, so this ratio is as noisy as the machine.
@@ -17,12 +17,16 @@ Two measurements, both printed:
   synchronisations the meter adds inside the call would count as pipeline time here; a
   per-case loop of bare calls against `runner.run` on one pipeline measured them at noise
   level on the H100.)
+* fresh processes (``--fresh N``): a bare script against ``python -m pytest -m golden``, each
+  a new process, as CI runs them; start-up, imports and CUDA initialisation vary by seconds
+  between processes there, far more than the whole overhead.
 
 The overhead is further split into pytest's own floor and regress's share: the floor is the
 same `pytest.main` invocation on as many no-op items as the suite has cases (start-up, plugin
 loading, collection, per-test capture and reporting, which any pytest run pays), measured in
 the same rounds. The no-op items are custom ``pytest.Item`` nodes like the golden cases, not
-test functions, which other installed plugins treat differently.
+test functions, which other installed plugins treat differently, and they sit beside the
+suite, so that pytest reads the same ini file and conftest.py.
 
 The framework's overhead, the figure issue 7 bounds at 5%, is regress's share: the in-run
 overhead minus that floor. pytest's floor is printed beside it; most of it on a host with many
