@@ -125,6 +125,15 @@ def test_import_regress_stays_light() -> None:
     assert out.strip() == ""
 
 
+def test_the_plugin_import_leaves_the_suite_module_for_collection() -> None:
+    """Every pytest run of the environment imports the plugin; the suite module (TOML parser,
+    dataclasses) loads only when a suite is collected or regress.Case & co. are used."""
+    code = ("import sys, regress.plugin; before = 'regress.suite' in sys.modules; import regress; "
+            "regress.Case; print(before, 'regress.suite' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
 def test_console_script_exit_code(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "regress.cli", "compare", str(tmp_path / "x.png"),
                         str(tmp_path / "y.png")], capture_output=True, text=True)
