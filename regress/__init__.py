@@ -23,8 +23,8 @@ _FROM_SUITE = ("Case", "Suite", "load_suite")
 def __getattr__(name: str) -> Any:
     """``regress.Case``, ``regress.Suite``, ``regress.load_suite`` on first use: the suite module
     (TOML parser, hashing, four dataclasses) was 10 of the plugin's 11 ms import (bytecode
-    cached; 2-core CPU machine), which every
-    pytest run of the environment pays, golden suite or not."""
+    cached; 2-core CPU machine), which every pytest run of the environment pays, golden suite
+    or not."""
     if name in _FROM_SUITE:
         from . import suite
 
