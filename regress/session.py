@@ -353,10 +353,10 @@ class GoldenSession:
 
         Called when the next pipeline starts rather than when a case is judged: the writer's
         file calls each release the GIL and wait to take it back, and while the main thread is
-        in pytest's own per-test work (capture reads, reports: syscalls of its own) each of
-        those hand-offs lands on it; measured, pytest's capture reads between cases took ~6 ms
-        of a run. During a pipeline's build and call the writer only gets the interpreter's
-        periodic switches."""
+        in pytest's own per-test work (capture, reports: system calls of its own) each of those
+        hand-offs can land on it; during a pipeline's build and call the writer only gets the
+        interpreter's periodic switches. Measured on the 2-core CPU machine, the time outside
+        the pipelines per 8-case run went from 20.0-22.7 to 17.3-18.5 ms."""
         if not self._media:
             return
         from .report.assets import write_case_assets
