@@ -412,7 +412,7 @@ def freeze_heap() -> None:
     Without it each automatic full collection during a run walks the millions of objects of
     torch, diffusers and transformers. Measured in a fresh `pytest -m golden` process on the
     2-core CPU machine, eight tiny cases: full collections took 626 ms during the run; frozen
-    after collection (torch imported) and after the first build (diffusers imported), 89-121
+    after collection (torch imported) and after the first build (diffusers imported), 89-126
     ms (on the H100 host: 564-674 ms, frozen 148-208 ms; benchmarks/RESULTS.md).
     Only for processes that exist for the run (the plugin, the CLI): frozen objects are never
     collected, so a library caller's heap is left alone (``Options.freeze_heap``). A

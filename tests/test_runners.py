@@ -307,3 +307,12 @@ def test_observing_a_pipeline_raises_no_deprecation_warning():
         warnings.simplefilter("error")
         observe(pipe)
         assert set(nn_components(pipe)) == {n for n, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
+
+
+def test_backend_settings_recorded_are_the_ones_a_verdict_compares():
+    """The runner records the kernel-choosing settings by name; the verdict compares a fixed
+    list of names: both must be the same set, or a new setting would never be compared."""
+    from regress.runners.diffusers_family import backend_flags
+    from regress.verdict import BACKEND_FLAGS
+
+    assert set(backend_flags()) == set(BACKEND_FLAGS)

@@ -16,7 +16,6 @@ report renders with the same code as a single run.
 from __future__ import annotations
 
 import functools
-
 import html
 import json
 import math

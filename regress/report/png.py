@@ -2,8 +2,8 @@
 
 Why not PIL: a run writes one PNG per video frame (golden, actual and diff for a changed
 video), most of them tiny; PIL's per-image set-up (mode handling, encoder objects, plugin
-dispatch) costs several times the compression of a 32x32 frame, and on the GPU runners that
-was a visible part of the framework's per-case overhead. The format needs only four chunks.
+dispatch) is most of its cost for a 32x32 frame: 92 us per frame against 36 us here, of
+which 27 us is zlib itself (2-core CPU machine). The format needs only four chunks.
 
 Each row uses PNG's ``Sub`` filter (a pixel minus its left neighbour, modulo 256), which
 numpy computes in one vectorised step and which compresses smooth images as well as PIL's

@@ -89,9 +89,9 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
 
 
 def write_doc(path: Path, doc: Mapping[str, Any]) -> None:
-    """Compact JSON, one line: ``json`` encodes in C only without ``indent``, and the
-    indented pure-Python encoder was ~20 ms of every run's fixed cost (``jq .`` prints it
-    indented)."""
+    """Compact JSON, one line: ``json`` encodes in C only without ``indent``; for the tiny
+    suite's document the indented pure-Python encoder took 2.8 ms against 0.56 ms (2-core CPU
+    machine), every run. ``jq .`` prints it indented."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n", encoding="utf-8")
