@@ -13,6 +13,16 @@ REGRESS_H2D = "REGRESS_H2D"  # host->device copy mode of the GPU metrics: stage 
 REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish ("NAME" or "NAME:kill")
 REGRESS_HUB_RETRIES = "REGRESS_HUB_RETRIES"  # tries before "cannot reach the Hub" (default 3)
 REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubled after each (default 1.0)
+# Kernel-choosing settings applied when a run starts, e.g. "sdpa=math,tf32=on" (regress/kernels.py):
+# reproduce what another card or build computes; `regress calibrate --drift` runs its variants with it.
+REGRESS_KERNELS = "REGRESS_KERNELS"
+
+# Read by torch / oneDNN at their start (so only a new process can change them); regress records
+# them in the numerics identity and sets them for the variants of `regress calibrate --drift`.
+ONEDNN_MAX_CPU_ISA = "ONEDNN_MAX_CPU_ISA"  # cap oneDNN's ISA: AVX2, AVX512_CORE, AVX512_CORE_BF16, ...
+DNNL_MAX_CPU_ISA = "DNNL_MAX_CPU_ISA"  # its older name
+ATEN_CPU_CAPABILITY = "ATEN_CPU_CAPABILITY"  # cap ATen's vector kernels: avx2, avx512, default
+OMP_NUM_THREADS = "OMP_NUM_THREADS"
 
 # Read by huggingface_hub too; regress reads them when a store opens (not at import), so that a
 # process, or a test, that sets them late still gets what it asked for.

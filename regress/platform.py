@@ -2,7 +2,11 @@
 
 A key is ``<backend>-<arch>``: ``cuda-sm90``, ``rocm-gfx942``, ``cpu-avx2``. bf16 results
 depend on the kernel path, so the arch is part of the key: measured on CPU, AVX2 vs the
-default path moved all-bf16 outputs as much as an fp32->bf16 switch.
+default path moved all-bf16 outputs as much as an fp32->bf16 switch. On the CPU the arch is
+the kernel tier, not torch's capability name: torch calls an AMD EPYC with AVX512-BF16 and an
+Intel Xeon with AMX both ``AVX512``, yet oneDNN computes bf16 differently on each, so they
+file goldens under ``cpu-avx512bf16`` and ``cpu-amx`` (:func:`regress.probe.cpu_tier`). What
+the key cannot separate (library versions, attention backends) the numerics identity does.
 
 Fallback (when no golden exists for this exact key) only considers goldens of the same
 backend and prefers the nearest arch; the verdict then says a nearest golden was used and
@@ -19,8 +23,8 @@ from typing import Any
 BACKENDS = ("cuda", "rocm", "cpu")
 KEY_RE = re.compile(r"^(cuda|rocm|cpu)-([a-z0-9_.]+)$")
 
-# CPU ISA order, from the most capable kernel path down.
-_CPU_ORDER = ("avx512_bf16", "amx", "avx512", "avx2", "sve256", "sve", "neon", "default")
+# CPU kernel tiers, from the most capable down (neighbours compute most alike).
+_CPU_ORDER = ("amx", "avx512fp16", "avx512bf16", "avx512", "avx2", "default", "sve256", "sve", "neon")
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,16 @@ def detect(device: str | None = None) -> PlatformInfo:
         versions["cuda"] = str(torch.version.cuda)
         arch = f"sm{major}{minor}"
         return PlatformInfo(f"cuda-{arch}", "cuda", arch, want, props.name, versions)
-    cap = "default"
+    from .probe import cpu_flags, cpu_tier, onednn_cap
+
+    aten = "default"
     try:
-        cap = str(torch.backends.cpu.get_cpu_capability()).lower() or "default"
+        aten = str(torch.backends.cpu.get_cpu_capability()).lower() or "default"
     except Exception:  # older torch
         pass
+    tier = cpu_tier(flags=cpu_flags(), aten_capability=aten, cap=onednn_cap())
     name = _pyplatform.processor() or _pyplatform.machine()
-    return PlatformInfo(f"cpu-{cap}", "cpu", cap, "cpu", name, versions)
+    return PlatformInfo(f"cpu-{tier}", "cpu", tier, "cpu", name, versions)
 
 
 def _arch_number(arch: str) -> float | None:
@@ -128,11 +135,19 @@ def score(current: str, candidate: str) -> int:
     return max(1, (70 if same_generation else 50) - int(abs(cn - gn)) // (1 if cb == "cuda" else 16))
 
 
+def _tie_order(key: str) -> tuple[int, str]:
+    m = KEY_RE.match(key)
+    if m and m.group(1) == "cpu" and m.group(2) in _CPU_ORDER:
+        return _CPU_ORDER.index(m.group(2)), key
+    return len(_CPU_ORDER), key
+
+
 def nearest(current: str, available: Iterable[str]) -> str | None:
     """The best-scoring key among ``available`` (exact first), or None when none qualifies.
-    Ties break by name so that every machine picks the same golden."""
+    Ties break towards the more capable CPU tier, then by name, so that every machine picks
+    the same golden."""
     best: tuple[int, str] | None = None
-    for key in sorted(available):
+    for key in sorted(available, key=_tie_order):
         s = score(current, key)
         if s > 0 and (best is None or s > best[0]):
             best = (s, key)

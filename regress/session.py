@@ -27,8 +27,7 @@ from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
-from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, backend_flag_changes,
-                      describe_precision_change, judge_metrics, perf_diff, perf_gate, precision_diff,
+from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, perf_diff, precision_diff,
                       resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
@@ -95,10 +94,20 @@ class GoldenSession:
     @property
     def platform_info(self) -> Any:
         if self._platform_info is None:
+            from . import kernels
             from .platform import detect
 
+            kernels.apply_env()  # REGRESS_KERNELS: before anything computes
             self._platform_info = detect(self.options.device)
         return self._platform_info
+
+    @property
+    def identity(self) -> Any:
+        """This machine's numerics identity (regress.numerics): installed versions and the kernel
+        probe, run once per session on the run's device (again only if a kernel setting changed)."""
+        from .probe import identity
+
+        return identity(self.device)
 
     @property
     def platform(self) -> str:
@@ -182,7 +191,7 @@ class GoldenSession:
             store, platform = self.store, self.platform
         except RegressError:
             return None
-        return self._reads.submit(_load_golden, store, case.id, platform)
+        return self._reads.submit(_load_golden, store, case.id, platform, self.identity)
 
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
               prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
@@ -200,7 +209,7 @@ class GoldenSession:
         golden_output: Output | None = None
         try:
             golden, match, golden_output = (prefetched.result() if prefetched is not None
-                                            else _load_golden(self.store, case.id, platform))
+                                            else _load_golden(self.store, case.id, platform, self.identity))
         except RegressError as exc:
             verdict.status, verdict.reasons = ERROR, [str(exc)]
             verdict.duration_s = time.perf_counter() - t0
@@ -227,45 +236,25 @@ class GoldenSession:
 
     def _judge(self, case: Case, verdict: Verdict, golden: Any, golden_output: Output, result: RunResult,
                match: str) -> None:
+        """Gather the evidence (numerics regime, metrics) and hand it to the one judging step."""
+        from .judge import Evidence, judge, thresholds_for
         from .metrics.compare import compare_outputs
         from .metrics.lpips import lpips_setup, lpips_verdict
+        from .numerics import compare as compare_numerics
 
-        nearest_from = golden.platform if golden.platform != verdict.platform else None
-        calibrated = (golden.meta.get("noise_floor") or {}).get("thresholds")
-        thresholds = resolve_thresholds(self.suite, case, verdict.platform, nearest_from=nearest_from,
-                                        calibrated=calibrated)
+        numerics = compare_numerics(golden.meta.get("identity"), self.identity,
+                                    same_key=golden.platform == verdict.platform, golden_platform=golden.platform)
+        thresholds = thresholds_for(self.suite, case, verdict.platform, golden_platform=golden.platform,
+                                    golden_meta=golden.meta, regime=numerics.regime)
         lp = lpips_setup(self.suite, self.store, thresholds)
         comp = compare_outputs(golden_output, result.output, device=self.device, lpips=lp and lp.request)
-        verdict.metrics = judge_metrics(comp.values, thresholds)
-        verdict.worst_frame = comp.worst_frame
-        verdict.per_frame = comp.per_frame
-        verdict.reasons.extend(comp.mismatch)
         if lp is not None:
             lpips_verdict(lp, verdict, comp, thresholds, golden.meta, strict=self.options.strict)
-        failing = [m.line() + (f" at frame {comp.worst_frames[m.name]}" if m.name in comp.worst_frames else "")
-                   for m in verdict.metrics.values() if m.passed is False]
-        if failing:
-            where = f" (worst frame {comp.worst_frame})" if comp.worst_frame is not None else ""
-            verdict.reasons.append("; ".join(failing) + where)
-        verdict.precision = precision_diff(golden.precision, result.fingerprint)
-        changed = verdict.precision["changed"]
-        if changed:
-            line = describe_precision_change(changed)
-            (verdict.reasons if self.suite.fingerprint == "fail" else verdict.warnings).append(line)
-        verdict.perf = perf_diff(golden.perf, result.perf.to_json())
-        flags = backend_flag_changes((golden.meta.get("platform") or {}).get("versions") or {}, result.versions)
-        if flags:
-            verdict.warnings.append("backend settings differ from the golden's: " + "; ".join(flags)
-                                    + " (they choose the kernels: pixels may move; peak memory and time are not "
-                                      "gated against a golden made under other settings)")
-        if match == "exact" and not flags:  # another arch's (or setting's) memory and time say nothing
-            failures, notes = perf_gate(verdict.perf, memory_tolerance=self.suite.memory_tolerance,
-                                        time_tolerance=self.suite.time_tolerance)
-            verdict.reasons.extend(failures)
-            verdict.warnings.extend(notes)
-        if golden.meta.get("spec_hash") not in (None, case.spec_hash()):
-            verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
-                                    f"refresh it with `regress refresh -k {case.id}`")
+        evidence = Evidence(case=case, platform=verdict.platform, golden_platform=golden.platform,
+                            golden_meta=golden.meta, numerics=numerics, values=comp.values, mismatch=comp.mismatch,
+                            worst_frame=comp.worst_frame, worst_frames=comp.worst_frames, per_frame=comp.per_frame,
+                            fingerprint=result.fingerprint, perf=result.perf.to_json(), versions=result.versions)
+        judge(verdict, evidence, thresholds, suite=self.suite)
 
     # ------------------------------------------------------------------ goldens
 
@@ -307,6 +296,7 @@ class GoldenSession:
             "spec_hash": case.spec_hash(),
             "spec": case.spec(),
             "platform": info,
+            "identity": self.identity.to_json(),
             "precision": result.fingerprint,
             "kind": result.output.kind,
             "shapes": result.output.shapes(),
@@ -423,10 +413,10 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def _load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Output | None]:
+def _load_golden(store: Store, case_id: str, platform: str, identity: Any = None) -> tuple[Any, str, Output | None]:
     """(golden, how it matched, its verified output) for a case on a platform; no golden:
     (None, 'missing', None)."""
-    golden, match = lookup(store, case_id, platform)
+    golden, match = lookup(store, case_id, platform, identity=identity)
     return golden, match, (golden.output() if golden is not None else None)
 
 

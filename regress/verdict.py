@@ -50,6 +50,59 @@ def resolve_thresholds(suite: Suite, case: Case, platform: str, *, nearest_from:
     return out
 
 
+def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
+                     drift: Mapping[str, Any] | None) -> dict[str, Threshold]:
+    """The thresholds of the drift regime: each exact-regime threshold loosened to the golden's
+    measured drift bound (``regress calibrate --drift``, source ``drift-calibrated``) where that
+    is looser; a metric the calibration did not measure (or a golden never drift-calibrated)
+    falls back to the suite's ``[fallback]`` value, and its source says that it is a guess.
+    Never tighter than the exact regime: drift must not fail what an exact run would pass."""
+    bounds = (drift or {}).get("thresholds") if isinstance(drift, Mapping) else None
+    bounds = bounds if isinstance(bounds, Mapping) else {}
+    label = drift_label(drift) if bounds else None
+    out = dict(exact)
+    names = set(exact) | {k for k in bounds if k in METRICS} | set(suite.fallback)
+    for name in names:
+        spec = METRICS.get(name)
+        if spec is None:
+            continue
+        if name in bounds and isinstance(bounds[name], (int, float)) and not math.isnan(bounds[name]):
+            cand = Threshold(float(bounds[name]), label or "drift-calibrated")
+        elif name in suite.fallback:
+            cand = Threshold(suite.fallback[name], "suite [fallback] (no measured drift bound: `regress calibrate "
+                                                   "--drift`)")
+        else:
+            continue
+        cur = out.get(name)
+        if cur is None:
+            if name in exact or name in bounds:
+                out[name] = cand
+            continue
+        looser = cand.value < cur.value if spec.higher_is_better else cand.value > cur.value
+        if looser:
+            out[name] = cand
+    for worst, mean in WORST_OF.items():  # a worst-frame bound never stays tighter than its mean's
+        if mean in out and worst not in bounds and worst not in suite.fallback:
+            cur, m = out.get(worst), out[mean]
+            if cur is None or (m.value < cur.value if METRICS[worst].higher_is_better else m.value > cur.value):
+                out[worst] = Threshold(m.value, f"{m.source} (as {mean})")
+    return out
+
+
+def drift_label(drift: Mapping[str, Any] | None) -> str:
+    """'drift-calibrated (spread x2 over 6 kernel paths and 3 goldens)'."""
+    if not isinstance(drift, Mapping):
+        return "drift-calibrated"
+    paths = drift.get("paths") or []
+    goldens = drift.get("goldens") or []
+    margin = drift.get("margin")
+    over = f"{len(paths)} kernel path{'s' if len(paths) != 1 else ''}"
+    if goldens:
+        over += f" and {len(goldens)} golden{'s' if len(goldens) != 1 else ''}"
+    return f"drift-calibrated (spread x{margin:g} over {over})" if isinstance(margin, (int, float)) \
+        else f"drift-calibrated (over {over})"
+
+
 @dataclass
 class MetricResult:
     name: str
@@ -100,6 +153,7 @@ class Verdict:
     duration_s: float | None = None
     per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
     media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
+    numerics: dict[str, Any] = field(default_factory=dict)  # regime (exact / drift) and why (regress.numerics)
 
     @property
     def failed(self) -> bool:
@@ -112,6 +166,9 @@ class Verdict:
         if g.get("match") == "nearest":
             head += f" (nearest golden: {g.get('platform')})"
         parts = list(self.reasons)
+        line = self.numerics.get("line")
+        if line and (self.numerics.get("regime") == "drift" or (self.reasons and self.status == FAILED)):
+            parts.append(line)
         for w in self.warnings:
             parts.append(f"warning: {w}")
         return head + (": " + "; ".join(parts) if parts else "")

@@ -103,7 +103,11 @@ def test_lpips_video_per_frame_and_safetensors_give_the_same_values(weights_dir:
     st = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.safetensors")})
     assert pth.sha256 != st.sha256  # different files, same tensors
     per = L.lpips_frames(va, vb, pth, chunk_bytes=1)  # one frame a chunk
-    assert np.array_equal(per, L.lpips_frames(va, vb, st))
+    # Same tensors, same batches, same process: the same bits from either file.
+    assert np.array_equal(per, L.lpips_frames(va, vb, st, chunk_bytes=1))
+    # A batch of 3 against batches of 1 reduces in another order once torch uses 2+ threads
+    # (1.9e-9 measured on a 2-core AMX Xeon): equal within float32 rounding, not bit for bit.
+    np.testing.assert_allclose(per, L.lpips_frames(va, vb, st), rtol=0, atol=1e-6)
     for t in range(3):
         assert abs(per[t] - L.lpips_frames(va[t], vb[t], pth)[0]) < 1e-7
 

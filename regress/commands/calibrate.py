@@ -18,6 +18,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--write", action="store_true",
                    help="make the derived thresholds active (stored per platform in the golden's meta as the "
                         "'calibrated' layer); without it they are recorded as suggestions only")
+    p.add_argument("--drift", action="store_true",
+                   help="measure the spread across the legal kernel paths of this machine (oneDNN / ATen ISA caps "
+                        "and threads on CPU; TF32, cudnn.benchmark and SDPA backends on CUDA) and the stored goldens "
+                        "of the same backend; record drift bounds (source 'drift-calibrated') in those goldens")
+    p.add_argument("--repeats", type=int, default=2, help="with --drift: runs per kernel path (default 2)")
+    p.add_argument("--variant", action="append", default=None, metavar="LABEL",
+                   help="with --drift: only these kernel paths (repeatable; labels as printed)")
     p.add_argument("--platform", default=None, help="calibrate the goldens of this platform key")
     p.add_argument("--device", default=None)
 
@@ -35,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise RegressError("--runs must be at least 1")
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
     cases = suite.select(args.expr)
+    if args.drift:
+        return _run_drift(session, cases, args)
     console = Console(stderr=True)
     out = Console(soft_wrap=True)
     try:
@@ -65,6 +74,46 @@ def run(args: argparse.Namespace) -> int:
             else "noise floors (thresholds recorded as suggestions; --write makes them active)")
     out.print(f"\nwrote {what} for {len(results)} golden(s); {suite.lock_path} pins {revision}", markup=False,
               highlight=False)
+    return EXIT_OK
+
+
+def _run_drift(session, cases, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from ..drift import MARGIN, RULE, DriftError, calibrate_drift
+    from ..metrics.catalog import METRICS
+
+    console = Console(stderr=True)
+    out = Console(soft_wrap=True)
+
+    def say(line: str) -> None:
+        out.print(line, markup=False, highlight=False)
+
+    try:
+        with console.status(f"drift calibration of {len(cases)} case(s) on {session.platform}") as status:
+            def progress(line: str) -> None:
+                status.update(line)
+                console.print(f"  {line}", markup=False, highlight=False)
+
+            drifts, revision = calibrate_drift(session, cases, repeats=args.repeats, only=args.variant,
+                                               progress=progress)
+    except DriftError as exc:
+        print(f"regress: calibrate --drift: {exc} (nothing was written)", file=sys.stderr)
+        return EXIT_USAGE
+    say(f"rule: {RULE} (margin {MARGIN:g}x)")
+    for d in drifts:
+        say(f"\n{d.case_id}: {len(d.paths)} kernel paths, goldens {', '.join(d.goldens)}")
+        for p in d.paths:
+            say(f"  path {p['label']:<26} platform {p['platform']:<16} probe {p['probe']}")
+        for s in d.skipped:
+            say(f"  not run: {s}")
+        for b in d.bimodal:
+            say(f"  BIMODAL: {b}")
+        say(f"  {'metric':<14}{'spread':>16}{'drift bound':>22}")
+        for name, thr in d.thresholds.items():
+            say(f"  {name:<14}{_fmt(d.spread[name]):>16}{METRICS[name].op + ' ' + _fmt(thr):>22}")
+    say(f"\nwrote drift bounds (source 'drift-calibrated') into {sum(len(d.goldens) for d in drifts)} golden(s); "
+        f"{session.suite.lock_path} pins {revision}")
     return EXIT_OK
 
 

@@ -146,6 +146,9 @@ def _case_section(c: Mapping[str, Any]) -> str:
                      + (f" &middot; {float(c['duration_s']):.2f} s" if c.get("duration_s") else "") + "</p>")
     reasons = [f"<li>{_e(r)}</li>" for r in c.get("reasons") or []]
     reasons += [f"<li class='warning'>{_e(w)}</li>" for w in c.get("warnings") or []]
+    numerics = c.get("numerics") or {}
+    if numerics.get("line") and (numerics.get("regime") == "drift" or c.get("reasons")):
+        reasons.insert(0, f"<li class='numerics'>{_e(numerics['line'])}</li>")  # regime first: it frames the rest
     if reasons:
         parts.append("<ul class='reasons'>" + "".join(reasons) + "</ul>")
     media = c.get("media") or {}

@@ -1,0 +1,72 @@
+"""The kernel probe's cost against the bare pipeline call it accompanies.
+
+A golden session runs the probe once per process and device (regress/probe.py): its first
+call pays oneDNN's / cuBLAS's kernel set-up for 36 small ops, later calls (a calibration
+that changes a kernel setting) only the ops. The peer is one bare call of a tiny pipeline
+(the tiny sd case through its runner, already built), measured in the same process.
+
+    python benchmarks/bench_probe.py [--device cuda] [--rounds 20]
+
+Prints the machine, the probe's first call, the median and worst of ``--rounds`` repeated
+calls, the bare pipeline call's median, and their ratio (``RESULT probe ...``). Run in a
+fresh process: the first call is only first once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--suite", default=str(Path(__file__).resolve().parents[1] / "goldens" / "suite.toml"))
+    args = ap.parse_args()
+
+    import torch
+
+    from regress.probe import installed, run_probe
+    from regress.runners import get_runner
+    from regress.suite import load_suite
+
+    inst = installed(args.device)
+    machine = inst.get("gpu.name") or f"{inst.get('cpu.model')} ({inst.get('cpu.isa')})"
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+
+    first_ms = run_probe(args.device)[1]
+    again = [run_probe(args.device)[1] for _ in range(args.rounds)]
+
+    suite = load_suite(args.suite)
+    case = suite.case("sd-tiny")
+    runner = get_runner(case.pipeline)
+    from regress.session import GoldenSession, Options
+
+    session = GoldenSession(suite, Options(device=args.device))
+    precision = session.precision_for(case)
+    pipe = runner.build(case, precision, args.device)
+    runner.run(pipe, case, args.device)  # warm-up
+    bare = []
+    for _ in range(max(5, args.rounds // 2)):
+        sync()
+        t0 = time.perf_counter()
+        runner.run(pipe, case, args.device)
+        sync()
+        bare.append((time.perf_counter() - t0) * 1e3)
+
+    med, worst, bmed = statistics.median(again), max(again), statistics.median(bare)
+    print(f"machine: {machine}; torch {torch.__version__}; device {args.device}; threads {torch.get_num_threads()}")
+    print(f"{'what':<44}{'ms':>10}")
+    print(f"{'probe, first call in the process':<44}{first_ms:>10.2f}")
+    print(f"{'probe, repeated (median of ' + str(args.rounds) + ')':<44}{med:>10.2f}")
+    print(f"{'probe, repeated (worst)':<44}{worst:>10.2f}")
+    print(f"{'bare sd-tiny pipeline call (median)':<44}{bmed:>10.2f}")
+    print(f"RESULT probe first {first_ms:.2f} ms, repeated {med:.2f} ms; bare sd-tiny call {bmed:.2f} ms; "
+          f"first probe / bare call = {first_ms / bmed:.2f}x; machine {machine}")
+
+
+if __name__ == "__main__":
+    main()

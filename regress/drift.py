@@ -1,0 +1,277 @@
+"""Drift calibration: measure how far *legal* kernel paths move each case, and derive the
+bounds the drift regime judges with (``regress calibrate --drift``).
+
+Why measure: between an AMD EPYC and an AMX Xeon the tiny sd case moves to SSIM 0.99997 /
+PSNR 59 dB, as far as a real fp32->fp16 VAE flip. A guessed cross-platform tolerance is
+either so loose that it catches nothing or so tight that another CPU fails. The spread the
+same code shows across the kernel paths one machine can take is a measurement, and it is
+what the peers' own admission rule asks for ("inside the spread the same reference path
+shows across two legal environments") without anything measuring it.
+
+What runs: each *variant* is a fresh process (oneDNN and ATen fix their ISA at start-up)
+that runs the selected cases ``repeats`` times and writes the outputs:
+
+* CPU: the default path; one thread; then each oneDNN ISA cap below what the CPU offers
+  (AVX512_CORE_FP16, AVX512_CORE_BF16, AVX512_CORE) and ATen + oneDNN at AVX2;
+* CUDA: the default; ``cudnn.benchmark`` on; TF32 flipped; each SDPA backend alone
+  (flash, memory-efficient, cuDNN, math), through ``REGRESS_KERNELS``.
+
+The *spread* of a metric is its worst value over every pair among the variants' outputs
+and the case's stored goldens of the same backend (a golden from another machine is one
+more legal path). The bound is ``max(MARGIN x spread, one-code distance)`` on the metric's
+distance (the rule of :mod:`regress.calibrate`), recorded in each of those goldens' meta
+under ``drift`` and published as one change. Repeats of one variant that do not agree are
+*bimodal* outcomes: named in the record and in the output, never averaged away.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .calibrate import CALIBRATED, _distance, _json_floats, derive_thresholds, one_code_change, worst_values
+from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
+from .errors import RegressError
+from .outputs import Output
+from .stores import StagedGolden
+
+DRIFT_SCHEMA = 1
+MARGIN = 2.0
+RULE = ("bound distance = max(2 x worst distance between any two legal kernel paths or stored goldens of the "
+        "same backend, distance of one value moved by one code); distances as in noise_floor.rule")
+_CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS)
+
+
+class DriftError(RegressError):
+    """A case cannot be drift-calibrated; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    env: dict[str, str]
+
+
+def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None) -> list[Variant]:
+    """The legal kernel paths this machine can take for ``device`` (see the module docstring)."""
+    if device.startswith("cuda"):
+        return [Variant("default", {}), Variant("cudnn.benchmark on", {REGRESS_KERNELS: "cudnn_benchmark=on"}),
+                Variant("tf32 on", {REGRESS_KERNELS: "tf32=on"}), Variant("tf32 off", {REGRESS_KERNELS: "tf32=off"})] + \
+            [Variant(f"sdpa {b}", {REGRESS_KERNELS: f"sdpa={b}"}) for b in ("flash", "mem_efficient", "cudnn", "math")]
+    if flags is None:
+        from .probe import cpu_flags
+
+        flags = cpu_flags()
+    n = threads or os.cpu_count() or 1
+    out = [Variant("default", {}), Variant(f"threads {1 if n > 1 else 2}", {OMP_NUM_THREADS: "1" if n > 1 else "2"})]
+    if "amx_bf16" in flags and "avx512_fp16" in flags:
+        out.append(Variant("oneDNN AVX512_CORE_FP16", {ONEDNN_MAX_CPU_ISA: "AVX512_CORE_FP16"}))
+    if ("amx_bf16" in flags or "avx512_fp16" in flags) and "avx512_bf16" in flags:
+        out.append(Variant("oneDNN AVX512_CORE_BF16", {ONEDNN_MAX_CPU_ISA: "AVX512_CORE_BF16"}))
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        out.append(Variant("oneDNN AVX512_CORE", {ONEDNN_MAX_CPU_ISA: "AVX512_CORE"}))
+    if "avx512f" in flags and "avx2" in flags:
+        out.append(Variant("ATen+oneDNN AVX2", {ATEN_CPU_CAPABILITY: "avx2", ONEDNN_MAX_CPU_ISA: "AVX2"}))
+    return out
+
+
+@dataclass
+class CaseDrift:
+    case_id: str
+    paths: list[dict[str, Any]] = field(default_factory=list)  # label, probe digest, runs, modes
+    goldens: list[str] = field(default_factory=list)
+    pairs: list[dict[str, Any]] = field(default_factory=list)  # a, b, values
+    spread: dict[str, float] = field(default_factory=dict)
+    quantum: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    bimodal: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # variants that could not run, and why
+
+    def record(self, machine: str, device: str) -> dict[str, Any]:
+        return {"schema": DRIFT_SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "regress_version": __version__, "machine": machine, "device": device, "paths": self.paths,
+                "goldens": self.goldens, "skipped": self.skipped,
+                "pairs": [{"a": p["a"], "b": p["b"], "values": _json_floats(p["values"])} for p in self.pairs],
+                "spread": _json_floats(self.spread), "quantum": _json_floats(self.quantum), "margin": MARGIN,
+                "rule": RULE, "thresholds": _json_floats(self.thresholds), "bimodal": self.bimodal}
+
+
+# ---------------------------------------------------------------------- the worker (one variant)
+
+def worker_main(argv: list[str]) -> int:
+    """``python -m regress.drift SUITE OUT DEVICE REPEATS CASE...``: run the cases, write each
+    output under OUT/<case>/<repeat>/, and OUT/variant.json (identity, fingerprints)."""
+    from .session import GoldenSession, Options
+    from .suite import load_suite
+
+    suite_path, out_dir, device, repeats, *ids = argv
+    suite = load_suite(suite_path)
+    session = GoldenSession(suite, Options(device=None if device == "auto" else device))
+    doc: dict[str, Any] = {"platform": session.platform, "cases": {}}
+    for case in (suite.case(i) for i in ids):
+        runs = []
+        try:
+            for r in range(int(repeats)):
+                result = session.run(case)
+                d = Path(out_dir) / case.id / str(r)
+                d.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                for name, data in sorted(result.output.encode().items()):
+                    (d / name).write_bytes(data)
+                    digest.update(name.encode() + data)
+                runs.append({"fingerprint": result.fingerprint, "digest": digest.hexdigest()[:16]})
+            doc["cases"][case.id] = {"runs": runs}
+        except Exception as exc:  # noqa: BLE001 - a variant a case cannot run under is recorded, not fatal
+            doc["cases"][case.id] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    doc["identity"] = session.identity.to_json()
+    (Path(out_dir) / "variant.json").write_text(json.dumps(doc), encoding="utf-8")
+    return 0
+
+
+def run_variant(variant: Variant, *, suite_path: Path, device: str, repeats: int, case_ids: list[str],
+                out_dir: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env.update(variant.env)
+    cmd = [sys.executable, "-m", "regress.drift", str(suite_path), str(out_dir), device, str(repeats), *case_ids]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    doc_path = out_dir / "variant.json"
+    if proc.returncode != 0 or not doc_path.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:200]}"}
+    return json.loads(doc_path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------- the measurement
+
+def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
+            progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], list[StagedGolden]]:
+    """Run every variant, compare everything pairwise, and re-stage the goldens of the same
+    backend with their ``drift`` record (not yet published)."""
+    from .metrics.compare import compare_outputs
+    from .platform import parse_key
+
+    if not cases:
+        raise DriftError("no case selected (check -k)")
+    if repeats < 2:
+        raise DriftError("--repeats must be at least 2 (bimodal outcomes need repeats to be seen)")
+    device = session.device
+    backend = parse_key(session.platform)[0]
+    chosen = variants(device)
+    if only:
+        chosen = [v for v in chosen if v.label in only] or chosen
+    ids = [c.id for c in cases]
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="regress-drift-") as tmp:
+        for i, v in enumerate(chosen):
+            if progress:
+                progress(f"variant {i + 1}/{len(chosen)}: {v.label}")
+            out = Path(tmp) / f"v{i}"
+            out.mkdir()
+            doc = run_variant(v, suite_path=session.suite.path, device=device, repeats=repeats, case_ids=ids,
+                              out_dir=out)
+            doc["dir"] = out
+            results[v.label] = doc
+        drifts: list[CaseDrift] = []
+        staged: list[StagedGolden] = []
+        for case in cases:
+            cd = CaseDrift(case.id)
+            outputs: list[tuple[str, Output]] = []
+            fingerprints: set[str] = set()
+            for v in chosen:
+                doc = results[v.label]
+                entry = (doc.get("cases") or {}).get(case.id) if "error" not in doc else None
+                if entry is None or "error" in entry:
+                    cd.skipped.append(f"{v.label}: {(entry or doc).get('error', 'did not run')}")
+                    continue
+                runs = entry["runs"]
+                modes: dict[str, int] = {}
+                for r in runs:
+                    modes[r["digest"]] = modes.get(r["digest"], 0) + 1
+                    fingerprints.add(json.dumps(r["fingerprint"], sort_keys=True))
+                if len(modes) > 1:
+                    cd.bimodal.append(f"{v.label}: {len(runs)} repeats gave {len(modes)} different outputs "
+                                      f"({', '.join(str(n) for n in modes.values())})")
+                cd.paths.append({"label": v.label, "probe": (doc.get("identity") or {}).get("digest"),
+                                 "platform": doc.get("platform"), "runs": len(runs), "modes": len(modes)})
+                seen: set[str] = set()
+                for r, run in enumerate(runs):
+                    if run["digest"] not in seen:
+                        seen.add(run["digest"])
+                        outputs.append((v.label if r == 0 else f"{v.label} (repeat {r + 1})",
+                                        Output.load(doc["dir"] / case.id / str(r))))
+            if len(fingerprints) > 1:
+                raise DriftError(f"the variants ran with different precision fingerprints ({len(fingerprints)}): "
+                                 "a kernel path must not change dtypes", case=case.id)
+            goldens = []
+            for key in session.store.platforms(case.id):
+                if key.startswith(backend + "-"):
+                    g = session.store.get(case.id, key)
+                    if g is not None:
+                        goldens.append(g)
+                        outputs.append((f"golden {key}", g.output()))
+            cd.goldens = [g.platform for g in goldens]
+            if not goldens:
+                raise DriftError(f"no golden of backend {backend} to record drift bounds in; create one with "
+                                 f"`regress refresh -k {case.id}`", case=case.id)
+            if len(outputs) < 2:
+                raise DriftError("fewer than two outputs to compare: " + "; ".join(cd.skipped), case=case.id)
+            for i, (la, a) in enumerate(outputs):
+                for lb, b in outputs[i + 1:]:
+                    comp = compare_outputs(a, b, device=device)
+                    if comp.mismatch:
+                        raise DriftError(f"{la} vs {lb}: not comparable: {'; '.join(comp.mismatch)}", case=case.id)
+                    cd.pairs.append({"a": la, "b": lb,
+                                     "values": {k: v for k, v in comp.values.items() if k in CALIBRATED}})
+            cd.spread = worst_values([{"values": p["values"]} for p in cd.pairs])
+            ref = outputs[0][1]
+            bumped = compare_outputs(ref, one_code_change(ref), device=device)
+            cd.quantum = {k: v for k, v in bumped.values.items() if k in CALIBRATED}
+            cd.thresholds = derive_thresholds(cd.spread, cd.quantum, margin=MARGIN)
+            machine = session.identity.installed.get("gpu.name") or session.identity.installed.get("cpu.model", "")
+            record = cd.record(machine, device)
+            for g in goldens:
+                meta = {k: v for k, v in g.meta.items() if k not in ("files", "schema")}
+                meta["drift"] = record
+                staged.append(StagedGolden(case.id, g.platform, g.output(), meta))
+            drifts.append(cd)
+            if progress:
+                progress(f"{case.id}: spread " + ", ".join(f"{k}={_fmt(v)}" for k, v in cd.spread.items()))
+    return drifts, staged
+
+
+def calibrate_drift(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
+                    progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], str | None]:
+    """Measure, then publish every re-staged golden as one change (all or nothing)."""
+    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress)
+    ids = ", ".join(c.id for c in cases)
+    revision = session.store.publish(staged, message=f"regress: drift bounds for {ids}")
+    return drifts, revision
+
+
+def separation(distance_of_change: float, bound_distance: float) -> float:
+    """How many drift bounds a change lies away (distance ratio; inf when the bound is 0)."""
+    if bound_distance <= 0:
+        return float("inf") if distance_of_change > 0 else 0.0
+    return distance_of_change / bound_distance
+
+
+def metric_distance(name: str, value: float) -> float:
+    return _distance(name, value)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""Kernel-choosing settings that a run can be asked to take (``REGRESS_KERNELS``).
+
+Why: a golden suite must be tried under what *other* legal machines compute, without those
+machines: a card or build without flash attention runs SDPA's math kernels, another default
+turns TF32 on. ``REGRESS_KERNELS="sdpa=math,tf32=on"`` applies such settings in-process when a
+run starts (plugin or CLI), and ``regress calibrate --drift`` runs its GPU variants through it.
+CPU kernel paths (oneDNN's ISA, ATen's capability) can only be chosen before torch starts:
+they are environment variables of their own (see :mod:`regress.env`), set for a new process.
+
+The settings, declared once:
+
+* ``sdpa=flash|mem_efficient|cudnn|math``: the only SDPA backend enabled (CUDA);
+* ``tf32=on|off``: TF32 for cuDNN convolutions and cuBLAS matmuls (CUDA);
+* ``cudnn_benchmark=on|off``: cuDNN autotuning (CUDA);
+* ``threads=N``: torch's intra-op threads (CPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .env import REGRESS_KERNELS
+from .errors import RegressError
+
+SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
+SETTINGS = ("sdpa", "tf32", "cudnn_benchmark", "threads")
+_SWITCH = {"on": True, "off": False}
+
+
+def parse(text: str) -> dict[str, str]:
+    """``"sdpa=math,tf32=on"`` -> {'sdpa': 'math', 'tf32': 'on'}; a bad entry is a usage error
+    naming the variable and the entry."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = (s.strip() for s in part.partition("="))
+        bad = None
+        if not sep or name not in SETTINGS:
+            bad = f"expected NAME=VALUE with NAME one of {', '.join(SETTINGS)}"
+        elif name == "sdpa" and value not in SDPA_BACKENDS:
+            bad = f"sdpa must be one of {', '.join(SDPA_BACKENDS)}"
+        elif name in ("tf32", "cudnn_benchmark") and value not in _SWITCH:
+            bad = f"{name} must be on or off"
+        elif name == "threads" and not (value.isdigit() and int(value) > 0):
+            bad = "threads must be a positive integer"
+        if bad:
+            raise RegressError(f"{REGRESS_KERNELS}: {part!r}: {bad}")
+        out[name] = value
+    return out
+
+
+def from_env() -> dict[str, str]:
+    return parse(os.environ.get(REGRESS_KERNELS, ""))
+
+
+def apply(settings: dict[str, str]) -> None:
+    """Set the torch flags (imports torch; call where a run starts)."""
+    if not settings:
+        return
+    import torch
+
+    b = torch.backends
+    if "sdpa" in settings:
+        want = settings["sdpa"]
+        b.cuda.enable_flash_sdp(want == "flash")
+        b.cuda.enable_mem_efficient_sdp(want == "mem_efficient")
+        if hasattr(b.cuda, "enable_cudnn_sdp"):
+            b.cuda.enable_cudnn_sdp(want == "cudnn")
+        b.cuda.enable_math_sdp(want == "math")
+    if "tf32" in settings:
+        b.cudnn.allow_tf32 = b.cuda.matmul.allow_tf32 = _SWITCH[settings["tf32"]]
+    if "cudnn_benchmark" in settings:
+        b.cudnn.benchmark = _SWITCH[settings["cudnn_benchmark"]]
+    if "threads" in settings:
+        torch.set_num_threads(int(settings["threads"]))
+
+
+def apply_env() -> None:
+    apply(from_env())
