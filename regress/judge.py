@@ -103,8 +103,15 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
                                 f"refresh it with `regress refresh -k {ev.case.id}`")
     if not ev.numerics.exact:
         sources = sorted({m.source for m in verdict.metrics.values() if m.source and m.threshold is not None})
-        verdict.numerics["line"] = (verdict.numerics["line"] + "; judged with drift bounds ("
+        verdict.numerics["line"] = (verdict.numerics["line"] + "; judged with drift bounds (thresholds from "
                                     + ", ".join(dict.fromkeys(s.split(" (")[0] for s in sources)) + ")")
+        if failing and not changed:
+            drift = ev.golden_meta.get("drift") or {}
+            paths = [p.get("label") for p in drift.get("paths") or [] if isinstance(p, Mapping)]
+            measured = (f"its drift bounds were measured on {drift.get('machine') or 'another machine'} over "
+                        f"{len(paths)} kernel paths ({', '.join(paths)})") if paths else "it has no measured drift bounds"
+            verdict.reasons.append(f"moved beyond platform drift as measured: {measured}; if this machine's path is "
+                                   "legal, `regress calibrate --drift` here measures it")
         if ev.golden_platform != ev.platform:
             verdict.warnings.append(f"golden from {ev.golden_platform} stood in (none for {ev.platform}); "
                                     f"`regress refresh --only missing` makes exact goldens for this machine")

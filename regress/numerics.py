@@ -133,20 +133,24 @@ class Numerics:
 
 
 def describe_ops(ops: tuple[str, ...] | list[str]) -> str:
-    """'bf16 matmul and conv2d; fp16 sdpa': probe ops grouped by dtype, shapes folded."""
-    by_dtype: dict[str, list[str]] = {}
+    """Probe ops folded for a person: shapes dropped, ops that differ in the same dtypes
+    grouped, e.g. 'bf16 and fp16 matmul, linear and conv2d; fp16 conv3d' or 'fp32, bf16 and
+    fp16 sdpa'."""
+    dtypes_of: dict[str, set[str]] = {}
     for op in ops:
         dtype, _, name = op.partition(".")
-        base = name.split("@", 1)[0]
-        names = by_dtype.setdefault(dtype, [])
-        if base not in names:
-            names.append(base)
-    parts = []
-    for dtype in sorted(by_dtype, key=lambda d: (_DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else 99, d)):
-        names = sorted(by_dtype[dtype], key=lambda n: (_OP_ORDER.index(n) if n in _OP_ORDER else 99, n))
-        joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        parts.append(f"{dtype} {joined}")
+        dtypes_of.setdefault(name.split("@", 1)[0] or dtype, set()).add(dtype if name else "")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in sorted(dtypes_of, key=lambda n: (_OP_ORDER.index(n) if n in _OP_ORDER else 99, n)):
+        key = tuple(sorted((d for d in dtypes_of[name] if d),
+                           key=lambda d: _DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else 99))
+        groups.setdefault(key, []).append(name)
+    parts = [(_join(list(dts)) + " " if dts else "") + _join(names) for dts, names in groups.items()]
     return "; ".join(parts) if parts else "the probe"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def compare(golden: Mapping[str, Any] | None, current: Identity, *, same_key: bool,

@@ -174,7 +174,7 @@ def test_drift_within_bounds_passes_and_says_so(suite) -> None:
     v = _judge(suite, regime_probe=DRIFTED, values={"ssim": 0.9995, "psnr": 55.0, "max_abs": 3.0},
                fingerprint={"vae": "bf16"}, golden_platform="cpu-avx512bf16", peak=150)
     assert v.status == "passed", v.message()
-    assert v.numerics["regime"] == DRIFT and "judged with drift bounds (drift-calibrated" in v.numerics["line"]
+    assert v.numerics["regime"] == DRIFT and "judged with drift bounds (thresholds from drift-calibrated" in v.numerics["line"]
     assert "platform drift: bf16 conv2d" in v.message()
     assert any(w.startswith("not gated (platform drift") and "peak memory" in w for w in v.warnings)
 
