@@ -113,5 +113,5 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
             verdict.reasons.append(f"moved beyond platform drift as measured: {measured}; if this machine's path is "
                                    "legal, `regress calibrate --drift` here measures it")
         if ev.golden_platform != ev.platform:
-            verdict.warnings.append(f"golden from {ev.golden_platform} stood in (none for {ev.platform}); "
-                                    f"`regress refresh --only missing` makes exact goldens for this machine")
+            verdict.numerics["line"] += (f"; golden {ev.golden_platform} stood in (none for {ev.platform}: "
+                                         "`regress refresh --only missing` makes this machine's own)")

@@ -249,20 +249,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workers.hand_over(session.config, docs)
 
 
-def drift_lines(verdicts: list[Any]) -> list[str]:
-    """One line per case judged in the drift regime (a passing one too: the user must see
-    that it was judged against another machine's golden with drift bounds)."""
-    return [f"{v.id} [{v.platform}] {v.status}: {v.numerics.get('line')}"
-            for v in verdicts if v.numerics.get("regime") == "drift"]
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from .report.summary import write_drift_lines
+
     sessions: dict = terminalreporter.config.stash.get(_SESSIONS, {})
-    lines = [line for gs in sessions.values() for line in drift_lines(gs.verdicts)]
-    if lines:
-        terminalreporter.write_sep("-", f"regress: {len(lines)} judged in the drift regime")
-        for line in lines:
-            terminalreporter.write_line(line)
+    write_drift_lines(terminalreporter, [v.to_json() for gs in sessions.values() for v in gs.verdicts])
 
 
 class GoldenCheck:

@@ -96,6 +96,7 @@ class Controller:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.docs: list[tuple[str, dict[str, Any]]] = []
+        self.merged: dict[str, Any] | None = None
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -119,9 +120,17 @@ class Controller:
             root = worker_report_dir(out, worker) if out else Path(".")
             runs.append(RunDir(root=root, doc=doc, label=f"{WORKERS_DIR}/{worker}"))
         merged = merge_docs(runs, out=out, coverage=False)
+        self.merged = merged
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if out is not None:
             path = write_doc_report(out, merged)
             if tr:
                 tr.write_line(f"regress: merged {len(runs)} worker report(s) into {path}")
         emit(merged, write=tr.write_line if tr else print)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.merged is not None:
+            from .report.summary import write_drift_lines
+
+            write_drift_lines(terminalreporter, self.merged.get("cases") or [])

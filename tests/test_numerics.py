@@ -255,3 +255,19 @@ def test_lookup_prefers_a_stand_in_that_computes_the_same(tmp_path: Path) -> Non
     g, _ = lookup(Store(), "c", "cpu-avx512", identity=_identity({**same.probe, "fp32.matmul@64x64x64": "q"}))
     assert g.platform == "cpu-avx512bf16"  # nothing matches: the nearest key
 
+
+
+def test_github_output_says_which_regime_judged_a_case() -> None:
+    from regress.report.github import annotations, job_summary
+
+    drift_line = "platform drift: bf16 conv2d differs from the golden's machine; judged with drift bounds"
+    doc = {"cases": [
+        {"id": "a", "platform": "cpu-amx", "status": "failed", "reasons": ["precision changed: vae bf16 -> fp32"],
+         "numerics": {"regime": "drift", "line": drift_line}},
+        {"id": "b", "platform": "cpu-amx", "status": "passed", "reasons": [],
+         "numerics": {"regime": "drift", "line": drift_line}},
+        {"id": "c", "platform": "cpu-amx", "status": "passed", "reasons": [], "numerics": {"regime": "exact"}}]}
+    (ann,) = annotations(doc)
+    assert "precision changed: vae bf16 -> fp32; platform drift: bf16 conv2d" in ann
+    md = job_summary(doc)
+    assert "### judged in the drift regime (passed)" in md and "**b**" in md and "**c**" not in md

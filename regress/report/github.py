@@ -58,6 +58,12 @@ def _suite_location(suite: str | None, case_id: str) -> tuple[str | None, int | 
     return shown, line
 
 
+def _regime(case: Mapping[str, Any]) -> list[str]:
+    """The numerics line of a failed case: whether this is platform drift or not."""
+    line = (case.get("numerics") or {}).get("line")
+    return [line] if line else []
+
+
 def annotations(doc: Mapping[str, Any]) -> list[str]:
     """``::error`` lines: one per failing case record, one per coverage gap."""
     out = []
@@ -71,7 +77,7 @@ def annotations(doc: Mapping[str, Any]) -> list[str]:
             if line:
                 props.append(f"line={line}")
         props.append("title=" + _escape_property(f"golden {c['id']} [{c['platform']}] {c['status']}"))
-        msg = "; ".join(c.get("reasons") or []) or c["status"]
+        msg = "; ".join([*(c.get("reasons") or []), *_regime(c)]) or c["status"]
         out.append(f"::error {','.join(props)}::{_escape_data(msg)}")
     cov = doc.get("coverage") or {}
     for cid, platform in cov.get("missing") or []:
@@ -113,7 +119,13 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
         lines.append("### failures")
         for c in bad:
             lines.append(f"- **{_md(c['id'])}** [`{c['platform']}`] {c['status']}: "
-                         + _md("; ".join(c.get("reasons") or []) or "no detail"))
+                         + _md("; ".join([*(c.get("reasons") or []), *_regime(c)]) or "no detail"))
+        lines.append("")
+    drifted = [c for c in sort_cases(cases) if not is_bad(c) and (c.get("numerics") or {}).get("regime") == "drift"]
+    if drifted:
+        lines.append("### judged in the drift regime (passed)")
+        for c in drifted:
+            lines.append(f"- **{_md(c['id'])}** [`{c['platform']}`]: {_md(c['numerics'].get('line') or '')}")
         lines.append("")
     unused = doc.get("unused_goldens")
     if unused:

@@ -114,3 +114,19 @@ def grid(cases: Sequence[Mapping[str, Any]], platforms: Sequence[str]
         return (min((case_rank(r) for r in recs), default=99), item[0])
 
     return sorted(rows.items(), key=key)
+
+
+def drift_lines(cases: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per case record judged in the drift regime, passed ones too: a user must see
+    that a case was judged against another machine's golden, with drift bounds."""
+    return [f"{c['id']} [{c['platform']}] {c['status']}: {(c.get('numerics') or {}).get('line')}"
+            for c in cases if (c.get("numerics") or {}).get("regime") == "drift"]
+
+
+def write_drift_lines(terminalreporter: Any, cases: Iterable[Mapping[str, Any]]) -> None:
+    """The terminal summary's drift section (the plugin's, and the xdist controller's)."""
+    lines = drift_lines(cases)
+    if lines:
+        terminalreporter.write_sep("-", f"regress: {len(lines)} judged in the drift regime")
+        for line in lines:
+            terminalreporter.write_line(line)
