@@ -79,7 +79,10 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
     changed = verdict.precision["changed"]
     if changed:
         line = describe_precision_change(changed)
-        (verdict.reasons if suite.fingerprint == "fail" else verdict.warnings).append(line)
+        if suite.fingerprint == "fail":
+            verdict.reasons.insert(0, line)  # the cause before its symptoms (the metrics it moved)
+        else:
+            verdict.warnings.append(line)
 
     verdict.perf = perf_diff(ev.golden_meta.get("perf"), dict(ev.perf))
     flags = backend_flag_changes((ev.golden_meta.get("platform") or {}).get("versions") or {}, ev.versions)
