@@ -22,6 +22,7 @@ and device (and again only when a kernel-choosing setting changes, as calibratio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform as _pyplatform
@@ -101,7 +102,30 @@ def cpu_flags() -> frozenset[str]:
 
 
 def installed(device: str) -> dict[str, str]:
-    """The installed half of the identity: versions, device, and the settings that pick kernels."""
+    """The installed half of the identity: versions, device, and the settings that pick kernels.
+
+    What cannot change within a process is read once (package metadata lookups cost
+    milliseconds each, and a session asks for the identity at every case); the settings that
+    can (TF32, SDPA backends, cuDNN autotuning, threads) are read every time."""
+    import torch
+
+    out = dict(_fixed(device))
+    if torch.device(device).type == "cuda":
+        b = torch.backends
+        out["cudnn.allow_tf32"] = str(b.cudnn.allow_tf32)
+        out["cuda.matmul.allow_tf32"] = str(b.cuda.matmul.allow_tf32)
+        out["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        out["cudnn.benchmark"] = str(b.cudnn.benchmark)
+        out["cudnn.deterministic"] = str(b.cudnn.deterministic)
+        out["attention"] = attention_backends()
+    else:
+        out["cpu.onednn_isa"] = onednn_cap()
+        out["cpu.threads"] = str(torch.get_num_threads())
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed(device: str) -> tuple[tuple[str, str], ...]:
     import torch
 
     out: dict[str, str] = {"torch": torch.__version__, "python": _pyplatform.python_version(),
@@ -131,20 +155,11 @@ def installed(device: str) -> dict[str, str]:
                 out["cudnn"] = str(torch.backends.cudnn.version())
             out["cublas"] = (_dist_version("nvidia-cublas") or _dist_version("nvidia-cublas-cu12")
                              or "bundled with torch")
-        b = torch.backends
-        out["cudnn.allow_tf32"] = str(b.cudnn.allow_tf32)
-        out["cuda.matmul.allow_tf32"] = str(b.cuda.matmul.allow_tf32)
-        out["float32_matmul_precision"] = torch.get_float32_matmul_precision()
-        out["cudnn.benchmark"] = str(b.cudnn.benchmark)
-        out["cudnn.deterministic"] = str(b.cudnn.deterministic)
-        out["attention"] = attention_backends()
     else:
         out.update(cpu_info())
         out["cpu.aten_capability"] = str(torch.backends.cpu.get_cpu_capability())
-        out["cpu.onednn_isa"] = onednn_cap()
-        out["cpu.threads"] = str(torch.get_num_threads())
         out["onednn"] = _onednn_version(torch)
-    return out
+    return tuple(out.items())
 
 
 def attention_backends() -> str:

@@ -67,6 +67,12 @@ class GoldenSession:
         if self.options.update not in UPDATE_MODES:
             raise RegressError(f"--golden-update must be one of {', '.join(UPDATE_MODES)}, got "
                                f"'{self.options.update}'")
+        if self.options.platform is not None:  # every entry point (plugin, refresh, calibrate, API)
+            from .platform import is_valid_key
+
+            if not is_valid_key(self.options.platform):
+                raise RegressError(f"--platform {self.options.platform!r} is not a platform key (e.g. cpu-avx2, "
+                                   "cuda-sm90, rocm-gfx942)")
         self._store = store
         self._platform_info: Any = None
         self._pipes: dict[tuple, Any] = {}

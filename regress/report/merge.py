@@ -70,11 +70,22 @@ def _copy_media(run: RunDir, case: dict[str, Any], out: Path | None, taken: set[
     if out is not None:
         src = run.root / rel
         target = out / dest
-        if src.is_dir() and src.resolve() != target.resolve():
+        if not _inside(target, out) or not _inside(src, run.root):  # read_results checks ids; this is the last line
+            raise RegressError(f"{run.label}: media of {case['id']!r} [{case['platform']!r}] would leave the report "
+                               "directory")
+        if src.is_dir() and not src.is_symlink() and src.resolve() != target.resolve():
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(src, target)
     return case
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return path.resolve() != root.resolve()
 
 
 def _expected_cases(runs: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -123,9 +123,19 @@ def read_results(path: Path) -> dict[str, Any]:
     cases = doc.get("cases")
     if not isinstance(cases, list):
         raise RegressError(f"{path}: 'cases' must be a list")
+    from ..platform import is_valid_key
+    from ..suite import CASE_ID_RE
+
     for i, c in enumerate(cases):
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in ("id", "platform", "status")):
             raise RegressError(f"{path}: cases[{i}] needs string fields id, platform and status")
+        # ids and platform keys become directory names when media are merged: never a path
+        if not CASE_ID_RE.match(c["id"]) or c["id"] in (".", ".."):
+            raise RegressError(f"{path}: cases[{i}].id {c['id']!r} is not a case id (letters, digits, '.', '_', "
+                               "'-'; not a path)")
+        if not is_valid_key(c["platform"]):
+            raise RegressError(f"{path}: cases[{i}].platform {c['platform']!r} is not a platform key "
+                               "(e.g. cpu-avx2, cuda-sm90)")
     runs = doc.get("runs")
     if runs is None:  # written before runs were recorded: describe it from what it holds
         doc["runs"] = [{"platform": doc.get("platform"), "revision": doc.get("revision"), "shard": None,
