@@ -8,11 +8,33 @@ with the same line.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
+
+
+# What must never reach a log, results.json or a report: credentials in URLs, Hugging Face
+# tokens, and the values of the token variables themselves.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
+_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets replaced by ``***``: URL credentials (``https://user:token@host``),
+    anything shaped like a Hugging Face token, and the value of every token variable set in
+    this process. Applied to every message regress shows (:class:`RegressError` does it)."""
+    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+    text = _HF_TOKEN.sub("***", text)
+    for var in _TOKEN_VARS:
+        value = os.environ.get(var, "").strip()
+        if len(value) >= 8 and value in text:
+            text = text.replace(value, "***")
+    return text
 
 
 class RegressError(Exception):
@@ -23,7 +45,7 @@ class RegressError(Exception):
         self.file = str(file) if file is not None else None
         self.case = case
         self.field = field
-        self.detail = message
+        self.detail = redact(message)
         super().__init__(self._line())
 
     def _line(self) -> str:
@@ -34,7 +56,7 @@ class RegressError(Exception):
             where.append(f"case '{self.case}'")
         if self.field:
             where.append(f"field '{self.field}'")
-        prefix = ": ".join(where)
+        prefix = redact(": ".join(where))
         return f"{prefix}: {self.detail}" if prefix else self.detail
 
 

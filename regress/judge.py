@@ -69,6 +69,13 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
     verdict.worst_frame = ev.worst_frame
     verdict.per_frame = dict(ev.per_frame)
     verdict.reasons.extend(ev.mismatch)
+    if not ev.mismatch and not any(m.threshold is not None for m in verdict.metrics.values()):
+        # A check that cannot fail is not a pass: nothing was compared against anything.
+        verdict.status = "error"
+        verdict.reasons.append(f"no threshold applies to any metric of this {verdict.kind or 'output'} "
+                               f"({', '.join(sorted(ev.values)) or 'no metrics'}): nothing was judged; set them in "
+                               "the suite's [defaults] (e.g. ssim = 0.9999, max_abs = 2, audio_snr = 60.0) or the "
+                               "case's thresholds")
     failing = [m.line() + (f" at frame {ev.worst_frames[m.name]}" if m.name in ev.worst_frames else "")
                for m in verdict.metrics.values() if m.passed is False]
     if failing:

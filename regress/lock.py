@@ -19,7 +19,9 @@ from .suite import StoreSpec, tomllib
 
 SHA40_RE = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")  # a branch or tag name (refused under strict)
+# A branch or tag name (refused under strict), as git allows them: no '..', no '//', no trailing '/'
+# or '.lock' (a ref is also a path in the HF cache's refs/ folder: it must never climb out).
+REF_RE = re.compile(r"^(?!.*\.\.)(?!.*//)(?!.*/$)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 EMPTY = "empty"  # a file store with no goldens yet
 
 _HEADER = ("# Pins the golden store. `regress refresh` rewrites `revision`; review its diff like code.\n")

@@ -156,13 +156,43 @@ def _npz_names(path: Path) -> list[str]:
         raise OutputError(f"{path}: not a readable npz file ({exc.__class__.__name__})") from None
 
 
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit (a 9459x9459 image)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_header(path: Path) -> tuple[int, int, int, int]:
+    """(width, height, bit depth, colour type) from a PNG's IHDR, read before any decoding:
+    a file that is not a PNG, or one too large to decode, is refused here."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError as exc:
+        raise OutputError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise OutputError(f"{path}: not a readable PNG (no PNG header)")
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return width, height, head[24], head[25]
+
+
 def load_image(path: Path) -> np.ndarray:
+    """An 8-bit RGB image. Anything a conversion to 8-bit RGB would change is refused rather
+    than compared after losing information: 16-bit channels would be clipped to 255 and two
+    different images could then compare equal; an alpha channel would be dropped."""
     from PIL import Image, UnidentifiedImageError
 
+    width, height, depth, colour = png_header(path)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise OutputError(f"{path}: {width}x{height} pixels, more than regress decodes ({MAX_IMAGE_PIXELS})")
+    if depth == 16:
+        raise OutputError(f"{path}: 16 bits per channel; regress compares 8-bit images (converting would clip "
+                          "and hide differences)")
+    if colour in (4, 6):
+        raise OutputError(f"{path}: has an alpha channel; regress compares RGB (dropping alpha would hide "
+                          "differences): flatten it first")
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise OutputError(f"{path}: not a readable PNG ({exc.__class__.__name__})") from None
 
 

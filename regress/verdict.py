@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .errors import redact
 from .metrics.catalog import METRICS, WORST_OF
 from .precision import diff_fingerprints
 from .suite import Case, Suite
@@ -35,7 +36,7 @@ def resolve_thresholds(suite: Suite, case: Case, platform: str, *, nearest_from:
         if fnmatch.fnmatchcase(platform, glob):
             out.update({k: Threshold(v, f"platform overlay '{glob}'") for k, v in table.items()})
     for k, v in (calibrated or {}).items():
-        out[k] = Threshold(v, "calibrated")
+        out[k] = Threshold(float(v), "calibrated")  # meta.json writes infinities as "inf"
     out.update({k: Threshold(v, "case") for k, v in case.thresholds.items()})
     if nearest_from:
         for k, v in suite.fallback.items():
@@ -66,8 +67,10 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
         spec = METRICS.get(name)
         if spec is None:
             continue
-        if name in bounds and isinstance(bounds[name], (int, float)) and not math.isnan(bounds[name]):
-            cand = Threshold(float(bounds[name]), label or "drift-calibrated")
+        bound = bounds.get(name)
+        bound = float(bound) if bound in ("inf", "-inf") or isinstance(bound, (int, float)) else None
+        if bound is not None and not math.isnan(bound):
+            cand = Threshold(bound, label or "drift-calibrated")
         elif name in suite.fallback:
             cand = Threshold(suite.fallback[name], "suite [fallback] (no measured drift bound: `regress calibrate "
                                                    "--drift`)")
@@ -171,13 +174,15 @@ class Verdict:
             parts.append(line)
         for w in self.warnings:
             parts.append(f"warning: {w}")
-        return head + (": " + "; ".join(parts) if parts else "")
+        return redact(head + (": " + "; ".join(parts) if parts else ""))
 
     def to_json(self) -> dict[str, Any]:
         """A fresh JSON-safe dict (no containers shared with the verdict). Built field by
         field: ``dataclasses.asdict`` deep-copies every per-frame list and waveform first,
         which made this a visible part of a run's fixed cost."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "media"}
+        d["reasons"] = [redact(r) for r in self.reasons]  # a runner's own message may carry a URL
+        d["warnings"] = [redact(w) for w in self.warnings]
         d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
                         for k, m in self.metrics.items()}
         out = _json_safe(d)

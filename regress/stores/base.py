@@ -124,7 +124,73 @@ def load_meta(directory: Path) -> dict[str, Any]:
         raise StoreError(f"{p}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
         raise StoreError(f"{p}: unknown meta schema {meta.get('schema') if isinstance(meta, dict) else None!r}")
+    problem = meta_problem(meta)
+    if problem:
+        raise StoreError(f"{p}: {problem}")
     return meta
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def meta_problem(meta: dict[str, Any]) -> str | None:
+    """The first field of a golden's meta.json that is not what regress reads, or None.
+
+    Checked when a golden is loaded, so that a hand-edited or hostile meta is one line naming
+    the field, never a traceback in the middle of a judgement; thresholds it carries
+    (calibrated noise floor, drift bounds) must lie in their metric's range and be able to
+    fail (a bound no output can cross judges nothing)."""
+    from ..metrics.catalog import METRICS
+
+    files = meta.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return "field 'files' must map file names to sha256 strings"
+    for name in files:
+        if "/" in name or "\\" in name or name in (".", "..") or name == META_FILE:
+            return f"field 'files' names {name!r}, which is not a file of this golden"
+    prec = meta.get("precision")
+    if prec is not None and not (isinstance(prec, dict) and all(isinstance(v, str) for v in prec.values())):
+        return "field 'precision' must map components to dtype names"
+    perf = meta.get("perf")
+    if perf is not None:
+        if not isinstance(perf, dict):
+            return "field 'perf' must be an object"
+        if perf.get("wall_s") is not None and not _is_number(perf.get("wall_s")):
+            return "field 'perf.wall_s' must be a number"
+        for key in ("peak_memory", "stages"):
+            table = perf.get(key)
+            if table is not None and not (isinstance(table, dict) and all(_is_number(v) for v in table.values())):
+                return f"field 'perf.{key}' must map stages to numbers"
+    for block in ("noise_floor", "drift"):
+        rec = meta.get(block)
+        if rec is None:
+            continue
+        if not isinstance(rec, dict):
+            return f"field '{block}' must be an object"
+        thresholds = rec.get("thresholds")
+        if thresholds is None:
+            continue
+        if not isinstance(thresholds, dict):
+            return f"field '{block}.thresholds' must map metrics to numbers"
+        for name, value in thresholds.items():
+            spec = METRICS.get(name)
+            where = f"field '{block}.thresholds.{name}'"
+            if spec is None:
+                return f"{where}: unknown metric"
+            if value in ("inf", "-inf"):
+                value = float(value)
+            if not _is_number(value) or value != value:
+                return f"{where} must be a number, got {value!r}"
+            if not spec.low <= value <= spec.high:
+                return f"{where} = {value} is outside the metric's range [{spec.low}, {spec.high}]"
+            loosest = spec.low if spec.higher_is_better else spec.high
+            if value == loosest:
+                return f"{where} = {value} can never fail (no output can cross it)"
+    for block in ("identity", "platform"):
+        if meta.get(block) is not None and not isinstance(meta.get(block), dict):
+            return f"field '{block}' must be an object"
+    return None
 
 
 class Store(Protocol):

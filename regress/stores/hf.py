@@ -208,9 +208,15 @@ class HfStore:
         if self.settings.offline:
             if SHA40_RE.match(ref):
                 return ref
-            cached = self.cache_folder() / "refs" / ref
-            if cached.is_file():
-                return cached.read_text().strip()
+            refs = self.cache_folder() / "refs"
+            cached = refs / ref
+            inside = cached.resolve().is_relative_to(refs.resolve()) if refs.exists() else False
+            if inside and cached.is_file() and not cached.is_symlink() and cached.stat().st_size <= 64:
+                sha = cached.read_text(encoding="utf-8", errors="replace").strip()
+                if SHA40_RE.match(sha):
+                    return sha
+                raise StoreError(f"the HF cache's record of '{ref}' for {self.repo} is not a commit sha (corrupted "
+                                 "cache?): pin a commit sha", file=self.lock_path, field="revision")
             raise StoreError(f"cannot resolve '{ref}' of {self.repo} offline (HF_HUB_OFFLINE is set and the HF "
                              "cache has no record of it): pin a commit sha", file=self.lock_path, field="revision")
         self._ensure_reachable()
