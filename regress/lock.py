@@ -50,12 +50,18 @@ class Lock:
 def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
     """The lock beside the suite, or None when there is none yet. Checked against the suite's
     ``[store]``: a lock for another repo or kind is an error, not a silent mismatch."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
+    if not path.is_file():
+        raise SuiteError("not a regular file (the lock is a small TOML file)", file=path)
+    if path.stat().st_size > 64 * 1024:
+        raise SuiteError("larger than a lock can be (64 KiB)", file=path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SuiteError(f"not valid TOML: {exc}", file=path) from None
+    except OSError as exc:
+        raise SuiteError(f"unreadable ({exc.strerror or type(exc).__name__})", file=path) from None
     for k in data:
         if k not in ("kind", "revision", "repo", "repo_type"):
             raise SuiteError("unknown key (expected kind, repo, repo_type, revision)", file=path, field=k)

@@ -182,8 +182,8 @@ class GoldenSession:
             golden = self._prefetch(case)
             self._release_media()
             result = self.run(case)
-        except RegressError as exc:
-            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[str(exc)])
+        except Exception as exc:  # noqa: BLE001 - whatever a runner raises, the case keeps its record
+            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[one_line(exc)])
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
         run = self.judge(case, result, started=t0, prefetched=golden)
@@ -406,6 +406,15 @@ class GoldenSession:
         from .report import write_doc_report
 
         return write_doc_report(self.options.report_dir, self.results_doc())
+
+
+def one_line(exc: BaseException) -> str:
+    """A case's error as one line: regress's own message, or the exception's type and first
+    line (a runner's traceback belongs in its own logs, not in results.json)."""
+    if isinstance(exc, RegressError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"the runner raised {type(exc).__name__}" + (f": {first}" if first else "")
 
 
 def freeze_heap() -> None:

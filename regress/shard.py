@@ -33,7 +33,7 @@ class Shard:
 def parse_shard(text: str) -> tuple[int, int]:
     """'2/4' -> (2, 4); one-line error otherwise."""
     m = SHARD_RE.match(text or "")
-    if not m or not (1 <= int(m.group(1)) <= int(m.group(2))):
+    if not m or len(m.group(2)) > 6 or not (1 <= int(m.group(1)) <= int(m.group(2))):
         raise RegressError(f"--golden-shard: expected I/N with 1 <= I <= N (e.g. 1/4), got {text!r}")
     return int(m.group(1)), int(m.group(2))
 

@@ -30,6 +30,9 @@ else:  # pragma: no cover
 DEFAULT_SUITE = Path("goldens/suite.toml")
 LOCK_NAME = "goldens.lock"
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Upper bounds of a case's sizes: beyond them a run cannot be meant (a 100000-pixel side, a
+# 10^8-token prompt) and would only crash or exhaust memory in the middle of a suite.
+_LIMITS = {"height": 16384, "width": 16384, "steps": 10000, "frames": 10000, "max_sequence_length": 65536}
 STORE_KINDS = ("file", "hf", "git")
 
 
@@ -356,13 +359,17 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
     if not CASE_ID_RE.match(cid):
         raise SuiteError("must be letters, digits, '.', '_' or '-' (it names a directory)", file=path,
                          case=label, field="id")
-    for k in ("height", "width", "steps", "frames", "max_sequence_length"):
-        if k in raw and raw[k] <= 0:
-            raise SuiteError("must be positive", file=path, case=cid, field=k)
+    for k, most in _LIMITS.items():
+        if k in raw and not 0 < raw[k] <= most:
+            raise SuiteError(f"must be between 1 and {most}, got {raw[k]}", file=path, case=cid, field=k)
+    for k in ("fps", "guidance"):
+        if k in raw and not math.isfinite(raw[k]):
+            raise SuiteError(f"must be a finite number, got {raw[k]}", file=path, case=cid, field=k)
     if "fps" in raw and not raw["fps"] > 0:
         raise SuiteError("must be positive", file=path, case=cid, field="fps")
-    if "seed" in raw and raw["seed"] < 0:
-        raise SuiteError("must be >= 0", file=path, case=cid, field="seed")
+    if "seed" in raw and not 0 <= raw["seed"] < 2**63:
+        raise SuiteError("must be between 0 and 2**63 - 1 (torch seeds are 64-bit)", file=path, case=cid,
+                         field="seed")
     precision: dict[str, str] = {}
     for comp, dt in raw.get("precision", {}).items():
         canon = canonical_dtype(dt) if isinstance(dt, str) else None

@@ -193,3 +193,147 @@ def test_a_lock_ref_cannot_climb_out_of_the_cache(ref, tmp_path: Path) -> None:
     with pytest.raises(RegressError, match="revision"):
         read_lock(tmp_path / "goldens.lock")
 
+
+
+# --------------------------------------------------------------------------- hangs, tracebacks, injection
+
+@pytest.mark.parametrize(("line", "field"), [("seed = 9223372036854775808", "seed"), ("height = 100000", "height"),
+                                             ("max_sequence_length = 100000000", "max_sequence_length"),
+                                             ("guidance = nan", "guidance"), ("fps = inf", "fps")])
+def test_suite_values_a_run_cannot_take_are_refused_up_front(tmp_path: Path, line, field, capsys) -> None:
+    (tmp_path / "suite.toml").write_text(BARE_SUITE + f'\n[[case]]\nid = "c"\npipeline = "sd"\n{line}\n')
+    assert main(["check", "--suite", str(tmp_path / "suite.toml")]) == 2
+    err = capsys.readouterr().err
+    assert f"field '{field}'" in err and err.count("\n") == 1
+
+
+def test_a_lock_that_is_a_directory_is_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "suite.toml").write_text(BARE_SUITE)
+    (tmp_path / "goldens.lock").mkdir()
+    assert main(["check", "--suite", str(tmp_path / "suite.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "goldens.lock" in err and "not a regular file" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "dangling-link"])
+def test_the_store_reads_only_regular_files(project: Path, kind, capsys) -> None:
+    import os
+
+    golden_dir = next((project / "goldens" / "store" / "cases" / "qwen").iterdir())
+    target = golden_dir / "extra.bin"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/zero" if kind == "link-to-dev-zero" else project / "nowhere")
+    assert main(["check", "--suite", str(project / "goldens" / "suite.toml")]) == 2  # returns: no hang
+    err = capsys.readouterr().err
+    assert "extra.bin" in err and err.count("\n") == 1
+
+
+def test_a_huge_shard_count_is_refused_at_once(project: Path, capsys) -> None:
+    assert main(["shard", "99999999999999999999", "--suite", str(project / "goldens" / "suite.toml")]) == 2
+    assert "at most one shard per case" in capsys.readouterr().err
+
+
+def test_whatever_a_runner_raises_the_case_keeps_its_record(tmp_path: Path) -> None:
+    from regress.runners import _loaded, _registered, register_runner
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    class Broken:
+        name, output_kind, default_precision = "broken-engine", "image", {"model": "fp32"}
+
+        def build(self, case, precision, device):  # noqa: ANN001, ANN201
+            return object()
+
+        def run(self, pipe, case, device):  # noqa: ANN001, ANN201
+            raise RuntimeError("no such attention backend\nsecond line")
+
+    register_runner("broken-engine", Broken())
+    (tmp_path / "suite.toml").write_text(BARE_SUITE + '\n[defaults]\nssim = 0.99\n[[case]]\nid = "b"\n'
+                                         'pipeline = "broken-engine"\n')
+    suite = load_suite(tmp_path / "suite.toml")
+    session = GoldenSession(suite, Options(device="cpu", platform="cpu-avx2"))
+    v = session.check(suite.case("b")).verdict
+    session.close()
+    assert v.status == "error" and v.reasons == ["the runner raised RuntimeError: no such attention backend"]
+    doc = session.results_doc()
+    assert [c["id"] for c in doc["cases"]] == ["b"]
+    _registered.pop("broken-engine"), _loaded.pop("broken-engine", None)
+
+
+def test_merge_output_cannot_inject_workflow_commands(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    doc = {"schema": 1, "cases": [{"id": "c", "platform": "cpu-avx2", "status": "failed",
+                                   "reasons": ["bad\n::add-mask::secret\n::error::forged"]}]}
+    (run / "results.json").write_text(json.dumps(doc))
+    main(["report", "merge", str(run), "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert not any(line.startswith("::") for line in out.splitlines())
+
+
+# --------------------------------------------------------------------------- publish: atomic, one at a time
+
+PUBLISH = """
+import sys
+from regress.session import GoldenSession, Options
+from regress.stores.base import StagedGolden
+from regress.suite import load_suite
+suite_path, note, *cases = sys.argv[1:]
+store = GoldenSession(load_suite(suite_path), Options(device="cpu")).store
+staged = []
+for case in cases:
+    (platform,) = store.platforms(case)
+    g = store.get(case, platform)
+    meta = {k: v for k, v in g.meta.items() if k != "files"}
+    meta["note"] = note
+    staged.append(StagedGolden(case, platform, g.output(), meta))
+store.publish(staged)
+"""
+
+
+def _publisher(project: Path, note: str, *cases: str, fail_at: str | None = None):  # noqa: ANN202
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "REGRESS_FAIL_AT"}
+    if fail_at:
+        env["REGRESS_FAIL_AT"] = fail_at
+    return subprocess.Popen([sys.executable, "-c", PUBLISH, str(project / "goldens" / "suite.toml"), note, *cases],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _notes(project: Path) -> dict[str, str | None]:
+    out = {}
+    for meta in (project / "goldens" / "store" / "cases").glob("*/*/meta.json"):
+        out[meta.parent.parent.name] = json.loads(meta.read_text()).get("note")
+    return out
+
+
+@pytest.mark.parametrize(("point", "state"), [("mid-swap", "old"), ("before-lock", "old"), ("after-lock", "new")])
+def test_a_publish_killed_at_each_step_leaves_the_old_or_the_new_state(project: Path, point, state) -> None:
+    from regress.session import GoldenSession, Options
+    from regress.stores.file import RecoveryWarning
+    from regress.suite import load_suite
+
+    proc = _publisher(project, "v2", "qwen", "wan", fail_at=f"{point}:kill")
+    proc.communicate(timeout=120)
+    assert proc.returncode == -9  # killed where the test asked
+    with pytest.warns(RecoveryWarning, match="rolled back" if state == "old" else "had completed"):
+        store = GoldenSession(load_suite(project / "goldens" / "suite.toml"), Options(device="cpu")).store
+    assert store.recovered
+    notes = _notes(project)
+    assert notes == ({"qwen": None, "wan": None} if state == "old" else {"qwen": "v2", "wan": "v2"})
+    assert not list((project / "goldens" / "store").glob(".regress-publish-*"))
+    assert main(["check", "--suite", str(project / "goldens" / "suite.toml")]) == 0  # the pin holds
+
+
+def test_two_publishes_at_once_both_land(project: Path) -> None:
+    a, b = _publisher(project, "from-a", "qwen"), _publisher(project, "from-b", "wan")
+    for p in (a, b):
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert _notes(project) == {"qwen": "from-a", "wan": "from-b"}
+    assert main(["check", "--suite", str(project / "goldens" / "suite.toml")]) == 0

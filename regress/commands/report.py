@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
           f"{args.output / 'index.html'}")
     for c in doc["cases"]:
         if is_bad(c):
-            print(f"  {c['status']}: {c['id']} [{c['platform']}] {'; '.join(c.get('reasons') or [])}")
+            print(f"  {c['status']}: {c['id']} [{c['platform']}] {_plain('; '.join(c.get('reasons') or []))}")
     for w in doc.get("warnings") or []:
-        print(f"  warning: {w}")
+        print(f"  warning: {_plain(w)}")
     cov = doc["coverage"]
     for cid, platform in cov["missing"]:
         print(f"  did not run: {cid} [{platform}]")
@@ -68,3 +68,9 @@ def run(args: argparse.Namespace) -> int:
         args.markdown.write_text(job_summary(doc, title=args.title), encoding="utf-8")
     emit(doc, title=args.title)
     return EXIT_REGRESSION if expect and cov["missing"] else EXIT_OK
+
+
+def _plain(text: str) -> str:
+    """Text from a results.json on one line: a newline in a reason could start a GitHub
+    workflow command (``::add-mask::``, ``::error``) at the beginning of the next line."""
+    return " ".join(str(text).split()).replace("::", ": :")

@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         raise RegressError(f"the number of shards must be >= 1, got {args.n}")
     suite = load_suite(args.suite)
     ids = [c.id for c in suite.select(args.expr)]
+    if args.n > max(1, len(ids)):
+        raise RegressError(f"{args.n} shards for {len(ids)} selected case(s): at most one shard per case")
     costs = case_costs(ids, open_store(suite))
     shards = plan(costs, args.n)
     if args.json:

@@ -8,6 +8,7 @@ match ``goldens.lock`` and the run stops and says so.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -36,7 +37,12 @@ def _hash_files(root: Path, files: list[tuple[str, ...]]) -> str:
 def _files(root: Path) -> list[tuple[str, ...]]:
     """Every non-hidden file under ``root`` as its path parts, sorted part by part (the order
     of sorted ``Path`` objects, which the pins were made with). ``os.scandir`` rather than
-    ``Path.rglob``: this runs at every store open and pathlib's walk was most of its cost."""
+    ``Path.rglob``: this runs at every store open and pathlib's walk was most of its cost.
+
+    Only regular files are content. Anything else (a symbolic link, a FIFO, a device) is an
+    error naming it, before any byte is read: reading a FIFO or ``/dev/zero`` would block or
+    never end, and a link could point anywhere. Directories are walked without following
+    links, so a loop cannot occur."""
     out: list[tuple[str, ...]] = []
     stack: list[tuple[str, tuple[str, ...]]] = [(str(root), ())]
     while stack:
@@ -45,13 +51,19 @@ def _files(root: Path) -> list[tuple[str, ...]]:
             entries = list(os.scandir(directory))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            raise StoreError(f"{directory}: unreadable ({exc.strerror or type(exc).__name__})") from None
         for e in entries:
             if e.name.startswith("."):
                 continue
+            if e.is_symlink():
+                raise StoreError(f"{e.path}: a symbolic link in the golden store (goldens are regular files)")
             if e.is_dir(follow_symlinks=False):
                 stack.append((e.path, (*prefix, e.name)))
-            elif not e.is_dir():  # a link to a directory is not content
+            elif e.is_file(follow_symlinks=False):
                 out.append((*prefix, e.name))
+            else:
+                raise StoreError(f"{e.path}: not a regular file (a FIFO, socket or device in the golden store)")
     out.sort()
     return out
 
@@ -68,7 +80,20 @@ class FileStore:
         # store lists every golden anyway, so lookups and the report's entry list need no
         # further directory reads. None (read the disk) until verified and after a publish.
         self._index: dict[str, list[str]] | None = None
-        if verify:
+        self.recovered: str | None = None
+        if root.is_dir() and os.access(root, os.W_OK):  # a read-only store has no publisher to wait for
+            # Under the publishers' lock: recover what a killed one left, and read the pin as it
+            # is once no publish is half-way (the caller may have read an older lock).
+            with publish_lock(root):
+                self.recovered = recover(root, lock_path)
+                from ..lock import read_lock
+
+                current = read_lock(lock_path)
+                if current is not None and current.kind == "file" and (lock is None or current.repo == lock.repo):
+                    self.lock, self.revision = current, current.revision
+                if verify:
+                    self.verify_pin()
+        elif verify:
             self.verify_pin()
 
     def verify_pin(self) -> None:
@@ -158,42 +183,134 @@ class FileStore:
         return self._swap_in(items)
 
     def _swap_in(self, items: list[tuple[Path, Callable[[Path], object]]]) -> str:
-        """The one way this store changes: each new entry (a golden's directory or a file) is
-        written into a staging directory first; existing targets are moved aside, the new ones
-        moved in, the lock replaced; any failure moves everything back."""
-        self._index = None  # from here on the disk is the truth
-        self.root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".regress-publish-", dir=self.root))
-        moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
-        try:
-            for i, (_, write) in enumerate(items):
-                write(work / f"new{i}")
-            for i, (target, _) in enumerate(items):
-                backup = None
-                if target.exists():
-                    backup = work / f"old{i}"
-                    os.replace(target, backup)
-                moved.append((target, backup))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(work / f"new{i}", target)
-            revision = tree_hash(self.root)
-            fail_point("before-lock")
-            write_lock(self.lock_path, Lock(kind="file", revision=revision))
-        except BaseException:
-            for target, backup in reversed(moved):
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink(missing_ok=True)
-                if backup is not None:
-                    os.replace(backup, target)
-            _prune_empty(self.root / "cases")
+        """The one way this store changes, all or nothing, also under SIGKILL, and one
+        publisher at a time (an inter-process lock beside the store).
+
+        Each new entry (a golden's directory or a file) is written into a work directory
+        inside the store first. A journal naming every target is then written and synced
+        *before* anything moves; existing targets are moved aside into the work directory, the
+        new ones moved in, the lock replaced (atomically), and the work directory removed. A
+        failure moves everything back. A process killed anywhere in between leaves its work
+        directory and journal behind, and the next store open (:func:`recover`) finishes the
+        publish if the lock already pins the new tree, or rolls it back otherwise."""
+        with publish_lock(self.root):
+            recover(self.root, self.lock_path)
+            self._index = None  # from here on the disk is the truth
+            self.root.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.root))
+            moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
+            try:
+                for i, (_, write) in enumerate(items):
+                    write(work / f"new{i}")
+                journal = {"items": [str(t.relative_to(self.root)) for t, _ in items]}
+                _write_synced(work / JOURNAL, json.dumps(journal))
+                for i, (target, _) in enumerate(items):
+                    backup = None
+                    if target.exists():
+                        backup = work / f"old{i}"
+                        os.replace(target, backup)
+                    moved.append((target, backup))
+                    fail_point("mid-swap")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(work / f"new{i}", target)
+                revision = tree_hash(self.root)
+                fail_point("before-lock")
+                write_lock(self.lock_path, Lock(kind="file", revision=revision))
+                fail_point("after-lock")
+            except BaseException:
+                for target, backup in reversed(moved):
+                    _remove(target)
+                    if backup is not None:
+                        os.replace(backup, target)
+                _prune_empty(self.root / "cases")
+                shutil.rmtree(work, ignore_errors=True)
+                raise
             shutil.rmtree(work, ignore_errors=True)
-            raise
-        shutil.rmtree(work, ignore_errors=True)
         self.revision = revision
         self.lock = Lock(kind="file", revision=revision)
         return revision
+
+
+WORK_PREFIX = ".regress-publish-"
+JOURNAL = "journal.json"
+LOCK_FILE = ".regress-publish.lock"
+
+
+def publish_lock(root: Path):  # noqa: ANN201 - a filelock context manager
+    """Serialises publishers of one store across processes (two refreshes at once)."""
+    from filelock import FileLock
+
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(root / LOCK_FILE), timeout=600)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _remove(target: Path) -> None:
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def recover(root: Path, lock_path: Path) -> str | None:
+    """Finish or undo a publish that a killed process left behind; returns what was done (the
+    next run says so), or None when there was nothing to recover.
+
+    The journal is written before anything moves, so a work directory without one never
+    touched the store. With one: if the lock already pins the tree as it stands, the publish
+    completed and only its leftovers go; otherwise every target is put back from its backup
+    (or removed, if it was new), which returns the tree to what the lock pins."""
+    if not root.is_dir():
+        return None
+    works = sorted(p for p in root.iterdir() if p.name.startswith(WORK_PREFIX) and p.is_dir())
+    if not works:
+        return None
+    from ..lock import read_lock
+
+    done: list[str] = []
+    for work in works:
+        journal = work / JOURNAL
+        if not journal.is_file():
+            shutil.rmtree(work, ignore_errors=True)
+            continue
+        try:
+            items = json.loads(journal.read_text(encoding="utf-8"))["items"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StoreError(f"{journal}: an interrupted publish left an unreadable journal; restore the store "
+                             "from version control") from None
+        lock = read_lock(lock_path)
+        if lock is not None and lock.revision == tree_hash(root):
+            done.append("an interrupted publish had completed (the lock pins its tree); removed its leftovers")
+        else:
+            for i in reversed(range(len(items))):
+                target, new, old = root / items[i], work / f"new{i}", work / f"old{i}"
+                if not new.exists():  # the new entry was moved in: take it out
+                    _remove(target)
+                if old.exists():  # the original was moved aside: put it back
+                    _remove(target)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(old, target)
+            _prune_empty(root / "cases")
+            done.append(f"an interrupted publish was rolled back ({len(items)} golden(s) restored to the pinned "
+                        "state)")
+        shutil.rmtree(work, ignore_errors=True)
+    if not done:
+        return None
+    import warnings
+
+    message = f"{root}: " + "; ".join(done)
+    warnings.warn(message, RecoveryWarning, stacklevel=2)
+    return message
+
+
+class RecoveryWarning(UserWarning):
+    """The store was recovered from an interrupted publish (printed once by the next run)."""
 
 
 def _prune_empty(root: Path) -> None:
