@@ -29,7 +29,7 @@ def redact(text: str) -> str:
     anything shaped like a Hugging Face token, and the value of every token variable set in
     this process. Applied to every message regress shows (:class:`RegressError` does it)."""
     text = _URL_USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
-    text = _HF_TOKEN.sub("***", text)
+    text = _HF_TOKEN.sub("hf_***", text)
     for var in _TOKEN_VARS:
         value = os.environ.get(var, "").strip()
         if len(value) >= 8 and value in text:

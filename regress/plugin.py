@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-device", default=None, metavar="DEVICE", help="run pipelines on this torch device")
     g.addoption("--golden-force", action="store_true", default=False,
                 help="with --golden-update: write goldens that fail the quality gate")
+    g.addoption("--golden-replace-other-machine", action="store_true", default=False,
+                help="with --golden-update: replace goldens of this platform key that another machine made")
     g.addoption("--golden-shard", default=None, metavar="I/N",
                 help="run shard I of N (1-based), balanced by the durations recorded in the goldens; "
                      "the same split on every machine (`regress shard N` prints it)")
@@ -107,7 +109,7 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
             shard=config.getoption("--golden-shard"), worker=worker,
             publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"),
-            freeze_heap=True)
+            freeze_heap=True, replace_other_machine=config.getoption("--golden-replace-other-machine"))
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 

@@ -49,6 +49,7 @@ class Options:
     publish: str | None = None  # Hub stores: commit new goldens through 'hub' (HfApi) or 'git'
     create_pr: bool = False  # Hub stores: publish as a Hub pull request
     freeze_heap: bool = False  # gc.freeze() after the first build (a process that exists for this run)
+    replace_other_machine: bool = False  # updates may replace a golden that another machine made
 
 
 @dataclass
@@ -293,7 +294,32 @@ class GoldenSession:
             verdict.reasons.append(msg)
             verdict.status = FAILED
             return
-        self.staged.append(StagedGolden(case.id, self.platform, result.output, self.golden_meta(case, result)))
+        replaced = golden if golden is not None and verdict.golden.get("match") == "exact" else None
+        meta = self.golden_meta(case, result)
+        if replaced is not None:
+            other = other_machine(replaced.meta, meta)
+            if other and not self.options.replace_other_machine:
+                msg = (f"{case.id}: not replaced: its {replaced.platform} golden was made on {other[0]} (this machine: "
+                       f"{other[1]}); replacing it loses that machine's numerics. Refresh it there, or pass "
+                       "--replace-other-machine")
+                self.gate_refusals.append(msg)
+                verdict.reasons.append(msg)
+                verdict.status = FAILED
+                return
+            if not other and same_output(replaced.meta, result.output) \
+                    and replaced.meta.get("precision") == result.fingerprint:
+                unchanged = ((replaced.meta.get("identity") or {}).get("digest") == meta["identity"]["digest"]
+                             and (replaced.meta.get("platform") or {}).get("versions") == meta["platform"]["versions"])
+                if unchanged:
+                    verdict.warnings.append("bit-identical to its golden: nothing to publish (its calibration and "
+                                            "drift bounds are kept)")
+                    return
+                # Same bytes, new provenance (an identity, versions, settings): keep what was
+                # measured against these very bytes.
+                for block in ("noise_floor", "drift"):
+                    if replaced.meta.get(block) is not None:
+                        meta[block] = replaced.meta[block]
+        self.staged.append(StagedGolden(case.id, self.platform, result.output, meta))
         verdict.warnings.append(f"golden {'re' if verdict.status != MISSING else ''}written (was {verdict.status}"
                                 + (": " + "; ".join(verdict.reasons) if verdict.reasons else "") + ")")
         verdict.reasons = []
@@ -406,6 +432,34 @@ class GoldenSession:
         from .report import write_doc_report
 
         return write_doc_report(self.options.report_dir, self.results_doc())
+
+
+def other_machine(old_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(the golden's machine, this machine) when a golden was made on another machine: another
+    CPU model or GPU name in its identity (or, for a golden from before identities, the device
+    its provenance names); None when it is this machine's, or nothing says otherwise."""
+    def machine(meta: Mapping[str, Any]) -> str | None:
+        inst = (meta.get("identity") or {}).get("installed") or {}
+        name = inst.get("gpu.name") or inst.get("cpu.model")
+        if name:
+            return str(name)
+        dev = ((meta.get("platform") or {}).get("versions") or {}).get("device")
+        return str(dev) if dev else None
+
+    old, new = machine(old_meta), machine(new_meta)
+    if old and new and old != new and not (new.startswith(old) or old.startswith(new)):
+        return old, new
+    return None
+
+
+def same_output(meta: Mapping[str, Any], output: Output) -> bool:
+    """Whether ``output`` encodes to exactly the files a golden's meta lists."""
+    import hashlib
+
+    files = meta.get("files") or {}
+    encoded = output.encode()
+    return bool(files) and set(files) == set(encoded) and all(
+        hashlib.sha256(data).hexdigest() == files[name] for name, data in encoded.items())
 
 
 def one_line(exc: BaseException) -> str:

@@ -337,3 +337,147 @@ def test_two_publishes_at_once_both_land(project: Path) -> None:
         assert p.returncode == 0, err
     assert _notes(project) == {"qwen": "from-a", "wan": "from-b"}
     assert main(["check", "--suite", str(project / "goldens" / "suite.toml")]) == 0
+
+
+# --------------------------------------------------------------------------- refresh keeps what it cannot remake
+
+def test_refresh_refuses_to_replace_another_machines_golden(project: Path, capsys) -> None:
+    def from_elsewhere(meta: dict) -> None:
+        ident = dict(meta["identity"])
+        ident["installed"] = {**ident["installed"], "cpu.model": "AMD EPYC 9R14"}
+        meta["identity"] = ident
+        meta["output_was"] = "another machine's"
+
+    _publish_meta(project, "qwen", from_elsewhere)
+    suite = str(project / "goldens" / "suite.toml")
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    assert main(["refresh", "--suite", suite, "-k", "qwen"]) == 1
+    err = capsys.readouterr().err
+    assert "not replaced" in err and "AMD EPYC 9R14" in err and "--replace-other-machine" in err
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
+    assert main(["refresh", "--suite", suite, "-k", "qwen", "--replace-other-machine"]) == 0
+    assert (project / "goldens" / "goldens.lock").read_text() != lock
+
+
+def test_a_bit_identical_refresh_publishes_nothing_and_keeps_the_calibration(project: Path, capsys) -> None:
+    floor = {"thresholds": {"ssim": 0.99999}, "runs": []}
+    _publish_meta(project, "qwen", lambda m: m.__setitem__("noise_floor", floor))
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    assert main(["refresh", "--suite", str(project / "goldens" / "suite.toml"), "-k", "qwen"]) == 0
+    assert "bit-identical to their goldens, not republished" in capsys.readouterr().err
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
+    meta = json.loads(next((project / "goldens" / "store" / "cases" / "qwen").glob("*/meta.json")).read_text())
+    assert meta["noise_floor"] == floor
+
+
+def test_a_read_only_store_fails_a_publish_in_one_line(project: Path, capsys) -> None:
+    import os
+
+    store = project / "goldens" / "store"
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    (store / ".regress-publish.lock").unlink(missing_ok=True)
+    modes = {p: p.stat().st_mode for p in [store, *store.rglob("*")]}
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    try:
+        for p in modes:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        assert main(["refresh", "--suite", str(project / "goldens" / "suite.toml"), "-k", "qwen", "--force",
+                     "--replace-other-machine", "--precision", "vae=fp32"]) == 1
+        err = capsys.readouterr().err
+        assert "nothing changed" in err or "unchanged" in err
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
+
+
+def test_a_write_that_fails_mid_publish_rolls_back_in_one_line(project: Path, monkeypatch, capsys) -> None:
+    """Disk full while the new goldens are written: the same one-line failure, nothing moved."""
+    from regress.stores import base
+
+    real = base.StagedGolden.write
+
+    def full(self, directory):  # noqa: ANN001, ANN202
+        real(self, directory)
+        raise OSError(28, "No space left on device", str(directory))
+
+    monkeypatch.setattr(base.StagedGolden, "write", full)
+    lock = (project / "goldens" / "goldens.lock").read_text()
+    rc = main(["refresh", "--suite", str(project / "goldens" / "suite.toml"), "-k", "qwen", "--precision",
+               "vae=fp32"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "No space left on device" in err and "unchanged" in err
+    assert (project / "goldens" / "goldens.lock").read_text() == lock
+    assert not list((project / "goldens" / "store").glob(".regress-publish-*"))
+
+
+# --------------------------------------------------------------------------- property-based: structured input
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+_scalars = st.one_of(st.integers(min_value=-2**70, max_value=2**70), st.floats(allow_nan=True), st.booleans(),
+                     st.text(max_size=12), st.lists(st.integers(), max_size=3))
+_case_tables = st.dictionaries(st.sampled_from(["id", "pipeline", "seed", "height", "width", "steps", "frames",
+                                                "fps", "guidance", "max_sequence_length", "precision", "thresholds",
+                                                "marks", "args", "prompt", "model"]), _scalars, max_size=8)
+
+
+def _toml_value(v) -> str:  # noqa: ANN001
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == float("inf") else ("-inf" if v == -float("inf") else repr(v)))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+@hypothesis.settings(max_examples=150, deadline=None, derandomize=True)
+@hypothesis.given(_case_tables)
+def test_any_case_table_loads_or_is_one_suite_error(table) -> None:
+    """Whatever a case table holds, the suite either loads or says what is wrong, in one line."""
+    import tempfile
+
+    from regress.errors import SuiteError
+    from regress.suite import load_suite
+
+    body = "\n".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "suite.toml"
+        path.write_text(BARE_SUITE + "\n[defaults]\nssim = 0.99\n[[case]]\n" + body + "\n")
+        try:
+            load_suite(path)
+        except SuiteError as exc:
+            assert "\n" not in str(exc)
+
+
+_records = st.fixed_dictionaries({"id": st.text(max_size=10), "platform": st.text(max_size=12),
+                                  "status": st.sampled_from(["passed", "failed", "error", "weird"])},
+                                 optional={"files": st.dictionaries(st.text(max_size=5), st.text(max_size=20),
+                                                                    max_size=2),
+                                           "reasons": st.lists(st.text(max_size=20), max_size=2)})
+
+
+@hypothesis.settings(max_examples=100, deadline=None, derandomize=True)
+@hypothesis.given(st.lists(_records, max_size=3))
+def test_any_results_document_merges_inside_its_output_or_is_refused(cases) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        run = root / "w" / "run"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"schema": 1, "cases": cases}))
+        (root / "w" / "keep").write_text("x")
+        try:
+            from regress.report.merge import merge_reports
+
+            merge_reports([run], root / "w" / "out")
+        except RegressError as exc:
+            assert "\n" not in str(exc)
+        assert sorted(p.name for p in (root / "w").iterdir()) in (["keep", "out", "run"], ["keep", "run"])
+        assert (root / "w" / "keep").read_text() == "x"

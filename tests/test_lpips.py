@@ -330,12 +330,16 @@ def test_pin_weights_in_the_store_moves_the_lock_and_is_found_offline(project: P
     assert main(["lpips", "--suite", str(suite_path)]) == 1  # nothing to use yet
     assert "REGRESS_LPIPS_WEIGHTS" in capsys.readouterr().out
     lock = (project / "goldens" / "goldens.lock").read_text()
-    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path)]) == 0
+    # seeded weights are not torchvision's: refused as a pin unless named unreleased
+    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path)]) == 2
+    assert "not torchvision's released AlexNet" in capsys.readouterr().err
+    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path),
+                 "--unreleased"]) == 0
     assert (project / "goldens" / "goldens.lock").read_text() != lock
     capsys.readouterr()
     assert main(["lpips", "--suite", str(suite_path)]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["source"] == "golden store" and shown["check"] == "pinned sha256"
+    assert shown["source"] == "golden store" and shown["check"] == "pinned sha256 of unreleased weights"
     index = json.loads((project / "goldens" / "store" / "_metrics" / "lpips" / "alex.json").read_text())
     assert index["source_sha256"] == L.file_sha256(weights_dir / "seeded-alex.pth")
     store = open_store(load_suite(suite_path))  # the pin verifies: the tree hash covers _metrics/
@@ -378,6 +382,7 @@ def test_a_failed_pin_changes_nothing(project: Path, weights_dir: Path, monkeypa
     lock = (project / "goldens" / "goldens.lock").read_text()
     before = tree_hash(project / "goldens" / "store")
     monkeypatch.setenv("REGRESS_FAIL_AT", "before-lock")
-    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path)]) == 2
+    assert main(["lpips", "pin", str(weights_dir / "seeded-alex.pth"), "--suite", str(suite_path),
+                 "--unreleased"]) == 2
     assert (project / "goldens" / "goldens.lock").read_text() == lock
     assert tree_hash(project / "goldens" / "store") == before

@@ -17,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("action", nargs="?", choices=("show", "pin"), default="show")
     p.add_argument("path", nargs="?", type=Path, help="pin: torchvision's checkpoint (.pth) or a .safetensors file")
     p.add_argument("--net", default=None, help="alex | vgg | squeeze (default: the suite's lpips_net, else alex)")
+    p.add_argument("--unreleased", action="store_true",
+                   help="pin: accept a file that is not torchvision's released checkpoint (recorded as unreleased; "
+                        "its LPIPS values are not comparable with anyone else's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "pin":
         if args.path is None:
             raise RegressError("regress lpips pin needs the weights file: regress lpips pin FILE")
-        revision = pin(store, args.path, net)
+        revision = pin(store, args.path, net, unreleased=args.unreleased)
         print(f"pinned {L.STORE_DIR}/{net}.safetensors in the golden store; {suite.lock_path} pins {revision}")
         return EXIT_OK
     found = L.resolve_weights(net, suite_path=suite.path, setting=suite.metrics.get("lpips_weights"),
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def pin(store: object, path: Path, net: str) -> str:
+def pin(store: object, path: Path, net: str, *, unreleased: bool = False) -> str:
     """Check ``path`` like any explicit weights file, keep only the backbone tensors, and
     publish them as safetensors with an index recording both files' sha256."""
     import hashlib
@@ -58,6 +61,11 @@ def pin(store: object, path: Path, net: str) -> str:
     if publish is None:
         raise RegressError(f"the {getattr(store, 'kind', '?')} store cannot pin files in this version")
     source = L._explicit(net, path.expanduser(), "lpips pin", None)
+    released = source.sha256.startswith(L.released_prefix(net))
+    if not released and not unreleased:  # random or retrained weights must never pass as "pinned"
+        raise RegressError(f"{path}: sha256 {source.sha256[:16]}... is not torchvision's released {L.NET_LABEL[net]} "
+                           f"checkpoint (whose sha256 starts with {L.released_prefix(net)}): LPIPS from it is not "
+                           "comparable with anyone's; pass --unreleased to pin it anyway, recorded as unreleased")
     features = L.read_backbone(source.path, net)
     data = save({k: v.contiguous() for k, v in sorted(features.items())})
     with tempfile.TemporaryDirectory() as tmp:  # prove the file loads into the backbone first
@@ -65,7 +73,8 @@ def pin(store: object, path: Path, net: str) -> str:
         probe.write_bytes(data)
         L.load_model(L.LpipsWeights(net, probe, L.file_sha256(probe), "lpips pin", "pinned sha256"))
     index = {"file": f"{net}.safetensors", "sha256": hashlib.sha256(data).hexdigest(), "net": net,
-             "source_file": source.path.name, "source_sha256": source.sha256, "source_check": source.check}
+             "source_file": source.path.name, "source_sha256": source.sha256, "source_check": source.check,
+             "released": released}
     return publish({f"{L.STORE_DIR}/{net}.safetensors": data,
                     f"{L.STORE_DIR}/{net}.json": (json.dumps(index, indent=2, sort_keys=True) + "\n").encode()},
                    message=f"regress: pin LPIPS {net} weights")

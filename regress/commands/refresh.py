@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE")
     p.add_argument("--force", action="store_true",
                    help="publish outputs that fail the quality gate (blank, constant, NaN, noise, drift cap)")
+    p.add_argument("--replace-other-machine", action="store_true",
+                   help="replace goldens of this platform key that another machine made (refused by default: "
+                        "refresh them on that machine)")
     p.add_argument("--publish", choices=("hub", "git"), default=None,
                    help="Hub stores: commit through the Hub API or git (default: 'git' for kind = \"git\", else 'hub')")
     p.add_argument("--create-pr", action="store_true", help="Hub stores: publish as a Hub pull request")
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise RegressError(f"--precision: {exc}") from None
     opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
-                   force=args.force, publish=args.publish, create_pr=args.create_pr, freeze_heap=True)
+                   force=args.force, publish=args.publish, create_pr=args.create_pr, freeze_heap=True,
+                   replace_other_machine=args.replace_other_machine)
     session = GoldenSession(suite, opts)
     console = Console(stderr=True)
     if args.staged:
@@ -82,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         last = getattr(session.store, "last_publish", None)
         if last is not None and last.url:
             console.print(f"review: {last.url}", markup=False, soft_wrap=True)
-    else:
+    same = [v.id for v in result.verdicts if any(w.startswith("bit-identical to its golden") for w in v.warnings)]
+    if same:
+        console.print(f"bit-identical to their goldens, not republished (calibration kept): {', '.join(same)}",
+                      markup=False, soft_wrap=True)
+    if not result.written:
         console.print("nothing to refresh: every selected case has an up-to-date golden")
     return EXIT_OK

@@ -191,7 +191,16 @@ def _pinned(net: str, store: Any) -> LpipsWeights | None:
     if digest != expected:
         raise LpipsError(f"golden store: {STORE_DIR}/{name}: sha256 {digest} does not match {expected} "
                          f"recorded in {net}.json")
+    if doc.get("released") is False:  # pinned on purpose, but not torchvision's network: never called "pinned"
+        return LpipsWeights(net, Path(path), digest, "golden store", "pinned sha256 of unreleased weights")
     return LpipsWeights(net, Path(path), digest, "golden store", "pinned sha256")
+
+
+def released_prefix(net: str) -> str:
+    """The sha256 prefix of torchvision's released checkpoint for ``net`` (from its file name)."""
+    m = _HUB_NAME_RE.match(TORCHVISION_FILES[net])
+    assert m is not None
+    return m.group(1)
 
 
 def _hub_file(net: str, env: Mapping[str, str]) -> Path | None:

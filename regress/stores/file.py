@@ -193,11 +193,20 @@ class FileStore:
         failure moves everything back. A process killed anywhere in between leaves its work
         directory and journal behind, and the next store open (:func:`recover`) finishes the
         publish if the lock already pins the new tree, or rolls it back otherwise."""
-        with publish_lock(self.root):
+        try:
+            lock = publish_lock(self.root)
+            lock.acquire()
+        except OSError as exc:
+            raise StoreError(f"cannot publish into {self.root} ({exc.strerror or type(exc).__name__}): nothing "
+                             "changed") from None
+        try:
             recover(self.root, self.lock_path)
             self._index = None  # from here on the disk is the truth
-            self.root.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.root))
+            try:
+                work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.root))
+            except OSError as exc:
+                raise StoreError(f"cannot publish into {self.root} ({exc.strerror or type(exc).__name__}): nothing "
+                                 "changed") from None
             moved: list[tuple[Path, Path | None]] = []  # (target, backup or None)
             try:
                 for i, (_, write) in enumerate(items):
@@ -217,15 +226,21 @@ class FileStore:
                 fail_point("before-lock")
                 write_lock(self.lock_path, Lock(kind="file", revision=revision))
                 fail_point("after-lock")
-            except BaseException:
+            except BaseException as exc:
                 for target, backup in reversed(moved):
                     _remove(target)
                     if backup is not None:
                         os.replace(backup, target)
                 _prune_empty(self.root / "cases")
                 shutil.rmtree(work, ignore_errors=True)
+                if isinstance(exc, OSError):  # disk full, read-only, immutable lock: one line, nothing changed
+                    raise StoreError(f"publishing into {self.root} failed ({exc.strerror or type(exc).__name__}"
+                                     f"{': ' + str(exc.filename) if exc.filename else ''}); the store and the lock "
+                                     "are unchanged") from None
                 raise
             shutil.rmtree(work, ignore_errors=True)
+        finally:
+            lock.release()
         self.revision = revision
         self.lock = Lock(kind="file", revision=revision)
         return revision

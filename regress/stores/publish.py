@@ -10,7 +10,6 @@ what every checkout tests against, exactly as it was.
 from __future__ import annotations
 
 import os
-import re
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,16 +103,12 @@ def fail_point(name: str) -> None:
     raise StoreError(f"injected failure at '{name}' ({REGRESS_FAIL_AT})")
 
 
-_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
-_URL_CREDENTIALS_RE = re.compile(r"(://)[^/@\s]+@")
-
-
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove anything that could be a credential from a message before it is shown or logged:
-    the given secrets (the token in use), anything shaped like a Hub token, and the user:password
-    part of URLs."""
+    """:func:`regress.errors.redact`, plus the given secrets (the token in use, which may not
+    be in the environment)."""
+    from ..errors import redact as redact_common
+
     for s in secrets:
         if s and len(s) >= 4:
             text = text.replace(s, "***")
-    text = _TOKEN_RE.sub("hf_***", text)
-    return _URL_CREDENTIALS_RE.sub(r"\1***@", text)
+    return redact_common(text)
