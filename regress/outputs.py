@@ -203,8 +203,10 @@ def load_video(path: Path) -> tuple[np.ndarray, float]:
     except Exception as exc:
         raise OutputError(f"{path}: not a readable video npz with 'frames' and 'fps' "
                           f"({exc.__class__.__name__})") from None
-    if frames.dtype != np.uint8 or frames.ndim != 4:
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise OutputError(f"{path}: frames must be uint8 TxHxWx3, got {frames.dtype} {frames.shape}")
+    if 0 in frames.shape:
+        raise OutputError(f"{path}: holds no frames or empty frames {frames.shape}: nothing to compare")
     return frames, fps
 
 
@@ -218,6 +220,8 @@ def load_audio(path: Path) -> tuple[np.ndarray, int]:
     if samples.dtype != np.float32 or samples.ndim != 2:
         raise OutputError(f"{path}: samples must be float32 channels x samples, got "
                           f"{samples.dtype} {samples.shape}")
+    if 0 in samples.shape:
+        raise OutputError(f"{path}: holds no samples {samples.shape}: nothing to compare")
     return samples, rate
 
 

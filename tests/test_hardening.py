@@ -481,3 +481,61 @@ def test_any_results_document_merges_inside_its_output_or_is_refused(cases) -> N
             assert "\n" not in str(exc)
         assert sorted(p.name for p in (root / "w").iterdir()) in (["keep", "out", "run"], ["keep", "run"])
         assert (root / "w" / "keep").read_text() == "x"
+
+
+def test_a_credentialed_hub_endpoint_never_shows_its_token(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "suite.toml").write_text('[store]\nkind = "hf"\nrepo = "org/goldens"\n\n[defaults]\nssim = 0.99\n')
+    (tmp_path / "goldens.lock").write_text(f'kind = "hf"\nrepo = "org/goldens"\nrepo_type = "dataset"\n'
+                                           f'revision = "{"a" * 40}"\n')
+    monkeypatch.setenv("HF_ENDPOINT", "http://user:SeCrEtToKeN@127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REGRESS_HUB_RETRIES", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    rc = main(["check", "--suite", str(tmp_path / "suite.toml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "SeCrEtToKeN" not in err and "127.0.0.1" in err
+
+
+def test_compare_of_an_empty_video_is_one_line(tmp_path: Path, capsys) -> None:
+    for name in ("a", "b"):
+        np.savez(tmp_path / f"{name}.npz", frames=np.zeros((0, 8, 8, 3), np.uint8), fps=np.float64(8.0))
+    assert main(["compare", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no frames" in err and err.count("\n") == 1
+
+
+@hypothesis.settings(max_examples=100, deadline=None, derandomize=True)
+@hypothesis.given(st.dictionaries(st.sampled_from(["files", "precision", "perf", "noise_floor", "drift", "identity",
+                                                   "platform"]),
+                                  st.recursive(_scalars, lambda inner: st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=6),
+                                  max_size=5))
+def test_any_meta_loads_or_is_one_store_error(fields) -> None:
+    import tempfile
+
+    from regress.stores.base import load_meta
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "meta.json").write_text(json.dumps({"schema": 1, **fields}, allow_nan=True))
+        try:
+            load_meta(Path(tmp))
+        except StoreError as exc:
+            assert "\n" not in str(exc)
+
+
+@hypothesis.settings(max_examples=100, deadline=None, derandomize=True)
+@hypothesis.given(st.dictionaries(st.sampled_from(["kind", "revision", "repo", "repo_type", "extra"]), _scalars,
+                                  max_size=5))
+def test_any_lock_reads_or_is_one_suite_error(table) -> None:
+    import tempfile
+
+    from regress.errors import SuiteError
+    from regress.lock import read_lock
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "goldens.lock"
+        path.write_text("\n".join(f"{k} = {_toml_value(v)}" for k, v in table.items()) + "\n")
+        try:
+            read_lock(path)
+        except SuiteError as exc:
+            assert "\n" not in str(exc)
