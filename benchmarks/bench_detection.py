@@ -10,8 +10,10 @@ one judging step (regress/judge.py) twice:
   from this machine's (another CPU's, or another kernel path's), with its drift bounds.
 
 Each verdict is taken with the precision fingerprint lowered to a warning, so that "caught
-by metrics" means the pixels alone would have failed it. The fingerprint and memory columns
-say what the other two gates see. *Margin* is how far past its threshold the most-separated
+by metrics" means the output's own metrics (pixels, audio) alone would have failed it. The
+fingerprint, memory and stage-checkpoint columns say what the other gates see; the first
+diverging stage is the verdict's own ("after the last checkpoint": only the decoded output
+moved). *Margin* is how far past its threshold the most-separated
 metric lies, as a ratio of distances (distance = 1 - ssim, MSE behind psnr, the value itself
 for max_abs ...; > 1 fails). *x drift spread*: how many times the spread that
 ``regress calibrate --drift`` measured across kernel paths the flip moves the output (a flip
@@ -35,6 +37,14 @@ from pathlib import Path
 from typing import Any
 
 DTYPES = ("fp32", "bf16", "fp16")
+
+
+STAGE_METRICS = ("stage_cos", "stage_rel_l2")
+
+
+def _outputs(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of the output tracks (pixels, audio), without the stage checkpoints'."""
+    return {k: m for k, m in metrics.items() if k not in STAGE_METRICS}
 
 
 def _margin(metrics: dict[str, Any]) -> float:
@@ -73,6 +83,7 @@ def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[s
            result: Any, suite_warn: Any) -> Any:
     from regress.judge import Evidence, judge, thresholds_for
     from regress.metrics.compare import compare_outputs
+    from regress.metrics.stages import compare_stages, worst
     from regress.numerics import compare
     from regress.verdict import Verdict
 
@@ -81,10 +92,14 @@ def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[s
     th = thresholds_for(suite_warn, case, session.platform, golden_platform=golden_platform,
                         golden_meta=golden_meta, regime=numerics.regime)
     comp = compare_outputs(golden_out, result.output, device=session.device)
+    values, stages = dict(comp.values), None
+    if golden_out.stages and result.output.stages:
+        stages = compare_stages(golden_out.stages, result.output.stages)
+        values.update(worst(stages))
     v = Verdict(id=case.id, platform=session.platform, status="passed")
     ev = Evidence(case=case, platform=session.platform, golden_platform=golden_platform, golden_meta=golden_meta,
-                  numerics=numerics, values=comp.values, mismatch=comp.mismatch, fingerprint=result.fingerprint,
-                  perf=result.perf.to_json(), versions=result.versions)
+                  numerics=numerics, values=values, mismatch=comp.mismatch, fingerprint=result.fingerprint,
+                  perf=result.perf.to_json(), versions=result.versions, stages=stages)
     judge(v, ev, th, suite=suite_warn)
     return v
 
@@ -150,17 +165,20 @@ def main() -> int:
                             golden_out=base.output, result=result, suite_warn=suite_warn)
                 row["fingerprint"] = bool(ve.precision.get("changed"))
                 row["memory"] = any(r.startswith("peak memory") for r in ve.reasons)
-                row["exact"] = any(m.passed is False for m in ve.metrics.values())
-                row["exact_margin"] = _margin(ve.metrics)
+                row["exact"] = any(m.passed is False for m in _outputs(ve.metrics).values())
+                row["exact_margin"] = _margin(_outputs(ve.metrics))
+                row["stages"] = any(m.passed is False for k, m in ve.metrics.items() if k in STAGE_METRICS)
+                row["first"] = next((r.split("(")[0].replace("first divergence: ", "").strip()
+                                     for r in ve.reasons if r.startswith("first divergence")), "-")
                 spread = ((stand_in.meta.get("drift") or {}).get("spread") or {}) if stand_in is not None else {}
-                row["x_spread"] = _over_spread(ve.metrics, spread)
+                row["x_spread"] = _over_spread(_outputs(ve.metrics), spread)
                 if stand_out is not None:
                     vd = _judge(session, case, golden_platform=stand_in.platform, golden_meta=stand_in.meta,
                                 golden_out=stand_out, result=result, suite_warn=suite_warn)
                     # The drift regime's question: is this flip further from the golden than
                     # the default run is? The default run's own distance is platform drift.
-                    row["drift"] = any(m.passed is False for m in vd.metrics.values())
-                    row["drift_margin"] = _margin(vd.metrics)
+                    row["drift"] = any(m.passed is False for m in _outputs(vd.metrics).values())
+                    row["drift_margin"] = _margin(_outputs(vd.metrics))
                     row["drift_from"] = stand_in.platform
                     caught_drift += row["drift"]
                     if weakest is None or row["drift_margin"] < weakest[0]:
@@ -191,14 +209,15 @@ def _m(v: Any) -> str:
 
 
 def _print(rows: list[dict[str, Any]], *, markdown: bool) -> None:
-    head = ["case", "flip", "fingerprint", "memory (exact)", "metrics exact", "margin", "x drift spread",
-            "metrics drift", "margin", "drift golden"]
+    head = ["case", "flip", "fingerprint", "memory (exact)", "stages (exact)", "first diverging stage",
+            "metrics exact", "margin", "x drift spread", "metrics drift", "margin", "drift golden"]
     lines = []
     for r in rows:
         if "error" in r:
-            lines.append([r["case"], r["flip"], "cannot run", "", "", "", "", "", "", r["error"]])
+            lines.append([r["case"], r["flip"], "cannot run", "", "", "", "", "", "", "", "", r["error"]])
             continue
-        lines.append([r["case"], r["flip"], _yn(r["fingerprint"]), _yn(r["memory"]), _yn(r["exact"]),
+        lines.append([r["case"], r["flip"], _yn(r["fingerprint"]), _yn(r["memory"]), _yn(r["stages"]), r["first"],
+                      _yn(r["exact"]),
                       _m(r["exact_margin"]), _m(r.get("x_spread")), _yn(r.get("drift")), _m(r.get("drift_margin")), r.get("drift_from", "-")])
     if markdown:
         print("| " + " | ".join(head) + " |")

@@ -64,7 +64,7 @@ RULE = ("threshold distance = max(2 x worst observed distance, distance of one v
         "10^(-snr/10) for audio_snr, the value itself for max_abs, mean_abs, lpips, audio_mel and audio_max_abs")
 # Metrics that get calibrated thresholds (image_* duplicates of combined outputs are left alone).
 CALIBRATED = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs", "lpips", "lpips_worst",
-              "audio_snr", "audio_mel", "audio_max_abs")
+              "audio_snr", "audio_mel", "audio_max_abs", "stage_cos", "stage_rel_l2")
 AUDIO_CODE = 1.0 / 32768.0  # one step of 16-bit PCM: the smallest audio change the report can show
 
 
@@ -94,7 +94,7 @@ class Calibration:
 
 def _distance(name: str, value: float) -> float:
     """0 for identical outputs, growing with the difference."""
-    if name.startswith("ssim"):
+    if name.startswith("ssim") or name == "stage_cos":
         return 1.0 - value
     if name.startswith("psnr"):
         return 0.0 if math.isinf(value) and value > 0 else 255.0**2 * 10.0 ** (-value / 10.0)
@@ -105,7 +105,7 @@ def _distance(name: str, value: float) -> float:
 
 def _from_distance(name: str, d: float) -> float:
     spec = METRICS[name]
-    if name.startswith("ssim"):
+    if name.startswith("ssim") or name == "stage_cos":
         v = 1.0 - d
     elif name.startswith("psnr"):
         v = math.inf if d <= 0 else 10.0 * math.log10(255.0**2 / d)
@@ -138,6 +138,30 @@ def worst_values(runs: list[dict[str, Any]]) -> dict[str, float]:
         else:
             floor[name] = min(vals) if METRICS[name].higher_is_better else max(vals)
     return floor
+
+
+def stage_values(golden: Output, current: Output) -> dict[str, float]:
+    """The stage-checkpoint metrics of a pair (worst over its checkpoints), when both have them."""
+    if not (golden.stages and current.stages):
+        return {}
+    from .metrics.stages import compare_stages, worst
+
+    return worst(compare_stages(golden.stages, current.stages))
+
+
+def stage_quantum(golden: Output) -> dict[str, float]:
+    """The smallest change a stage checkpoint can show: one float32 ulp at one value of its
+    largest tensor, as the stage metrics score it against the golden."""
+    if not golden.stages:
+        return {}
+    import numpy as np
+
+    bumped = {k: v.copy() for k, v in golden.stages.items()}
+    key = max(bumped, key=lambda k: bumped[k].size)
+    flat = bumped[key].reshape(-1)
+    i = int(np.argmax(np.abs(flat)))
+    flat[i] = np.nextafter(flat[i], np.float32(np.inf), dtype=np.float32)
+    return stage_values(golden, Output(image=np.zeros((1, 1, 3), np.uint8), stages=bumped))
 
 
 def one_code_change(output: Output) -> Output:
@@ -236,6 +260,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         if result.output.nonfinite:
             raise CalibrationError(f"{label}: output holds {result.output.nonfinite} NaN/Inf values", case=case.id)
         comp = compare_outputs(golden_output, result.output, device=session.device, lpips=request)
+        comp.values.update(stage_values(golden_output, result.output))
         if comp.mismatch:
             raise CalibrationError(f"{label}: output does not match the golden's shape: {'; '.join(comp.mismatch)}",
                                    case=case.id)
@@ -259,6 +284,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         raise CalibrationError("a metric was NaN in a run; nothing to calibrate against", case=case.id)
     bumped = compare_outputs(golden_output, one_code_change(golden_output), device=session.device, lpips=request)
     cal.quantum = {k: v for k, v in bumped.values.items() if k in CALIBRATED}
+    cal.quantum.update(stage_quantum(golden_output))
     cal.thresholds = derive_thresholds(cal.floor, cal.quantum)
 
     meta = {k: v for k, v in golden.meta.items() if k not in ("files", "schema")}

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .calibrate import CALIBRATED, _distance, _json_floats, derive_thresholds, one_code_change, worst_values
+from .calibrate import (CALIBRATED, _distance, _json_floats, derive_thresholds, one_code_change, stage_quantum,
+                        stage_values, worst_values)
 from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
 from .errors import RegressError
 from .outputs import Output
@@ -230,12 +231,14 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
                     comp = compare_outputs(a, b, device=device)
                     if comp.mismatch:
                         raise DriftError(f"{la} vs {lb}: not comparable: {'; '.join(comp.mismatch)}", case=case.id)
+                    comp.values.update(stage_values(a, b))
                     cd.pairs.append({"a": la, "b": lb,
                                      "values": {k: v for k, v in comp.values.items() if k in CALIBRATED}})
             cd.spread = worst_values([{"values": p["values"]} for p in cd.pairs])
             ref = outputs[0][1]
             bumped = compare_outputs(ref, one_code_change(ref), device=device)
             cd.quantum = {k: v for k, v in bumped.values.items() if k in CALIBRATED}
+            cd.quantum.update(stage_quantum(ref))
             cd.thresholds = derive_thresholds(cd.spread, cd.quantum, margin=MARGIN)
             machine = session.identity.installed.get("gpu.name") or session.identity.installed.get("cpu.model", "")
             record = cd.record(machine, device)

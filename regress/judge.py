@@ -46,6 +46,7 @@ class Evidence:
     fingerprint: Mapping[str, str] = field(default_factory=dict)
     perf: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, Any] = field(default_factory=dict)
+    stages: list[Any] | None = None  # regress.metrics.stages.StageDistance per checkpoint; None: not compared
 
 
 def thresholds_for(suite: Suite, case: Case, platform: str, *, golden_platform: str,
@@ -58,6 +59,26 @@ def thresholds_for(suite: Suite, case: Case, platform: str, *, golden_platform: 
         exact = resolve_thresholds(suite, case, platform, calibrated=calibrated)
         return drift_thresholds(exact, suite, golden_meta.get("drift"))
     return resolve_thresholds(suite, case, platform, nearest_from=nearest_from, calibrated=calibrated)
+
+
+def first_divergence(stages: list[Any], thresholds: Mapping[str, Threshold]) -> str | None:
+    """'first divergence: text_encode (text_encode/call1/out0: stage_cos 0.9981, needs >= 0.99999)':
+    the earliest stage checkpoint outside its thresholds, or (none set) the earliest that
+    differs at all. None when every checkpoint matches."""
+    th_cos, th_rel = thresholds.get("stage_cos"), thresholds.get("stage_rel_l2")
+    for d in stages:
+        if d.note:
+            return f"first divergence: {d.stage} ({d.key}: {d.note})"
+        bad = []
+        if d.cos is not None and (d.cos != d.cos or (th_cos is not None and d.cos < th_cos.value)
+                                  or (th_cos is None and th_rel is None and d.cos < 1.0)):
+            bad.append(f"stage_cos {d.cos:.6g}" + (f", needs >= {th_cos.value:.6g}" if th_cos else ""))
+        if d.rel_l2 is not None and (d.rel_l2 != d.rel_l2 or (th_rel is not None and d.rel_l2 > th_rel.value)
+                                     or (th_cos is None and th_rel is None and d.rel_l2 > 0.0)):
+            bad.append(f"stage_rel_l2 {d.rel_l2:.3g}" + (f", needs <= {th_rel.value:.3g}" if th_rel else ""))
+        if bad:
+            return f"first divergence: {d.stage} ({d.key}: {'; '.join(bad)})"
+    return None
 
 
 def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *, suite: Suite) -> None:
@@ -81,6 +102,16 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
     if failing:
         where = f" (worst frame {ev.worst_frame})" if ev.worst_frame is not None else ""
         verdict.reasons.append("; ".join(failing) + where)
+
+    if ev.stages is not None:
+        verdict.stages = [{"key": d.key, "cos": d.cos, "rel_l2": d.rel_l2, "note": d.note} for d in ev.stages]
+        line = first_divergence(ev.stages, thresholds)
+        if line is None and failing and ev.stages and not any(d.note for d in ev.stages):
+            last = ev.stages[-1].stage
+            line = (f"first divergence: after the last checkpoint ({ev.stages[-1].key}): every intermediate tensor "
+                    f"matches the golden, the {'decoded output' if last != 'audio_decode' else 'waveform'} does not")
+        if line:
+            (verdict.reasons if failing else verdict.warnings).insert(0, line)
 
     verdict.precision = precision_diff(ev.golden_meta.get("precision"), dict(ev.fingerprint))
     changed = verdict.precision["changed"]

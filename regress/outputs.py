@@ -24,6 +24,10 @@ IMAGE_FILE = "output.png"
 VIDEO_FILE = "output.npz"
 AUDIO_FILE = "audio.npz"
 OUTPUT_FILES = (IMAGE_FILE, VIDEO_FILE, AUDIO_FILE)
+# The stage checkpoints (prompt embeddings, latents per step, the decoder's input), float32,
+# named '<stage>/<what>' (see regress.runners.diffusers_family.StageRecorder).
+STAGES_FILE = "stages.safetensors"
+MAX_STAGES_BYTES = 64 << 20  # a checkpoint file larger than this is refused on load
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Output:
     audio: np.ndarray | None = None
     sample_rate: int | None = None
     nonfinite: int = 0
+    # Intermediate tensors between the pipeline's stages (judged apart from the tracks, so that
+    # a verdict can name the first stage that diverged). Not part of ``kind``.
+    stages: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.image is None and self.video is None and self.audio is None:
@@ -86,6 +93,10 @@ class Output:
             files[VIDEO_FILE] = write_npz(frames=self.video, fps=np.float64(self.fps))
         if self.audio is not None:
             files[AUDIO_FILE] = write_npz(samples=self.audio, sample_rate=np.int64(self.sample_rate))
+        if self.stages:
+            from safetensors.numpy import save
+
+            files[STAGES_FILE] = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.stages.items()})
         return files
 
     @classmethod
@@ -104,6 +115,8 @@ class Output:
             found = True
         if not found:
             raise OutputError(f"{directory}: no output file ({', '.join(OUTPUT_FILES)})")
+        if (directory / STAGES_FILE).exists():
+            kw["stages"] = load_stages(directory / STAGES_FILE)
         return cls(**kw)
 
     @classmethod
@@ -194,6 +207,23 @@ def load_image(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise OutputError(f"{path}: not a readable PNG ({exc.__class__.__name__})") from None
+
+
+def load_stages(path: Path) -> dict[str, np.ndarray]:
+    """Stage checkpoints from safetensors (no pickle): float32 tensors only, size-limited."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_STAGES_BYTES:
+            raise OutputError(f"{path}: not a regular file, or larger than {MAX_STAGES_BYTES >> 20} MiB")
+        tensors = load(path.read_bytes())
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise OutputError(f"{path}: not a readable safetensors file ({exc.__class__.__name__})") from None
+    bad = [k for k, v in tensors.items() if v.dtype != np.float32]
+    if bad:
+        raise OutputError(f"{path}: stage tensor {bad[0]!r} is {tensors[bad[0]].dtype}, expected float32")
+    return tensors
 
 
 def load_video(path: Path) -> tuple[np.ndarray, float]:

@@ -263,10 +263,18 @@ class GoldenSession:
         comp = compare_outputs(golden_output, result.output, device=self.device, lpips=lp and lp.request)
         if lp is not None:
             lpips_verdict(lp, verdict, comp, thresholds, golden.meta, strict=self.options.strict)
+        stages = None
+        values = dict(comp.values)
+        if golden_output.stages and result.output.stages:  # both recorded checkpoints: compare them
+            from .metrics.stages import compare_stages, worst
+
+            stages = compare_stages(golden_output.stages, result.output.stages)
+            values.update(worst(stages))
         evidence = Evidence(case=case, platform=verdict.platform, golden_platform=golden.platform,
-                            golden_meta=golden.meta, numerics=numerics, values=comp.values, mismatch=comp.mismatch,
+                            golden_meta=golden.meta, numerics=numerics, values=values, mismatch=comp.mismatch,
                             worst_frame=comp.worst_frame, worst_frames=comp.worst_frames, per_frame=comp.per_frame,
-                            fingerprint=result.fingerprint, perf=result.perf.to_json(), versions=result.versions)
+                            fingerprint=result.fingerprint, perf=result.perf.to_json(), versions=result.versions,
+                            stages=stages)
         judge(verdict, evidence, thresholds, suite=self.suite)
 
     # ------------------------------------------------------------------ goldens
@@ -308,14 +316,17 @@ class GoldenSession:
                 return
             if not other and same_output(replaced.meta, result.output) \
                     and replaced.meta.get("precision") == result.fingerprint:
+                from .outputs import STAGES_FILE
+
                 unchanged = ((replaced.meta.get("identity") or {}).get("digest") == meta["identity"]["digest"]
-                             and (replaced.meta.get("platform") or {}).get("versions") == meta["platform"]["versions"])
+                             and (replaced.meta.get("platform") or {}).get("versions") == meta["platform"]["versions"]
+                             and (STAGES_FILE in (replaced.meta.get("files") or {})) == bool(result.output.stages))
                 if unchanged:
                     verdict.warnings.append("bit-identical to its golden: nothing to publish (its calibration and "
                                             "drift bounds are kept)")
                     return
-                # Same bytes, new provenance (an identity, versions, settings): keep what was
-                # measured against these very bytes.
+                # Same bytes, new provenance (an identity, versions, settings, stage checkpoints):
+                # keep what was measured against these very bytes.
                 for block in ("noise_floor", "drift"):
                     if replaced.meta.get(block) is not None:
                         meta[block] = replaced.meta[block]
@@ -456,8 +467,10 @@ def same_output(meta: Mapping[str, Any], output: Output) -> bool:
     """Whether ``output`` encodes to exactly the files a golden's meta lists."""
     import hashlib
 
-    files = meta.get("files") or {}
-    encoded = output.encode()
+    from .outputs import OUTPUT_FILES
+
+    files = {k: v for k, v in (meta.get("files") or {}).items() if k in OUTPUT_FILES}
+    encoded = {k: v for k, v in output.encode().items() if k in OUTPUT_FILES}
     return bool(files) and set(files) == set(encoded) and all(
         hashlib.sha256(data).hexdigest() == files[name] for name, data in encoded.items())
 

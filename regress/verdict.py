@@ -157,6 +157,7 @@ class Verdict:
     per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
     media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
     numerics: dict[str, Any] = field(default_factory=dict)  # regime (exact / drift) and why (regress.numerics)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # per stage checkpoint: key, cos, rel_l2, note
 
     @property
     def failed(self) -> bool:

@@ -129,12 +129,20 @@ def test_ltx2_audio_component_in_fp32_runs_and_moves_only_the_audio(first_runs, 
     assert not np.array_equal(result.output.audio, base.audio)
 
 
-def test_an_override_the_pipeline_cannot_run_is_a_one_line_precision_error(built):
+def test_a_dtype_error_inside_a_pipeline_is_a_one_line_precision_error(built):
+    """Boundary casts let every single-component flip run (tests/test_boundary_casts.py); a dtype
+    error that still escapes a pipeline says which precision it ran with, in one line."""
     runner = get_runner("sd")
     pipe = runner.build(_case("sd"), {"text_encoder": "fp32"}, "cpu")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 must have the same dtype, but got Float and Half\n(traceback)")
+
+    pipe.__class__ = type("BrokenPipeline", (type(pipe),), {"__call__": broken})  # this pipe only
     with pytest.raises(RunnerError, match=r"field 'precision'.*cannot run with precision") as err:
         runner.run(pipe, _case("sd"), "cpu")
-    assert "\n" not in str(err.value) and "'text_encoder': 'fp32'" in str(err.value)
+    assert "\n" not in str(err.value) and "'text_encoder': 'fp32 (cast at its boundaries)'" not in str(err.value)
+    assert "text_encoder" in str(err.value)
 
 
 def test_z_image_pad_tokens_are_filled(built):

@@ -73,7 +73,8 @@ def test_fetching_one_case_downloads_only_its_files(hub_project, capsys) -> None
     assert "fetched 1 golden(s) for cpu-avx2" in err and "HF_HUB_OFFLINE=1 pytest -m golden" in err
     files = snapshot_files(hp, hp.first)
     (platform,) = {f.split("/")[2] for f in files}
-    assert files == [f"cases/qwen/{platform}/meta.json", f"cases/qwen/{platform}/output.png"]
+    assert files == [f"cases/qwen/{platform}/meta.json", f"cases/qwen/{platform}/output.png",
+                     f"cases/qwen/{platform}/stages.safetensors"]
     cached = (hp.cache / "datasets--org--goldens" / "snapshots" / hp.first / files[1]).read_bytes()
     assert cached == (hp.repo_dir / files[1]).read_bytes()
     # and the server saw downloads of those files only

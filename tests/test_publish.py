@@ -223,7 +223,7 @@ def test_pytest_golden_update_publishes_to_a_git_store(hub_project, pytester) ->
     assert read_lock(hp.lock).kind == "git" and new == git(hp.repo_dir, "rev-parse", "HEAD") != hp.first
     assert f"now pins {new}" in r.stdout.str()
     assert sorted(git(hp.repo_dir, "diff", "--name-only", hp.first, new).splitlines()) == [
-        "cases/qwen/cpu-sve/meta.json", "cases/qwen/cpu-sve/output.png"]
+        "cases/qwen/cpu-sve/meta.json", "cases/qwen/cpu-sve/output.png", "cases/qwen/cpu-sve/stages.safetensors"]
     r = pytester.runpytest_inprocess(s, f"--golden-suite={s}", "-m", "golden", "-p", "no:cacheprovider", "-k", "qwen",
                                      "--golden-platform=cpu-sve", "--golden-strict")
     r.assert_outcomes(passed=1)

@@ -43,7 +43,12 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("audio_snr", True, -INF, INF, "dB", "audio: signal-to-noise ratio of current vs golden"),
     MetricSpec("audio_mel", False, 0.0, INF, "dB", "audio: log-mel spectral distance"),
     MetricSpec("audio_max_abs", False, 0.0, INF, "", "audio: largest absolute sample difference"),
+    MetricSpec("stage_cos", True, -1.0, 1.0, "", "stage checkpoints: cosine similarity of each intermediate "
+                                                "tensor (prompt embeddings, latents per step, decoder input)"),
+    MetricSpec("stage_rel_l2", False, 0.0, INF, "", "stage checkpoints: relative L2 distance of each intermediate "
+                                                   "tensor"),
 )}
+STAGE_METRICS = ("stage_cos", "stage_rel_l2")
 
 # For video, a ``*_worst`` threshold not set anywhere takes the value of its mean metric.
 WORST_OF = {"ssim_worst": "ssim", "psnr_worst": "psnr", "lpips_worst": "lpips"}

@@ -220,6 +220,14 @@ class DiffusersFamily:
         _check_kwargs(pipe, kwargs, case)
         generator = torch.Generator(device="cpu").manual_seed(case.seed)
         seed_defaults(case.seed, device)
+        recorder = StageRecorder(steps=case.steps, every_step=case.is_tiny)
+        accepted, _ = _call_parameters(type(pipe))
+        if "callback_on_step_end" in accepted and "callback_on_step_end" not in kwargs:
+            kwargs["callback_on_step_end"] = recorder.on_step_end
+        elif "callback" in accepted and "callback" not in kwargs:  # Stable Audio's older hook
+            kwargs["callback"] = lambda i, _t, latents: recorder.step(i, latents)
+            kwargs["callback_steps"] = 1
+        pipe._regress_recorder = recorder
         with StageMeter(pipe, device, cpu_memory=self.profile_cpu_memory) as meter:
             try:
                 result = pipe(**kwargs, generator=generator, output_type="np", return_dict=True)
@@ -230,7 +238,10 @@ class DiffusersFamily:
                 # feeding a bf16 transformer): say which precision, not where it broke inside
                 raise RunnerError(f"{type(pipe).__name__} cannot run with precision {fingerprint(pipe)}: "
                                   f"{str(exc).splitlines()[0]}", case=case.id, field="precision") from None
+            finally:
+                pipe._regress_recorder = None
         output = self.to_output(result, case, pipe)
+        output.stages = recorder.tensors or None
         perf = meter.perf()
         perf.build_s = getattr(pipe, "_regress_build_s", None)
         provenance = versions(device)
@@ -332,6 +343,56 @@ def _cast_tree(x: Any, dtype: Any) -> Any:
     return x
 
 
+def float32_copy(t: Any) -> Any:
+    """A float32 numpy copy of a tensor, made by numpy: on the CPU no torch allocation happens,
+    so the profiler's peak memory (the memory gate) does not see the recording."""
+    import numpy as np
+
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()  # host memory; the CUDA peak is the device allocator's
+    if t.dtype == torch.bfloat16:  # numpy has no bf16: widen its bits (bf16 is float32's top half)
+        bits = t.contiguous().view(torch.int16).numpy().astype(np.int32)
+        return (bits << 16).view(np.float32).reshape(tuple(t.shape)).copy()
+    return np.array(t.contiguous().numpy(), dtype=np.float32, copy=True)
+
+
+class StageRecorder:
+    """Copies of the tensors that pass between a pipeline's stages during one call: what each
+    ``encode_prompt`` call returned (``text_encode/call1/out0``), the latents after denoising
+    steps (``denoise/step01``; every step of a tiny case, the first, middle and last of a real
+    one), and what each decoder was given (``decode/vae/input``). Float32 copies on the CPU:
+    recording changes no value the pipeline computes."""
+
+    def __init__(self, *, steps: int, every_step: bool) -> None:
+        self.tensors: dict[str, Any] = {}
+        self.calls = 0
+        keep = range(1, steps + 1) if every_step else {1, (steps + 1) // 2, steps}
+        self.steps = set(keep)
+
+    def add(self, name: str, t: Any) -> None:
+        if torch.is_tensor(t) and t.is_floating_point():
+            self.tensors[name] = float32_copy(t)
+
+    def text(self, returned: Any) -> None:
+        self.calls += 1
+        items = returned if isinstance(returned, (tuple, list)) else (returned,)
+        for j, t in enumerate(items):
+            if isinstance(t, (tuple, list)):  # per-prompt lists (Z-Image)
+                for k, u in enumerate(t):
+                    self.add(f"text_encode/call{self.calls}/out{j}.{k}", u)
+            else:
+                self.add(f"text_encode/call{self.calls}/out{j}", t)
+
+    def step(self, index: int, latents: Any) -> None:
+        if index + 1 in self.steps:
+            self.add(f"denoise/step{index + 1:03d}", latents)
+
+    def on_step_end(self, _pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self.step(index, kwargs.get("latents"))
+        return kwargs  # the same objects: the pipeline continues exactly as without us
+
+
 def instrument(pipe: Any, *, decode_stage: str = "decode", audio_decoders: tuple[str, ...] = ()) -> None:
     """Wrap ``pipe.encode_prompt``, ``pipe.vae.decode`` and the audio decoders once, so that
     :class:`StageMeter` sees the stage boundaries without knowing each pipeline's ``__call__``.
@@ -344,23 +405,30 @@ def instrument(pipe: Any, *, decode_stage: str = "decode", audio_decoders: tuple
 
     def encode_prompt(*args: Any, **kwargs: Any) -> Any:
         with _Stage(pipe, "text_encode"):
-            return encode(*args, **kwargs)
+            returned = encode(*args, **kwargs)
+        recorder = getattr(pipe, "_regress_recorder", None)
+        if recorder is not None:
+            recorder.text(returned)
+        return returned
 
     pipe.encode_prompt = encode_prompt
-    _wrap_decode(pipe, pipe.vae, "decode", decode_stage)
+    _wrap_decode(pipe, pipe.vae, "decode", decode_stage, "vae")
     for name in audio_decoders:
         module = getattr(pipe, name)
         # the vocoder is called as a module (``self.vocoder(mel)``): wrap its forward
-        _wrap_decode(pipe, module, "decode" if hasattr(module, "decode") else "forward", "audio_decode")
+        _wrap_decode(pipe, module, "decode" if hasattr(module, "decode") else "forward", "audio_decode", name)
     pipe._regress_instrumented = True
 
 
-def _wrap_decode(pipe: Any, module: Any, method: str, stage: str) -> None:
+def _wrap_decode(pipe: Any, module: Any, method: str, stage: str, name: str) -> None:
     """Replace ``module.<method>`` by a version that casts its first (latent) argument to the
-    module's dtype and runs inside ``stage``."""
+    module's dtype and runs inside ``stage`` (recording what it was given)."""
     inner = getattr(module, method)
 
     def wrapped(z: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = getattr(pipe, "_regress_recorder", None)
+        if recorder is not None and f"{stage}/{name}/input" not in recorder.tensors:
+            recorder.add(f"{stage}/{name}/input", z)  # the first call (a tiled decode calls again)
         if torch.is_tensor(z) and z.is_floating_point():
             z = z.to(module.dtype)
         with _Stage(pipe, stage):
