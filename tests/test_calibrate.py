@@ -127,7 +127,8 @@ def test_calibrate_derives_audio_thresholds_and_the_audio_vae_switch_then_fails(
 
     assert main(["calibrate", "--suite", str(suite_path), "-k", "audio", "--runs", "2", "--write"]) == 0
     nf = _meta(project, "audio")["noise_floor"]
-    assert set(nf["thresholds"]) == {"audio_snr", "audio_mel", "audio_max_abs"}
+    # the audio track's metrics, and the stage checkpoints' (calibrated like any metric)
+    assert set(nf["thresholds"]) == {"audio_snr", "audio_mel", "audio_max_abs", "stage_cos", "stage_rel_l2"}
     assert nf["quantum"]["audio_max_abs"] == pytest.approx(1 / 32768, rel=1e-3)
     assert nf["bit_identical"] is (nf["floor"]["audio_max_abs"] == 0.0)
 
