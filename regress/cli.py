@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "lpips",
+COMMANDS = ("env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "lpips",
             "report", "shard")
 
 

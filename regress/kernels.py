@@ -9,8 +9,10 @@ they are environment variables of their own (see :mod:`regress.env`), set for a 
 
 The settings, declared once:
 
-* ``sdpa=flash|mem_efficient|cudnn|math``: the only SDPA backend enabled (CUDA);
-* ``tf32=on|off``: TF32 for cuDNN convolutions and cuBLAS matmuls (CUDA);
+* ``sdpa=flash|mem_efficient|cudnn|math``: the SDPA backends enabled, e.g. ``sdpa=math`` or
+  ``sdpa=flash+math`` (CUDA);
+* ``tf32=on|off``: TF32 for cuDNN convolutions and cuBLAS matmuls (CUDA); ``tf32_cudnn`` and
+  ``tf32_matmul`` set one of the two;
 * ``cudnn_benchmark=on|off``: cuDNN autotuning (CUDA);
 * ``threads=N``: torch's intra-op threads (CPU).
 """
@@ -23,7 +25,7 @@ from .env import REGRESS_KERNELS
 from .errors import RegressError
 
 SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
-SETTINGS = ("sdpa", "tf32", "cudnn_benchmark", "threads")
+SETTINGS = ("sdpa", "tf32", "tf32_cudnn", "tf32_matmul", "cudnn_benchmark", "threads")
 _SWITCH = {"on": True, "off": False}
 
 
@@ -38,9 +40,9 @@ def parse(text: str) -> dict[str, str]:
         bad = None
         if not sep or name not in SETTINGS:
             bad = f"expected NAME=VALUE with NAME one of {', '.join(SETTINGS)}"
-        elif name == "sdpa" and value not in SDPA_BACKENDS:
-            bad = f"sdpa must be one of {', '.join(SDPA_BACKENDS)}"
-        elif name in ("tf32", "cudnn_benchmark") and value not in _SWITCH:
+        elif name == "sdpa" and not set(value.split("+")) <= set(SDPA_BACKENDS):
+            bad = f"sdpa must be one or more of {', '.join(SDPA_BACKENDS)} (joined by '+')"
+        elif name in ("tf32", "tf32_cudnn", "tf32_matmul", "cudnn_benchmark") and value not in _SWITCH:
             bad = f"{name} must be on or off"
         elif name == "threads" and not (value.isdigit() and int(value) > 0):
             bad = "threads must be a positive integer"
@@ -62,14 +64,18 @@ def apply(settings: dict[str, str]) -> None:
 
     b = torch.backends
     if "sdpa" in settings:
-        want = settings["sdpa"]
-        b.cuda.enable_flash_sdp(want == "flash")
-        b.cuda.enable_mem_efficient_sdp(want == "mem_efficient")
+        want = set(settings["sdpa"].replace(",", "+").split("+"))  # '+' here; ',' as the identity records it
+        b.cuda.enable_flash_sdp("flash" in want)
+        b.cuda.enable_mem_efficient_sdp("mem_efficient" in want)
         if hasattr(b.cuda, "enable_cudnn_sdp"):
-            b.cuda.enable_cudnn_sdp(want == "cudnn")
-        b.cuda.enable_math_sdp(want == "math")
+            b.cuda.enable_cudnn_sdp("cudnn" in want)
+        b.cuda.enable_math_sdp("math" in want)
     if "tf32" in settings:
         b.cudnn.allow_tf32 = b.cuda.matmul.allow_tf32 = _SWITCH[settings["tf32"]]
+    if "tf32_cudnn" in settings:
+        b.cudnn.allow_tf32 = _SWITCH[settings["tf32_cudnn"]]
+    if "tf32_matmul" in settings:
+        b.cuda.matmul.allow_tf32 = _SWITCH[settings["tf32_matmul"]]
     if "cudnn_benchmark" in settings:
         b.cudnn.benchmark = _SWITCH[settings["cudnn_benchmark"]]
     if "threads" in settings:

@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-device", default=None, metavar="DEVICE", help="run pipelines on this torch device")
     g.addoption("--golden-force", action="store_true", default=False,
                 help="with --golden-update: write goldens that fail the quality gate")
+    g.addoption("--golden-bisect", action="store_true", default=False,
+                help="at session end, bisect each failing case: revert each difference from its golden (dtypes, "
+                     "backend settings) to name the cause (`regress bisect CASE` does one)")
     g.addoption("--golden-replace-other-machine", action="store_true", default=False,
                 help="with --golden-update: replace goldens of this platform key that another machine made")
     g.addoption("--golden-shard", default=None, metavar="I/N",
@@ -214,6 +217,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     worker = workers.worker_id(session.config)
     docs = []
+    if session.config.getoption("--golden-bisect"):
+        for gs in sessions.values():
+            bisect_failures(gs)
     for gs in sessions.values():
         try:
             revision = gs.publish()
@@ -251,11 +257,44 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workers.hand_over(session.config, docs)
 
 
+def bisect_failures(gs: Any) -> None:
+    """--golden-bisect: each failed suite case is bisected in a session of its own (its runs are
+    not verdicts of this run); the result goes into the case's verdict and report card."""
+    from .bisect import bisect
+    from .session import GoldenSession, Options
+
+    o = gs.options
+    probe = GoldenSession(gs.suite, Options(platform=o.platform, device=o.device, strict=o.strict,
+                                            precision=dict(o.precision)), store=gs.store)
+    for v in gs.verdicts:
+        if v.status != "failed" or not any(c.id == v.id for c in gs.suite.cases):
+            continue
+        try:
+            result = bisect(probe, gs.suite.case(v.id))
+        except RegressError as exc:
+            v.warnings.append(f"bisect: {exc}")
+            continue
+        v.bisect = result.to_json()
+        v.warnings.append(result.summary())
+    probe.close()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from .report.summary import write_drift_lines
 
     sessions: dict = terminalreporter.config.stash.get(_SESSIONS, {})
     write_drift_lines(terminalreporter, [v.to_json() for gs in sessions.values() for v in gs.verdicts])
+    bisected = [v for gs in sessions.values() for v in gs.verdicts if v.bisect]
+    if bisected:
+        from .bisect import Bisection, Row, table_lines
+
+        terminalreporter.write_sep("-", f"regress: {len(bisected)} failing case(s) bisected")
+        for v in bisected:
+            b = v.bisect
+            result = Bisection(b["case"], Row(**b["baseline"]), [Row(**r) for r in b["rows"]], b["cause"],
+                               b["not_revertible"])
+            for line in table_lines(result):
+                terminalreporter.write_line(line)
 
 
 class GoldenCheck:

@@ -158,6 +158,7 @@ class Verdict:
     media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
     numerics: dict[str, Any] = field(default_factory=dict)  # regime (exact / drift) and why (regress.numerics)
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage checkpoint: key, cos, rel_l2, note
+    bisect: dict[str, Any] = field(default_factory=dict)  # --golden-bisect: regress.bisect.Bisection.to_json()
 
     @property
     def failed(self) -> bool:

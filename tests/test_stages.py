@@ -52,3 +52,66 @@ def test_a_flip_names_the_first_stage_that_diverged(project: Path, flip, stage) 
     first = [r for r in v.reasons + v.warnings if r.startswith("first divergence")]
     assert first and first[0].startswith(f"first divergence: {stage}"), v.message()
     assert v.stages and {"key", "cos", "rel_l2"} <= set(v.stages[0])
+
+
+# --------------------------------------------------------------------------- bisect
+
+@pytest.mark.parametrize(("flip", "stage"), [("transformer", "denoise"), ("text_encoder", "text_encode"),
+                                             ("vae", "after the last checkpoint")])
+def test_bisect_names_the_component_and_the_first_diverging_stage(project: Path, flip, stage, capsys) -> None:
+    from regress.cli import main
+
+    suite = str(project / "goldens" / "suite.toml")
+    assert main(["bisect", "qwen", "--suite", suite, "--precision", f"{flip}=fp32"]) == 0
+    out = capsys.readouterr().out
+    assert f"| {flip} dtype back to bf16 | passed | ok | - | yes |" in out
+    assert f"fails because of the {flip} dtype (fp32 here, bf16 in the golden); first divergence: {stage}" in out
+    assert main(["bisect", "qwen", "--suite", suite, "--precision", f"{flip}=fp32", "--json"]) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert doc["cause"] == [f"the {flip} dtype (fp32 here, bf16 in the golden)"] and doc["baseline"]["status"] == "failed"
+
+
+def test_bisect_of_a_passing_case_says_there_is_nothing_to_bisect(project: Path, capsys) -> None:
+    from regress.cli import main
+
+    assert main(["bisect", "qwen", "--suite", str(project / "goldens" / "suite.toml")]) == 0
+    assert "passes as it runs here; nothing to bisect" in capsys.readouterr().out
+
+
+def test_golden_bisect_from_pytest_names_the_cause_in_the_verdict_and_report(pytester: pytest.Pytester,
+                                                                            project: Path, tmp_path: Path) -> None:
+    import json
+
+    suite = project / "goldens" / "suite.toml"
+    report = tmp_path / "report"
+    r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-m", "golden", "-p", "no:cacheprovider",
+                                     "-k", "qwen", "--golden-precision", "transformer=fp32", "--golden-bisect",
+                                     f"--golden-report={report}")
+    r.assert_outcomes(failed=1)
+    r.stdout.fnmatch_lines(["*1 failing case(s) bisected*",
+                            "bisect: qwen fails because of the transformer dtype (fp32 here, bf16 in the golden); "
+                            "first divergence: denoise*"])
+    (case,) = json.loads((report / "results.json").read_text())["cases"]
+    assert case["bisect"]["cause"] == ["the transformer dtype (fp32 here, bf16 in the golden)"]
+    assert any(w.startswith("bisect: qwen fails because of the transformer dtype") for w in case["warnings"])
+    assert "fails because of the transformer dtype" in (report / "index.html").read_text()
+
+
+def test_bisect_lists_backend_settings_and_what_cannot_be_reverted() -> None:
+    from regress.bisect import differences
+
+    golden = {"precision": {"vae": "bf16", "transformer": "bf16 (cast at its boundaries)"},
+              "platform": {"versions": {"cudnn.allow_tf32": "True", "cuda.matmul.allow_tf32": "False",
+                                        "cudnn.benchmark": "False"}},
+              "identity": {"installed": {"attention": "flash,mem_efficient,cudnn,math", "gpu.name": "H100",
+                                         "torch": "2.11.0"}}}
+    installed = {"cudnn.allow_tf32": "True", "cuda.matmul.allow_tf32": "True", "cudnn.benchmark": "True",
+                 "attention": "math", "gpu.name": "H200", "torch": "2.11.0"}
+    diffs, fixed = differences(golden, {"vae": "fp32", "transformer": "bf16"}, installed)
+    by_name = {d.name: d for d in diffs}
+    assert set(by_name) == {"vae dtype", "tf32", "cudnn.benchmark", "attention"}
+    assert by_name["vae dtype"].precision == {"vae": "bf16"}
+    assert by_name["tf32"].kernels == {"tf32_cudnn": "on", "tf32_matmul": "off"}
+    assert by_name["cudnn.benchmark"].kernels == {"cudnn_benchmark": "off"}
+    assert by_name["attention"].kernels == {"sdpa": "flash,mem_efficient,cudnn,math"}
+    assert fixed == ["gpu.name H100 -> H200"]  # another card: named, not revertible

@@ -1,0 +1,47 @@
+"""`regress bisect CASE`: which difference from the golden makes a failing case fail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("bisect", parents=[common],
+                       help="revert each difference from the golden (dtypes, backend settings) to find the cause")
+    p.add_argument("case", help="case id")
+    p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE",
+                   help="run the case with this override (the failing run's --golden-precision); repeatable")
+    p.add_argument("--platform", default=None, help="judge against the goldens of this platform key")
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true", help="print the bisection as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import kernels
+    from ..bisect import bisect, table_lines
+    from ..precision import parse_override
+    from ..session import GoldenSession, Options
+    from ..suite import load_suite
+
+    suite = load_suite(args.suite)
+    try:
+        precision = dict(parse_override(t) for t in args.precision)
+    except ValueError as exc:
+        raise RegressError(f"--precision: {exc}") from None
+    kernels.from_env()  # validated before anything runs (REGRESS_KERNELS: the failing run's settings)
+    session = GoldenSession(suite, Options(platform=args.platform, device=args.device, precision=precision,
+                                           freeze_heap=True))
+    case = suite.case(args.case)
+    print(f"bisecting {case.id} on {session.platform}: each difference from the golden reverted in turn",
+          file=sys.stderr)
+    result = bisect(session, case)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in table_lines(result):
+            print(line)
+    return EXIT_OK if result.cause or result.baseline.restored else EXIT_REGRESSION
