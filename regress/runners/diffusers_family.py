@@ -298,12 +298,15 @@ def place(pipe: Any, table: Mapping[str, str], device: str) -> None:
 def cast_at_boundaries(pipe: Any, table: Mapping[str, str], defaults: Mapping[str, str], *,
                        skip: tuple[str, ...] = ()) -> list[str]:
     """Let a component run in a dtype its neighbours do not produce or expect, as an engine with
-    per-component precision does: its floating-point inputs are cast to its dtype on the way in,
-    and its outputs to its *default* dtype (what the rest of the pipeline was written around) on
-    the way out. Only components whose dtype differs from the family's default get the hooks:
-    a default run is exactly what it was. Without this, 30 of the 58 single-component flips of
-    the tiny families stop with "mat1 and mat2 must have the same dtype" and are never judged.
-    Returns (and records on the pipeline) the components cast."""
+    per-component precision does: once any component's dtype differs from the family's
+    default, every component takes its floating-point inputs in its own dtype (a forward
+    pre-hook), so what a stage hands on is cast to what the next stage expects where that stage
+    begins, whether the tensor comes from a module or from the pipeline's own code (which also
+    casts between stages, e.g. ``prompt_embeds.to(self.text_encoder.dtype)``). Outputs are not
+    cast: an all-fp32 assignment stays fp32 end to end. A default run gets no hooks and is
+    exactly what it was. Without this, 30 of the 58 single-component flips of the tiny
+    families stop with "mat1 and mat2 must have the same dtype" and are never judged.
+    Returns (and records on the pipeline) the components whose dtype was changed."""
     cast: list[str] = []
     components = nn_components(pipe)
     flipped = {n for n, d in table.items() if d != defaults.get(n) and n in components and n not in skip}
@@ -321,8 +324,6 @@ def cast_at_boundaries(pipe: Any, table: Mapping[str, str], defaults: Mapping[st
         module.register_forward_pre_hook(
             lambda _m, args, kwargs, dt=inner: (_cast_tree(args, dt), _cast_tree(kwargs, dt)), with_kwargs=True)
         if name in flipped:
-            outer = to_torch_dtype(defaults[name])
-            module.register_forward_hook(lambda _m, _args, out, dt=outer: _cast_tree(out, dt))
             cast.append(name)
     pipe._regress_boundary_casts = tuple(cast)
     return cast
