@@ -94,7 +94,9 @@ def test_golden_bisect_from_pytest_names_the_cause_in_the_verdict_and_report(pyt
     (case,) = json.loads((report / "results.json").read_text())["cases"]
     assert case["bisect"]["cause"] == ["the transformer dtype (fp32 here, bf16 in the golden)"]
     assert any(w.startswith("bisect: qwen fails because of the transformer dtype") for w in case["warnings"])
-    assert "fails because of the transformer dtype" in (report / "index.html").read_text()
+    html = (report / "index.html").read_text()
+    assert "fails because of the transformer dtype" in html
+    assert "stage checkpoints: distance from the golden" in html and "<code>denoise/step001</code>" in html
 
 
 def test_bisect_lists_backend_settings_and_what_cannot_be_reverted() -> None:

@@ -159,10 +159,41 @@ def _case_section(c: Mapping[str, Any]) -> str:
         parts.append(_image(c, files, media.get("image") or {}))
     if "audio" in media or files.get("audio_golden") or files.get("audio_actual"):
         parts.append(_audio(files, media.get("audio") or {}))
+    if c.get("stages"):
+        parts.append(_stages(c["stages"]))
     parts.append("<div class='tables'>" + _metrics(c.get("metrics") or {}) + _precision(c.get("precision") or {})
                  + _perf(c.get("perf") or {}) + "</div>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _stages(rows: list[dict[str, Any]]) -> str:
+    """The distance from the golden per stage checkpoint and step, in pipeline order: a bar of
+    1 - cosine on a log scale (1e-12 .. 1) beside the numbers, so the first stage that moved
+    stands out; an identical checkpoint draws no bar."""
+    import math
+
+    def bar(cos: Any) -> str:
+        if not isinstance(cos, (int, float)) or isinstance(cos, bool):
+            return ""
+        d = 1.0 - float(cos)
+        if d != d:
+            return "<span class='bar nan'>NaN</span>"
+        if d <= 0:
+            return ""
+        width = max(2, min(100, round((math.log10(d) + 12) / 12 * 100)))
+        return f"<span class='bar' style='display:inline-block;background:#c0392b;height:8px;width:{width}px'></span>"
+
+    body = []
+    for r in rows:
+        cos, rel = r.get("cos"), r.get("rel_l2")
+        nums = (_e(r.get("note")) if r.get("note") else
+                f"cos {_e(f'{cos:.9f}' if isinstance(cos, float) else cos)} &middot; rel L2 "
+                f"{_e(f'{rel:.3g}' if isinstance(rel, float) else rel)}")
+        body.append(f"<tr><td><code>{_e(r.get('key'))}</code></td><td>{nums}</td><td>{bar(cos)}</td></tr>")
+    return ("<table class='stages'><caption>stage checkpoints: distance from the golden (bar: 1 - cosine, log "
+            "scale 1e-12 to 1)</caption><tr><th>checkpoint</th><th>distance</th><th></th></tr>"
+            + "".join(body) + "</table>")
 
 
 def _display(h: int, w: int) -> tuple[int, int, bool]:
