@@ -99,3 +99,14 @@ def parse_override(text: str) -> tuple[str, str]:
     if canon is None or canon not in DTYPES:
         raise ValueError(f"unknown dtype {dt!r} in {text!r} (one of {', '.join(DTYPES)})")
     return comp, canon
+
+
+def parse_overrides(texts: list[str], *, flag: str = "--precision") -> dict[str, str]:
+    """``COMPONENT=DTYPE`` options of a command, as one table; a bad one is a usage error
+    naming the flag."""
+    from .errors import RegressError
+
+    try:
+        return dict(parse_override(t) for t in texts)
+    except ValueError as exc:
+        raise RegressError(f"{flag}: {exc}") from None

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
+from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -23,15 +23,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def run(args: argparse.Namespace) -> int:
     from .. import kernels
     from ..bisect import bisect, table_lines
-    from ..precision import parse_override
+    from ..precision import parse_overrides
     from ..session import GoldenSession, Options
     from ..suite import load_suite
 
     suite = load_suite(args.suite)
-    try:
-        precision = dict(parse_override(t) for t in args.precision)
-    except ValueError as exc:
-        raise RegressError(f"--precision: {exc}") from None
+    precision = parse_overrides(args.precision)
     kernels.from_env()  # validated before anything runs (REGRESS_KERNELS: the failing run's settings)
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, precision=precision,
                                            freeze_heap=True))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
+from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,16 +37,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..precision import parse_override
+    from ..precision import parse_overrides
     from ..refresh import RefreshError, publish_staged, refresh, stage
     from ..session import GoldenSession, Options
     from ..suite import load_suite
 
     suite = load_suite(args.suite)
-    try:
-        precision = dict(parse_override(t) for t in args.precision)
-    except ValueError as exc:
-        raise RegressError(f"--precision: {exc}") from None
+    precision = parse_overrides(args.precision)
     opts = Options(platform=args.platform, device=args.device, update=args.only, precision=precision,
                    force=args.force, publish=args.publish, create_pr=args.create_pr, freeze_heap=True,
                    replace_other_machine=args.replace_other_machine)
