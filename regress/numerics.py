@@ -114,6 +114,11 @@ class Numerics:
                         "regress recorded one; `regress refresh` records it)")
             return (f"platform drift: golden from {self.golden_platform} records no numerics identity, and this "
                     "machine files goldens under another key")
+        if self.exact and self.notes:
+            line = f"numerics: {'; '.join(self.notes)}; differs in {describe_ops(self.ops)}"
+            if self.installed:
+                line += " (" + "; ".join(self.installed) + ")"
+            return line
         if self.exact:
             line = "numerics: exact (the kernel probe matches the golden's machine: not platform drift)"
             if self.installed:

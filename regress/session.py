@@ -50,6 +50,7 @@ class Options:
     create_pr: bool = False  # Hub stores: publish as a Hub pull request
     freeze_heap: bool = False  # gc.freeze() after the first build (a process that exists for this run)
     replace_other_machine: bool = False  # updates may replace a golden that another machine made
+    exact: bool = False  # judge in the exact regime even where the kernel probe differs (bisect --exact)
 
 
 @dataclass
@@ -257,6 +258,11 @@ class GoldenSession:
 
         numerics = compare_numerics(golden.meta.get("identity"), self.identity,
                                     same_key=golden.platform == verdict.platform, golden_platform=golden.platform)
+        if self.options.exact and not numerics.exact:  # bisect --exact: what moved the output at all
+            import dataclasses
+
+            numerics = dataclasses.replace(numerics, regime="exact", notes=("judged exactly on request: the kernel "
+                                                                             "probe differs",))
         thresholds = thresholds_for(self.suite, case, verdict.platform, golden_platform=golden.platform,
                                     golden_meta=golden.meta, regime=numerics.regime)
         lp = lpips_setup(self.suite, self.store, thresholds)

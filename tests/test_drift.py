@@ -108,3 +108,12 @@ def test_env_prints_the_identity(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["env"]) == 0
     out = capsys.readouterr().out
     assert "kernel probe (decides the regime)" in out and "installed (explains a difference)" in out
+
+
+def test_exact_on_request_judges_another_machines_golden_exactly(project: Path) -> None:
+    """bisect --exact: what moved the output at all, inside platform drift too."""
+    _as_other_machine(project, "qwen")
+    v = _check(project, "qwen", exact=True)
+    assert v.numerics["regime"] == "exact"
+    assert "judged exactly on request: the kernel probe differs" in v.numerics["line"]
+    assert "bf16 conv2d" in v.numerics["line"]

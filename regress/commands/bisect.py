@@ -17,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                    help="run the case with this override (the failing run's --golden-precision); repeatable")
     p.add_argument("--platform", default=None, help="judge against the goldens of this platform key")
     p.add_argument("--device", default=None)
+    p.add_argument("--exact", action="store_true",
+                   help="judge in the exact regime even where the kernel probe differs: find what moved the output "
+                        "at all (e.g. TF32 or an attention backend), not only what fails it beyond platform drift")
     p.add_argument("--json", action="store_true", help="print the bisection as JSON")
 
 
@@ -31,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     precision = parse_overrides(args.precision)
     kernels.from_env()  # validated before anything runs (REGRESS_KERNELS: the failing run's settings)
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, precision=precision,
+                                           exact=args.exact,
                                            freeze_heap=True))
     case = suite.case(args.case)
     print(f"bisecting {case.id} on {session.platform}: each difference from the golden reverted in turn",
