@@ -261,17 +261,6 @@ def calibrate_drift(session: Any, cases: list[Any], *, repeats: int = 2, only: l
     return drifts, revision
 
 
-def separation(distance_of_change: float, bound_distance: float) -> float:
-    """How many drift bounds a change lies away (distance ratio; inf when the bound is 0)."""
-    if bound_distance <= 0:
-        return float("inf") if distance_of_change > 0 else 0.0
-    return distance_of_change / bound_distance
-
-
-def metric_distance(name: str, value: float) -> float:
-    return _distance(name, value)
-
-
 def _fmt(v: float) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
