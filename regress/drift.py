@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .calibrate import (CALIBRATED, _distance, _json_floats, derive_thresholds, one_code_change, stage_quantum,
+from .calibrate import (CALIBRATED, _json_floats, derive_thresholds, one_code_change, stage_quantum,
                         stage_values, worst_values)
 from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
 from .errors import RegressError
