@@ -83,7 +83,7 @@ def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[s
            result: Any, suite_warn: Any) -> Any:
     from regress.judge import Evidence, judge, thresholds_for
     from regress.metrics.compare import compare_outputs
-    from regress.metrics.stages import compare_stages, worst
+    from regress.metrics.stages import stage_evidence
     from regress.numerics import compare
     from regress.verdict import Verdict
 
@@ -92,10 +92,8 @@ def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[s
     th = thresholds_for(suite_warn, case, session.platform, golden_platform=golden_platform,
                         golden_meta=golden_meta, regime=numerics.regime)
     comp = compare_outputs(golden_out, result.output, device=session.device)
-    values, stages = dict(comp.values), None
-    if golden_out.stages and result.output.stages:
-        stages = compare_stages(golden_out.stages, result.output.stages)
-        values.update(worst(stages))
+    stages, stage_values = stage_evidence(golden_out, result.output)
+    values = {**comp.values, **stage_values}
     v = Verdict(id=case.id, platform=session.platform, status="passed")
     ev = Evidence(case=case, platform=session.platform, golden_platform=golden_platform, golden_meta=golden_meta,
                   numerics=numerics, values=values, mismatch=comp.mismatch, fingerprint=result.fingerprint,

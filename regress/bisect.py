@@ -205,3 +205,34 @@ def table_lines(b: Bisection) -> list[str]:
         out.append(f"not revertible here: {'; '.join(b.not_revertible)}")
     out.append(b.summary())
     return out
+
+
+def table_lines_of(doc: Mapping[str, Any]) -> list[str]:
+    """:func:`table_lines` of a bisection kept as JSON (a verdict's ``bisect`` record)."""
+    return table_lines(Bisection(doc["case"], Row(**doc["baseline"]), [Row(**r) for r in doc["rows"]],
+                                 list(doc["cause"]), list(doc["not_revertible"])))
+
+
+def bisect_failures(gs: Any) -> None:
+    """``--golden-bisect``: bisect each failed suite case of a finished session, in a session of
+    its own (its runs are not verdicts of the run), and put the result into the case's verdict,
+    so that the terminal summary, results.json and the report card carry it."""
+    from .session import GoldenSession, Options
+
+    o = gs.options
+    probe = GoldenSession(gs.suite, Options(platform=o.platform, device=o.device, strict=o.strict,
+                                            precision=dict(o.precision)), store=gs.store)
+    ids = {c.id for c in gs.suite.cases}
+    try:
+        for v in gs.verdicts:
+            if v.status != "failed" or v.id not in ids:
+                continue
+            try:
+                result = bisect(probe, gs.suite.case(v.id))
+            except RegressError as exc:
+                v.warnings.append(f"bisect: {exc}")
+                continue
+            v.bisect = result.to_json()
+            v.warnings.append(result.summary())
+    finally:
+        probe.close()

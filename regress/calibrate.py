@@ -142,11 +142,9 @@ def worst_values(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 def stage_values(golden: Output, current: Output) -> dict[str, float]:
     """The stage-checkpoint metrics of a pair (worst over its checkpoints), when both have them."""
-    if not (golden.stages and current.stages):
-        return {}
-    from .metrics.stages import compare_stages, worst
+    from .metrics.stages import stage_evidence
 
-    return worst(compare_stages(golden.stages, current.stages))
+    return stage_evidence(golden, current)[1]
 
 
 def stage_quantum(golden: Output) -> dict[str, float]:

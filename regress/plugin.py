@@ -218,6 +218,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     worker = workers.worker_id(session.config)
     docs = []
     if session.config.getoption("--golden-bisect"):
+        from .bisect import bisect_failures
+
         for gs in sessions.values():
             bisect_failures(gs)
     for gs in sessions.values():
@@ -257,28 +259,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workers.hand_over(session.config, docs)
 
 
-def bisect_failures(gs: Any) -> None:
-    """--golden-bisect: each failed suite case is bisected in a session of its own (its runs are
-    not verdicts of this run); the result goes into the case's verdict and report card."""
-    from .bisect import bisect
-    from .session import GoldenSession, Options
-
-    o = gs.options
-    probe = GoldenSession(gs.suite, Options(platform=o.platform, device=o.device, strict=o.strict,
-                                            precision=dict(o.precision)), store=gs.store)
-    for v in gs.verdicts:
-        if v.status != "failed" or not any(c.id == v.id for c in gs.suite.cases):
-            continue
-        try:
-            result = bisect(probe, gs.suite.case(v.id))
-        except RegressError as exc:
-            v.warnings.append(f"bisect: {exc}")
-            continue
-        v.bisect = result.to_json()
-        v.warnings.append(result.summary())
-    probe.close()
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from .report.summary import write_drift_lines
 
@@ -286,14 +266,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write_drift_lines(terminalreporter, [v.to_json() for gs in sessions.values() for v in gs.verdicts])
     bisected = [v for gs in sessions.values() for v in gs.verdicts if v.bisect]
     if bisected:
-        from .bisect import Bisection, Row, table_lines
+        from .bisect import table_lines_of
 
         terminalreporter.write_sep("-", f"regress: {len(bisected)} failing case(s) bisected")
         for v in bisected:
-            b = v.bisect
-            result = Bisection(b["case"], Row(**b["baseline"]), [Row(**r) for r in b["rows"]], b["cause"],
-                               b["not_revertible"])
-            for line in table_lines(result):
+            for line in table_lines_of(v.bisect):
                 terminalreporter.write_line(line)
 
 

@@ -254,6 +254,7 @@ class GoldenSession:
         from .judge import Evidence, judge, thresholds_for
         from .metrics.compare import compare_outputs
         from .metrics.lpips import lpips_setup, lpips_verdict
+        from .metrics.stages import stage_evidence
         from .numerics import compare as compare_numerics
 
         numerics = compare_numerics(golden.meta.get("identity"), self.identity,
@@ -269,13 +270,8 @@ class GoldenSession:
         comp = compare_outputs(golden_output, result.output, device=self.device, lpips=lp and lp.request)
         if lp is not None:
             lpips_verdict(lp, verdict, comp, thresholds, golden.meta, strict=self.options.strict)
-        stages = None
-        values = dict(comp.values)
-        if golden_output.stages and result.output.stages:  # both recorded checkpoints: compare them
-            from .metrics.stages import compare_stages, worst
-
-            stages = compare_stages(golden_output.stages, result.output.stages)
-            values.update(worst(stages))
+        stages, stage_values = stage_evidence(golden_output, result.output)
+        values = {**comp.values, **stage_values}
         evidence = Evidence(case=case, platform=verdict.platform, golden_platform=golden.platform,
                             golden_meta=golden.meta, numerics=numerics, values=values, mismatch=comp.mismatch,
                             worst_frame=comp.worst_frame, worst_frames=comp.worst_frames, per_frame=comp.per_frame,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,12 @@ def worst(distances: list[StageDistance]) -> dict[str, float]:
     if rel:
         out["stage_rel_l2"] = math.nan if any(math.isnan(v) for v in rel) else max(rel)
     return out
+
+
+def stage_evidence(golden: Any, current: Any) -> tuple[list[StageDistance] | None, dict[str, float]]:
+    """(the distances, the pair's stage metrics) of two outputs' checkpoints; (None, {}) when
+    either has none (a golden from before checkpoints, a custom runner that records none)."""
+    if not (golden.stages and current.stages):
+        return None, {}
+    distances = compare_stages(golden.stages, current.stages)
+    return distances, worst(distances)
