@@ -79,13 +79,13 @@ class PipelineClock:
         clock = self
 
         def timed_build(runner, case, precision, device):  # noqa: ANN001, ANN202
-            pipe = clock._timed(build, runner, case, precision, device)
-            cls = type(pipe)
+            built = clock._timed(build, runner, case, precision, device)
+            cls = type(built.pipe)
             if cls not in clock._patched:
                 call = cls.__call__
                 cls.__call__ = lambda self, *a, **k: clock._timed(call, self, *a, **k)
                 clock._patched.add(cls)
-            return pipe
+            return built
 
         DiffusersFamily.build = timed_build
 
@@ -118,7 +118,7 @@ def bare(suite_path: Path, device: str) -> float:
         t0 = time.perf_counter()
         # The pipeline as regress builds it (same dtypes, and the latents cast to the VAE's dtype
         # that some diffusers pipelines lack), called directly: no session, store or metrics.
-        pipe = runner.build(case, {}, device)
+        pipe = runner.build(case, {}, device).pipe
         kw = runner.call_kwargs(case)
         gen = torch.Generator("cpu").manual_seed(case.seed)
         with torch.no_grad():

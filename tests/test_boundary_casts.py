@@ -42,11 +42,11 @@ def test_a_flip_diffusers_cannot_run_alone_runs_and_fails_naming_the_component(s
 
 def test_a_default_assignment_gets_no_hooks(session) -> None:
     from regress.runners import get_runner
-    from regress.runners.diffusers_family import nn_components
+    from regress.runners.observation import nn_components
 
     case = session.suite.case("flux-tiny")
     runner = get_runner(case.pipeline)
     pipe = runner.build(case, {}, "cpu")
-    assert pipe._regress_boundary_casts == ()
-    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in nn_components(pipe).values())
+    assert pipe.boundary_casts == ()
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in nn_components(pipe.pipe).values())
     assert "cast" not in " ".join(runner.run(pipe, case, "cpu").fingerprint.values())

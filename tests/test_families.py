@@ -101,7 +101,7 @@ def test_seed_and_prompt_change_every_track(built, first_runs, family, change):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fingerprint_is_the_default_table_and_covers_every_module(built, first_runs, family):
     runner, pipe = built[family]
-    modules = {n for n, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
+    modules = {n for n, c in pipe.pipe.components.items() if isinstance(c, torch.nn.Module)}
     assert first_runs[family].fingerprint == dict(runner.default_precision)
     assert set(first_runs[family].fingerprint) == modules
 
@@ -138,7 +138,7 @@ def test_a_dtype_error_inside_a_pipeline_is_a_one_line_precision_error(built):
     def broken(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 must have the same dtype, but got Float and Half\n(traceback)")
 
-    pipe.__class__ = type("BrokenPipeline", (type(pipe),), {"__call__": broken})  # this pipe only
+    pipe.pipe.__class__ = type("BrokenPipeline", (type(pipe.pipe),), {"__call__": broken})  # this pipe only
     with pytest.raises(RunnerError, match=r"field 'precision'.*cannot run with precision") as err:
         runner.run(pipe, _case("sd"), "cpu")
     assert "\n" not in str(err.value) and "'text_encoder': 'fp32 (cast at its boundaries)'" not in str(err.value)
@@ -146,7 +146,7 @@ def test_a_dtype_error_inside_a_pipeline_is_a_one_line_precision_error(built):
 
 
 def test_z_image_pad_tokens_are_filled(built):
-    transformer = built["z-image"][1].transformer
+    transformer = built["z-image"][1].pipe.transformer
     for token in (transformer.x_pad_token, transformer.cap_pad_token):
         assert torch.isfinite(token).all() and (token == 1).all()
 
@@ -186,7 +186,7 @@ def test_stable_audio_length_comes_from_args(built):
 
 def test_nan_in_the_audio_path_is_counted(built):
     runner, pipe = built["stable-audio"]
-    weight = next(p for p in pipe.vae.decoder.parameters() if p.is_floating_point())
+    weight = next(p for p in pipe.pipe.vae.decoder.parameters() if p.is_floating_point())
     saved = weight.detach().clone()
     try:
         with torch.no_grad():

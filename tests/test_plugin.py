@@ -131,7 +131,7 @@ def test_nan_output_fails(pytester: pytest.Pytester, project: Path, monkeypatch:
         "        import torch\n"
         "        pipe = base.build(case, precision, device)\n"
         "        with torch.no_grad():\n"
-        "            next(pipe.transformer.parameters()).fill_(float('nan'))\n"
+        "            next(pipe.pipe.transformer.parameters()).fill_(float('nan'))\n"
         "        return pipe\n"
         "    def run(self, pipe, case, device):\n"
         "        return base.run(pipe, case, device)\n"

@@ -98,7 +98,7 @@ def test_prompt_changes_the_output(built, first_runs, family):
 
 def test_nan_in_transformer_weights_is_counted_not_hidden(built):
     for family, (runner, pipe) in built.items():
-        weight = next(p for p in pipe.transformer.parameters() if p.is_floating_point())
+        weight = next(p for p in pipe.pipe.transformer.parameters() if p.is_floating_point())
         saved = weight.detach().clone()
         try:
             with torch.no_grad():
@@ -135,22 +135,21 @@ def test_fingerprint_follows_a_precision_override(family):
 
 
 def test_cached_tensor_walk_sees_casts_and_replaced_components():
-    """observe() keeps each component's tensor list: a cast of the same parameters and a
+    """A built pipeline keeps each component's tensor list: a cast of the same parameters and a
     component replaced as a whole must both show in the next fingerprint and resident bytes."""
-    from regress.runners.diffusers_family import observe
-
     runner = get_runner("flux")
-    pipe = runner.build(_case("flux"), {}, "cpu")
+    built = runner.build(_case("flux"), {}, "cpu")
+    pipe = built.pipe
     def vae_bytes() -> int:
         return sum(t.numel() * t.element_size() for t in (*pipe.vae.parameters(), *pipe.vae.buffers()))
 
-    fp, resident = observe(pipe)
+    fp, resident = built.observe()
     before = vae_bytes()
     assert fp["vae"] == "bf16"
     pipe.vae.to(torch.float32)  # what a pipeline upcasting its VAE inside the call does
-    fp2, resident2 = observe(pipe)
+    fp2, resident2 = built.observe()
     assert fp2["vae"] == "fp32" and resident2 == resident - before + vae_bytes() > resident
-    from regress.runners.diffusers_family import _module_tensors
+    from regress.runners.observation import _module_tensors
 
     for component in (pipe.transformer, pipe.vae, pipe.text_encoder):  # the sets torch's walks give
         params, buffers = _module_tensors(component)
@@ -168,8 +167,8 @@ def test_cached_tensor_walk_sees_casts_and_replaced_components():
     assert {id(t) for t in params} == {id(t) for t in tree.parameters()}
     assert {id(t) for t in buffers} == {id(t) for t in tree.buffers()} and None not in buffers
     other = runner.build(_case("flux"), {"vae": "fp16"}, "cpu")
-    pipe.register_modules(vae=other.vae)  # a replaced component is walked afresh
-    assert observe(pipe)[0]["vae"] == "fp16"
+    pipe.register_modules(vae=other.pipe.vae)  # a replaced component is walked afresh
+    assert built.observe()[0]["vae"] == "fp16" and built.resident_bytes() == built.observe()[1]
 
 
 def test_fingerprint_covers_every_module_component(first_runs):
@@ -203,7 +202,6 @@ def test_perf_has_stages_and_profiler_peak_memory(first_runs, family):
     assert perf.peak_memory["total"] > 0
     assert perf.peak_memory["total"] == max(perf.peak_memory.values())
     assert {"denoise", "decode"} <= set(perf.peak_memory)
-    assert perf.build_s is not None and perf.build_s > 0
 
 
 def test_peak_memory_sees_a_larger_vae(built, first_runs):
@@ -286,7 +284,7 @@ def test_case_replace_keeps_runs_independent(built):
 
 
 def test_seeding_the_run_matches_torch_manual_seed_on_cpu():
-    from regress.runners.diffusers_family import seed_defaults
+    from regress.runners.environment import seed_defaults
 
     torch.manual_seed(123)
     want = torch.randn(8)
@@ -300,9 +298,9 @@ def test_observing_a_pipeline_raises_no_deprecation_warning():
     collect such a warning on every golden case."""
     import warnings
 
-    from regress.runners.diffusers_family import nn_components, observe
+    from regress.runners.observation import nn_components, observe
 
-    pipe = get_runner("sd").build(_case("sd"), {}, "cpu")
+    pipe = get_runner("sd").build(_case("sd"), {}, "cpu").pipe
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         observe(pipe)
@@ -312,7 +310,14 @@ def test_observing_a_pipeline_raises_no_deprecation_warning():
 def test_backend_settings_recorded_are_the_ones_a_verdict_compares():
     """The runner records the kernel-choosing settings by name; the verdict compares a fixed
     list of names: both must be the same set, or a new setting would never be compared."""
-    from regress.runners.diffusers_family import backend_flags
+    from regress.runners.observation import backend_flags
     from regress.verdict import BACKEND_FLAGS
 
     assert set(backend_flags()) == set(BACKEND_FLAGS)
+
+
+def test_regress_keeps_no_state_on_the_diffusers_pipeline(built, first_runs):
+    """What regress knows about a pipeline lives on the BuiltPipeline the session caches."""
+    for runner, built_pipe in built.values():
+        assert not [k for k in vars(built_pipe.pipe) if k.startswith("_regress")]
+        assert built_pipe.meter is None and built_pipe.recorder is None  # only set during a call

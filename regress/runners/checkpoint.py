@@ -168,12 +168,12 @@ def fetch(case: Case, *, skip: Iterable[str] = ()) -> Path:
 
 
 def load_pipeline(pipeline_class: str, case: Case, table: Mapping[str, str], *,
-                  extra: Mapping[str, Any] | None = None) -> Any:
+                  extra: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """Fetch (:func:`fetch`) and build ``pipeline_class`` with each component in its dtype.
 
     ``extra`` are from_pretrained keyword arguments of the family (a component set to None is
-    neither fetched nor loaded). The snapshot's commit sha is kept on the pipeline
-    (``_regress_model_commit``) for the golden's provenance.
+    neither fetched nor loaded). Returns the pipeline and the snapshot's commit sha (for the
+    golden's provenance).
     """
     import diffusers
     import torch
@@ -190,8 +190,7 @@ def load_pipeline(pipeline_class: str, case: Case, table: Mapping[str, str], *,
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise RunnerError(f"cannot load {case.model}@{case.model_revision or 'main'} as {pipeline_class}: "
                           f"{_first_line(exc, hub_settings().get('token'))}", case=case.id, field="model") from None
-    pipe._regress_model_commit = local.name
-    return pipe
+    return pipe, local.name
 
 
 def _first_line(exc: BaseException, token: str | None) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from ..suite import Case
-from .diffusers_family import DiffusersFamily, tiny_clip, tiny_t5
+from .diffusers_family import DiffusersFamily
+from .tiny import tiny_clip, tiny_t5
 from .tokenizer import make_tokenizer
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from ..suite import Case
-from .diffusers_family import DiffusersFamily, tiny_clip
+from .diffusers_family import DiffusersFamily
+from .tiny import tiny_clip
 from .tokenizer import make_tokenizer
 
 

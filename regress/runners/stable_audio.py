@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from ..suite import Case
-from .diffusers_family import DiffusersFamily, tiny_t5
+from .diffusers_family import DiffusersFamily
+from .tiny import tiny_t5
 from .tokenizer import make_tokenizer
 
 SAMPLE_RATE = 16000
@@ -40,14 +41,14 @@ class StableAudio(DiffusersFamily):
     decode_stage = "audio_decode"
     tiny_defaults = MappingProxyType({"guidance_scale": 6.0})
 
-    def run(self, pipe: Any, case: Case, device: str) -> Any:
+    def run(self, built: Any, case: Case, device: str) -> Any:
         import warnings
 
         with warnings.catch_warnings():
             # torchsde's Brownian tree complains about the scheduler's first/last sigma being a
             # hair outside its interval (float rounding); it is harmless and fires on every call
             warnings.filterwarnings("ignore", message="Should have", module="torchsde")
-            return super().run(pipe, case, device)
+            return super().run(built, case, device)
 
     def audio_of(self, result: Any) -> Any:
         return result.audios[0]
