@@ -144,6 +144,39 @@ class GoldenFailure(Exception):
     """A case failed its golden check; the message is the whole story."""
 
 
+_JUDGED = pytest.StashKey[list]()
+
+
+def _judged(item: pytest.Item) -> list:
+    """(session, verdict) of each judgement made during a test item (a suite case, or each
+    ``golden.check`` of a hand-written test): pytest's own outcome of the item may still
+    turn them into ``xfailed`` (see pytest_runtest_makereport)."""
+    return item.stash.setdefault(_JUDGED, [])
+
+
+def _conclude(v: Any) -> None:
+    """Turn a verdict into the test's outcome: a failure fails (regress.status decides what
+    is one), a missing golden outside strict runs skips."""
+    from .status import Status
+
+    if v.failed:
+        raise GoldenFailure(v.message())
+    if v.status == Status.MISSING:
+        pytest.skip(v.message())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing judgement of a test that pytest reports as xfailed (a suite ``xfail`` rule,
+    an ``xfail`` mark, however it was added) is recorded as ``xfailed``, so that results.json,
+    ``report merge`` and the GitHub summary agree with pytest's ``1 xfailed``."""
+    rep = yield
+    if rep.when == "call" and rep.skipped and hasattr(rep, "wasxfail"):
+        for gs, v in item.stash.get(_JUDGED, []):
+            gs.record_xfail(v, rep.wasxfail)
+    return rep
+
+
 class GoldenItem(pytest.Item):
     def __init__(self, *, case: Any, golden_session: Any, **kw: Any) -> None:
         super().__init__(**kw)
@@ -151,19 +184,14 @@ class GoldenItem(pytest.Item):
         self.golden_session = golden_session
 
     def runtest(self) -> None:
-        from .verdict import ERROR, FAILED, MISSING
-
         rule = self.case.rule_for(self.golden_session.platform)
         if rule and rule[0] == "skip":
             reason = f"{self.golden_session.platform}: {rule[1]}"
             self.golden_session.record_skip(self.case, reason)
             pytest.skip(reason)
-        run = self.golden_session.check(self.case)
-        v = run.verdict
-        if v.status in (FAILED, ERROR) or (v.status == MISSING and v.reasons):
-            raise GoldenFailure(v.message())
-        if v.status == MISSING:
-            pytest.skip(v.message())
+        v = self.golden_session.check(self.case).verdict
+        _judged(self).append((self.golden_session, v))
+        _conclude(v)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, (GoldenFailure, RegressError)):
@@ -302,8 +330,6 @@ class GoldenCheck:
         from .outputs import Output
         from .runners.base import Perf, RunResult
         from .suite import CASE_ID_RE, Case, load_suite
-        from .verdict import ERROR, FAILED, MISSING
-
         if isinstance(output, np.ndarray):
             output = Output(image=output)
         case_id = name or self.default_name()
@@ -318,10 +344,11 @@ class GoldenCheck:
         case = Case(id=case_id, pipeline="fixture", thresholds=dict(thresholds or {}))
         result = RunResult(output=output, fingerprint=dict(fingerprint or {}), perf=Perf(wall_s=0.0))
         v = session.judge(case, result).verdict
-        if v.status in (FAILED, ERROR) or (v.status == MISSING and v.reasons):
+        _judged(self.request.node).append((session, v))
+        try:
+            _conclude(v)
+        except GoldenFailure:
             pytest.fail(v.message(), pytrace=False)
-        if v.status == MISSING:
-            pytest.skip(v.message())
         return v
 
 

@@ -27,7 +27,7 @@ from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
 from .stores.base import lookup
 from .suite import Case, Suite
-from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, Verdict, perf_diff, precision_diff,
+from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, XFAILED, Verdict, perf_diff, precision_diff,
                       resolve_thresholds)
 
 UPDATE_MODES = ("none", "missing", "failed", "all")
@@ -411,6 +411,18 @@ class GoldenSession:
         verdict = Verdict(id=case.id, platform=self.platform, status=SKIPPED, warnings=[reason])
         self.verdicts.append(verdict)
         return verdict
+
+    def record_xfail(self, verdict: Verdict, reason: str) -> Verdict:
+        """pytest reported the test of a failing verdict as xfailed: the record says
+        ``xfailed`` (a new verdict in its place; the judged one is left as it was)."""
+        if not verdict.failed:
+            return verdict
+        from dataclasses import replace
+
+        why = f"expected to fail: {reason}" if reason else "expected to fail (xfail)"
+        marked = replace(verdict, status=XFAILED, warnings=[*verdict.warnings, why])
+        self.verdicts = [marked if v is verdict else v for v in self.verdicts]
+        return marked
 
     def results_doc(self) -> dict[str, Any]:
         """This run as a results.json document (see :mod:`regress.report.results`)."""

@@ -14,10 +14,12 @@ from typing import Any
 from .errors import redact
 from .metrics.catalog import METRICS, WORST_OF
 from .precision import diff_fingerprints
+from .status import Status, is_failure
 from .suite import Case, Suite
 
-PASSED, FAILED, MISSING, ERROR = "passed", "failed", "missing", "error"
-SKIPPED, XFAILED, WRITTEN = "skipped", "xfailed", "written"
+# The statuses by their old names (regress.status.Status is the one declaration).
+PASSED, FAILED, MISSING, ERROR = Status.PASSED, Status.FAILED, Status.MISSING, Status.ERROR
+SKIPPED, XFAILED, WRITTEN = Status.SKIPPED, Status.XFAILED, Status.WRITTEN
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class Verdict:
 
     id: str
     platform: str
-    status: str
+    status: Status
     kind: str | None = None
     golden: dict[str, Any] = field(default_factory=dict)  # platform, match, revision, path
     metrics: dict[str, MetricResult] = field(default_factory=dict)
@@ -162,7 +164,7 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.status in (FAILED, ERROR) or (self.status == MISSING and bool(self.reasons))
+        return is_failure(self.status, self.reasons)
 
     def message(self) -> str:
         """Short and complete: what failed, by how much, against what, and what changed."""

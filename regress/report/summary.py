@@ -11,18 +11,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-# Lower ranks first: what needs a reader's attention leads.
-STATUS_RANK = {"error": 0, "failed": 1, "missing": 2, "written": 3, "xfailed": 4, "skipped": 5, "passed": 6}
-BAD = ("error", "failed")
+from ..status import rank
+from ..status import record_is_failure as is_bad
 
-
-def rank(status: str) -> int:
-    return STATUS_RANK.get(status, len(STATUS_RANK))
-
-
-def is_bad(case: Mapping[str, Any]) -> bool:
-    """Failed, error, or missing under --golden-strict (a missing case with reasons)."""
-    return case["status"] in BAD or (case["status"] == "missing" and bool(case.get("reasons")))
+__all__ = ["rank", "is_bad", "case_rank", "sort_cases", "worst_text", "grid"]
 
 
 def case_rank(case: Mapping[str, Any]) -> int:
