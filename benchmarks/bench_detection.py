@@ -128,7 +128,7 @@ def main() -> int:
     backend = parse_key(session.platform)[0]
     rows: list[dict[str, Any]] = []
     summary: list[str] = []
-    for case in suite.select(args.expr):
+    for case in suite.select(args.expr, platform=session.platform):
         runner = get_runner(case.pipeline)
         default = session.precision_for(case)
         base = session.run(case)

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,11 +137,11 @@ class Suite:
                 return c
         raise SuiteError(f"no case with id '{case_id}'", file=self.path)
 
-    def select(self, expr: str | None) -> list[Case]:
-        """Cases whose id (or marks) match a ``-k``-like expression; see :func:`match_expr`."""
-        if not expr:
-            return list(self.cases)
-        return [c for c in self.cases if match_expr(expr, c)]
+    def select(self, expr: str | None, *, platform: str | Callable[[], str]) -> list[Case]:
+        """The cases ``pytest -m golden -k expr`` collects on ``platform`` (:mod:`regress.select`)."""
+        from .select import select
+
+        return select(self, expr, platform=platform)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -392,52 +392,3 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
         xfail=_parse_rules(raw.get("xfail", []), path, cid, "xfail"),
         skip=_parse_rules(raw.get("skip", []), path, cid, "skip"),
     )
-
-
-# --------------------------------------------------------------------------- selection
-
-_TOKEN_RE = re.compile(r"\(|\)|[^\s()]+")
-
-
-def match_expr(expr: str, case: Case) -> bool:
-    """A small ``-k`` language: words matched as substrings of the case id or equal to a mark,
-    combined with ``and``, ``or``, ``not`` and parentheses (like pytest's ``-k``)."""
-    tokens = _TOKEN_RE.findall(expr)
-    pos = 0
-
-    def atom() -> bool:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise SuiteError(f"-k expression ends early: {expr!r}")
-        tok = tokens[pos]
-        pos += 1
-        if tok == "not":
-            return not atom()
-        if tok == "(":
-            v = disj()
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise SuiteError(f"-k expression misses ')': {expr!r}")
-            pos += 1
-            return v
-        return tok.lower() in case.id.lower() or tok in case.marks or tok == case.pipeline
-
-    def conj() -> bool:
-        nonlocal pos
-        v = atom()
-        while pos < len(tokens) and tokens[pos] == "and":
-            pos += 1
-            v = atom() and v
-        return v
-
-    def disj() -> bool:
-        nonlocal pos
-        v = conj()
-        while pos < len(tokens) and tokens[pos] == "or":
-            pos += 1
-            v = conj() or v
-        return v
-
-    result = disj()
-    if pos != len(tokens):
-        raise SuiteError(f"cannot parse -k expression {expr!r} near {tokens[pos]!r}")
-    return result

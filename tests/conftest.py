@@ -180,7 +180,7 @@ def run_session(project: Path, report: Path, *, platform: str | None = None, onl
 
     suite = load_suite(project / "goldens" / "suite.toml")
     session = GoldenSession(suite, Options(device="cpu", platform=platform, report_dir=report))
-    for case in suite.select(only):
+    for case in suite.select(only, platform=lambda: session.platform):
         session.check(case)
     session.write_report()
     return report

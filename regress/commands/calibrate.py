@@ -7,13 +7,14 @@ import argparse
 import math
 import sys
 
+from ..select import K_HELP
 from ..errors import EXIT_OK, EXIT_USAGE, RegressError
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("calibrate", parents=[common],
                        help="measure run-to-run noise per case, record it in the goldens, derive thresholds")
-    p.add_argument("-k", dest="expr", default=None, help="select cases (substring of id, marks, and/or/not)")
+    p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--runs", type=int, default=3, help="unperturbed runs per case (default 3)")
     p.add_argument("--write", action="store_true",
                    help="make the derived thresholds active (stored per platform in the golden's meta as the "
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise RegressError("--runs must be at least 1")
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
-    cases = suite.select(args.expr)
+    cases = suite.select(args.expr, platform=lambda: session.platform)
     if args.drift:
         return _run_drift(session, cases, args)
     console = Console(stderr=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..select import K_HELP
 from ..errors import EXIT_OK, RegressError
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("fetch", parents=[common], help="download goldens into the HF cache for offline runs")
-    p.add_argument("-k", dest="expr", default=None, help="select cases (substring of id, marks, and/or/not)")
+    p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--platform", default=None,
                        help="the goldens a run on this platform key uses (default: this machine's)")
@@ -37,9 +38,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"nothing to fetch: the goldens of {suite.path} are files in the repository ([store] kind = "
                       "\"file\")", markup=False, soft_wrap=True)
         return EXIT_OK
-    cases = suite.select(args.expr)
-    if not cases:
-        raise RegressError(f"-k {args.expr!r} selects no case", file=suite.path)
+    from ..platform import detect
+
     platform = None
     if not args.all_platforms:
         if args.platform:
@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
                 raise RegressError(f"--platform: invalid key {args.platform!r} (e.g. cpu-avx2, cuda-sm90, rocm-gfx942)")
             platform = args.platform
         else:
-            from ..platform import detect
-
             platform = detect().key
+    cases = suite.select(args.expr, platform=lambda: platform or detect().key)
+    if not cases:
+        raise RegressError(f"-k {args.expr!r} selects no case", file=suite.path)
     store: Any = open_store(suite)
     # --all-platforms: every golden of the case; otherwise the one a run on `platform` uses.
     todo = [(c.id, p) for c in cases for p in store.platforms(c.id)] if platform is None else \

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..select import K_HELP
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("refresh", parents=[common], help="regenerate goldens on this platform and rewrite the lock")
-    p.add_argument("-k", dest="expr", default=None, help="select cases (substring of id, marks, and/or/not)")
+    p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--only", choices=("missing", "failed", "all"), default="all",
                    help="which of the selected cases to regenerate (default all)")
     p.add_argument("--platform", default=None, help="file goldens under this key instead of the detected one")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"published {len(result.written)} golden(s): {', '.join(result.written)}; "
                       f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
         return EXIT_OK
-    cases = suite.select(args.expr)
+    cases = suite.select(args.expr, platform=lambda: session.platform)
     with console.status(f"refreshing {len(cases)} case(s) on {session.platform}") as status:
         def progress(case: Any, verdict: Any) -> None:
             status.update(f"{case.id}: {verdict.status}")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..select import K_HELP
 from ..errors import EXIT_OK, RegressError
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("shard", parents=[common], help="print how --golden-shard I/N splits the suite")
     p.add_argument("n", type=int, help="number of shards")
-    p.add_argument("-k", dest="expr", default=None, help="select cases as the pytest run will (id substring, marks)")
+    p.add_argument("-k", dest="expr", default=None, help=K_HELP)
+    p.add_argument("--platform", default=None, metavar="KEY",
+                   help="the platform key the -k expression sees (default: this machine's)")
     p.add_argument("--json", action="store_true", help='print [{"shard": I, "seconds": s, "cases": [...]}, ...]')
 
 
@@ -23,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise RegressError(f"the number of shards must be >= 1, got {args.n}")
     suite = load_suite(args.suite)
-    ids = [c.id for c in suite.select(args.expr)]
+    ids = [c.id for c in suite.select(args.expr, platform=lambda: _platform(args.platform))]
     if args.n > max(1, len(ids)):
         raise RegressError(f"{args.n} shards for {len(ids)} selected case(s): at most one shard per case")
     costs = case_costs(ids, open_store(suite))
@@ -37,3 +40,13 @@ def run(args: argparse.Namespace) -> int:
         for cid in s.cases:
             print(f"  {cid} ({costs[cid]:.2f} s)")
     return EXIT_OK
+
+
+def _platform(key: str | None) -> str:
+    from ..platform import detect, is_valid_key
+
+    if key is None:
+        return detect().key
+    if not is_valid_key(key):
+        raise RegressError(f"--platform: invalid key {key!r} (e.g. cpu-avx2, cuda-sm90, rocm-gfx942)")
+    return key
