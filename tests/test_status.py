@@ -15,6 +15,8 @@ from regress.status import STATUSES, Status, is_failure, record_is_failure
 # pytester's in-process runs drop the modules a run imported; torch submodules imported again
 # fail (see test_custom_runner.py): import them here, outside the runs.
 pytest.importorskip("torch._dynamo")
+# ... and the report's modules, so that a later test patching one patches what its run imports
+import regress.report.assets  # noqa: E402,F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
