@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 CI = "CI"  # set by GitHub Actions and most CI systems: turns --golden-strict on
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
-REGRESS_DEVICE = "REGRESS_DEVICE"  # force 'cpu' or 'cuda:1' for runs
 REGRESS_LPIPS_WEIGHTS = "REGRESS_LPIPS_WEIGHTS"  # LPIPS backbone weights file (beats every other source)
 REGRESS_H2D = "REGRESS_H2D"  # host->device copy mode of the GPU metrics: stage | direct | register
 REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish ("NAME" or "NAME:kill")
@@ -24,19 +25,40 @@ DNNL_MAX_CPU_ISA = "DNNL_MAX_CPU_ISA"  # its older name
 ATEN_CPU_CAPABILITY = "ATEN_CPU_CAPABILITY"  # cap ATen's vector kernels: avx2, avx512, default
 OMP_NUM_THREADS = "OMP_NUM_THREADS"
 
-# Read by huggingface_hub too; regress reads them when a store opens (not at import), so that a
-# process, or a test, that sets them late still gets what it asked for.
-HF_ENDPOINT = "HF_ENDPOINT"
-HF_HUB_CACHE = "HF_HUB_CACHE"
-HF_HOME = "HF_HOME"
-HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
-
-# Hugging Face Hub (real checkpoints). Read at call time, not at import, and passed to
-# huggingface_hub explicitly, so that a value set after the library was imported still holds.
+# Hugging Face Hub (goldens in a Hub store, real checkpoints). Read by huggingface_hub too; regress
+# reads them when a store opens or a checkpoint loads (not at import), through hub_environment()
+# only, and passes them to huggingface_hub explicitly, so that a value set after the library was
+# imported (by a process, or a test) still holds.
 HF_ENDPOINT = "HF_ENDPOINT"  # another Hub (a mirror, or the tests' local one)
 HF_HUB_OFFLINE = "HF_HUB_OFFLINE"  # load from the HF cache only, never the network
 HF_HUB_CACHE = "HF_HUB_CACHE"  # where the HF cache lives
+HUGGINGFACE_HUB_CACHE = "HUGGINGFACE_HUB_CACHE"  # its older name
+HF_HOME = "HF_HOME"  # the cache is $HF_HOME/hub when neither of the above is set
 HF_TOKEN = "HF_TOKEN"  # gated/private repos; never logged
+
+GITHUB_WORKSPACE = "GITHUB_WORKSPACE"  # annotations name suite files relative to it
+
+
+@dataclass(frozen=True)
+class HubEnvironment:
+    endpoint: str
+    cache_dir: Path
+    offline: bool
+    token: str | None
+
+
+def hub_environment() -> HubEnvironment:
+    """The Hub settings of this process, read now, with huggingface_hub's precedence: the
+    variable, else the library's own default (which also reads them, but at its import)."""
+    from huggingface_hub import constants
+
+    home = os.environ.get(HF_HOME)
+    cache = (os.environ.get(HF_HUB_CACHE) or os.environ.get(HUGGINGFACE_HUB_CACHE)
+             or (os.path.join(home, "hub") if home else None) or constants.HF_HUB_CACHE)
+    return HubEnvironment(endpoint=(os.environ.get(HF_ENDPOINT) or constants.ENDPOINT).rstrip("/"),
+                          cache_dir=Path(cache).expanduser(),
+                          offline=truthy(HF_HUB_OFFLINE) or bool(constants.HF_HUB_OFFLINE),
+                          token=os.environ.get(HF_TOKEN) or None)
 
 
 def truthy(name: str) -> bool:

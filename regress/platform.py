@@ -52,6 +52,15 @@ def is_valid_key(key: str) -> bool:
     return KEY_RE.match(key) is not None
 
 
+def require_key(key: str, *, what: str = "--platform") -> str:
+    """``key`` when it is a platform key, else the one-line error every entry point gives."""
+    if not is_valid_key(key):
+        from .errors import RegressError
+
+        raise RegressError(f"{what}: {key!r} is not a platform key (e.g. cpu-avx2, cuda-sm90, rocm-gfx942)")
+    return key
+
+
 def detect(device: str | None = None) -> PlatformInfo:
     """Probe torch for this machine's platform (imports torch).
 

@@ -14,6 +14,7 @@ import pytest
 
 from .env import in_ci
 from .errors import RegressError
+from .modes import PUBLISH_TARGETS, UPDATE_MODES
 
 _SESSIONS = pytest.StashKey[dict]()
 
@@ -22,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("regress", "golden-output regression tests (regress)")
     g.addoption("--golden-suite", default="goldens/suite.toml", metavar="PATH",
                 help="suite file whose cases become test items (default: goldens/suite.toml)")
-    g.addoption("--golden-update", default="none", choices=("none", "missing", "failed", "all"),
+    g.addoption("--golden-update", default="none", choices=UPDATE_MODES,
                 help="write goldens for missing / failed / all selected cases into the store and bump the lock")
     g.addoption("--golden-report", default=None, metavar="DIR", help="write results.json and index.html here")
     g.addoption("--golden-platform", default=None, metavar="KEY",
@@ -42,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-shard", default=None, metavar="I/N",
                 help="run shard I of N (1-based), balanced by the durations recorded in the goldens; "
                      "the same split on every machine (`regress shard N` prints it)")
-    g.addoption("--golden-publish", default=None, choices=("hub", "git"),
+    g.addoption("--golden-publish", default=None, choices=PUBLISH_TARGETS,
                 help="with --golden-update and a Hub store: commit through the Hub API or git (default: store kind)")
     g.addoption("--golden-create-pr", action="store_true", default=False,
                 help="with --golden-update and a Hub store: publish as a Hub pull request")
@@ -60,11 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--golden-precision: {exc}") from None
     platform = config.getoption("--golden-platform")
     if platform:
-        from .platform import is_valid_key
+        from .platform import require_key
 
-        if not is_valid_key(platform):
-            raise pytest.UsageError(f"--golden-platform: invalid key {platform!r} (e.g. cpu-avx2, cuda-sm90, "
-                                    "rocm-gfx942)")
+        try:
+            require_key(platform, what="--golden-platform")
+        except RegressError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if config.getoption("--golden-shard"):
         from .shard import parse_shard
 

@@ -15,9 +15,9 @@ from .errors import RegressError
 from .session import GoldenSession
 from .stores.base import META_FILE, Golden, StagedGolden, load_meta
 from .suite import Case
+from .modes import REFRESH_MODES
 from .verdict import ERROR, Verdict
 
-REFRESH_MODES = ("missing", "failed", "all")
 
 
 class RefreshError(RegressError):

@@ -25,12 +25,12 @@ from .precision import resolve_precision
 from .runners import RunResult, check_result, get_runner
 from .runners.checkpoint import check_model_pin
 from .stores import StagedGolden, Store, open_store
+from .modes import UPDATE_MODES
 from .stores.base import lookup
 from .suite import Case, Suite
 from .verdict import (ERROR, FAILED, MISSING, PASSED, SKIPPED, WRITTEN, XFAILED, Verdict, perf_diff, precision_diff,
                       resolve_thresholds)
 
-UPDATE_MODES = ("none", "missing", "failed", "all")
 
 
 @dataclass
@@ -70,11 +70,9 @@ class GoldenSession:
             raise RegressError(f"--golden-update must be one of {', '.join(UPDATE_MODES)}, got "
                                f"'{self.options.update}'")
         if self.options.platform is not None:  # every entry point (plugin, refresh, calibrate, API)
-            from .platform import is_valid_key
+            from .platform import require_key
 
-            if not is_valid_key(self.options.platform):
-                raise RegressError(f"--platform {self.options.platform!r} is not a platform key (e.g. cpu-avx2, "
-                                   "cuda-sm90, rocm-gfx942)")
+            require_key(self.options.platform)
         self._store = store
         self._platform_info: Any = None
         self._pipes: dict[tuple, tuple[Any, float]] = {}  # key -> (what runner.build returned, seconds)

@@ -13,8 +13,11 @@ import json
 import math
 import re
 import sys
+import types
+import typing
+from collections import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # 10^8-token prompt) and would only crash or exhaust memory in the middle of a suite.
 _LIMITS = {"height": 16384, "width": 16384, "steps": 10000, "frames": 10000, "max_sequence_length": 65536}
 STORE_KINDS = ("file", "hf", "git")
+STORE_FIELDS = ("kind", "path", "repo", "repo_type", "url", "branch")  # the [store] table's keys
 
 
 @dataclass(frozen=True)
@@ -47,17 +51,24 @@ class PlatformRule:
         return fnmatch.fnmatchcase(key, self.platform)
 
 
+# A Case field's metadata: "judge" marks the fields that say how a case is judged, not what it
+# computes (left out of the spec that is hashed into each golden); "schema" refines its JSON
+# Schema (regress.schema). The dataclass is the one declaration of the [[case]] fields: the
+# parser's field table, the spec and the schema are derived from it.
+_JUDGE = {"judge": True}
+
+
 @dataclass(frozen=True)
 class Case:
     """One golden case: what to run and how to judge it."""
 
-    id: str
+    id: str = field(metadata={"schema": {"pattern": CASE_ID_RE.pattern}})
     pipeline: str
     model: str = "tiny"
     model_revision: str | None = None
     prompt: str = ""
     negative_prompt: str | None = None
-    seed: int = 0
+    seed: int = field(default=0, metadata={"schema": {"minimum": 0, "maximum": 2**63 - 1}})
     height: int | None = None
     width: int | None = None
     steps: int = 2
@@ -67,10 +78,10 @@ class Case:
     max_sequence_length: int | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     precision: Mapping[str, str] = field(default_factory=dict)
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    marks: tuple[str, ...] = ()
-    xfail: tuple[PlatformRule, ...] = ()
-    skip: tuple[PlatformRule, ...] = ()
+    thresholds: Mapping[str, float] = field(default_factory=dict, metadata=_JUDGE)
+    marks: tuple[str, ...] = field(default=(), metadata=_JUDGE)
+    xfail: tuple[PlatformRule, ...] = field(default=(), metadata=_JUDGE)
+    skip: tuple[PlatformRule, ...] = field(default=(), metadata=_JUDGE)
 
     @property
     def is_tiny(self) -> bool:
@@ -78,12 +89,7 @@ class Case:
 
     def spec(self) -> dict[str, Any]:
         """What determines the output (not how it is judged): hashed into each golden's meta."""
-        keys = ("pipeline", "model", "model_revision", "prompt", "negative_prompt", "seed", "height", "width",
-                "steps", "frames", "fps", "guidance", "max_sequence_length")
-        d = {k: getattr(self, k) for k in keys}
-        d["args"] = dict(self.args)
-        d["precision"] = dict(self.precision)
-        return d
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in ((k, getattr(self, k)) for k in SPEC_FIELDS)}
 
     def spec_hash(self) -> str:
         blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"), default=str)
@@ -146,15 +152,19 @@ class Suite:
 
 # --------------------------------------------------------------------------- parsing
 
-_CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
-    # name: (types, required)
-    "id": (str, True), "pipeline": (str, True), "model": (str, False), "model_revision": (str, False),
-    "prompt": (str, False), "negative_prompt": (str, False), "seed": (int, False), "height": (int, False),
-    "width": (int, False), "steps": (int, False), "frames": (int, False), "fps": ((int, float), False),
-    "guidance": ((int, float), False), "max_sequence_length": (int, False), "args": (dict, False),
-    "precision": (dict, False), "thresholds": (dict, False), "marks": (list, False), "xfail": (list, False),
-    "skip": (list, False),
-}
+def _toml_types(hint: Any) -> type | tuple[type, ...]:
+    """What TOML gives for a Case field's annotation (a float field takes integers too)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    t = typing.get_origin(args[0]) or args[0]
+    return {float: (int, float), tuple: list, Mapping: dict, abc.Mapping: dict}.get(t, t)
+
+
+_CASE_HINTS = typing.get_type_hints(Case)
+_CASE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {  # name: (TOML types, required)
+    f.name: (_toml_types(_CASE_HINTS[f.name]), f.default is MISSING and f.default_factory is MISSING)
+    for f in fields(Case)}
+SPEC_FIELDS = tuple(f.name for f in fields(Case) if f.name != "id" and not f.metadata.get("judge"))
 _TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case", "metrics"}
 _SUITE_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "fingerprint": str,
                                                    "memory_tolerance": (int, float, bool),
@@ -277,10 +287,9 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
         raise SuiteError("missing [store] table (kind = \"file\" with path, or kind = \"hf\" with repo)",
                          file=path, field="store")
     _require_table(raw, path, "store")
-    allowed = {"kind", "path", "repo", "repo_type", "url", "branch"}
     for k in raw:
-        if k not in allowed:
-            raise SuiteError(f"unknown key (expected one of {', '.join(sorted(allowed))})", file=path,
+        if k not in STORE_FIELDS:
+            raise SuiteError(f"unknown key (expected one of {', '.join(sorted(STORE_FIELDS))})", file=path,
                              field=f"store.{k}")
         if not isinstance(raw[k], str):
             raise SuiteError("must be a string", file=path, field=f"store.{k}")
@@ -380,15 +389,10 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
     for j, m in enumerate(raw.get("marks", [])):
         if not isinstance(m, str) or not m.isidentifier():
             raise SuiteError("marks must be identifiers", file=path, case=cid, field=f"marks[{j}]")
-    thresholds = _parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds")
-    return Case(
-        id=cid, pipeline=raw["pipeline"], model=raw.get("model", "tiny"), model_revision=raw.get("model_revision"),
-        prompt=raw.get("prompt", ""), negative_prompt=raw.get("negative_prompt"), seed=raw.get("seed", 0),
-        height=raw.get("height"), width=raw.get("width"), steps=raw.get("steps", 2), frames=raw.get("frames"),
-        fps=float(raw["fps"]) if "fps" in raw else None,
-        guidance=float(raw["guidance"]) if "guidance" in raw else None,
-        max_sequence_length=raw.get("max_sequence_length"), args=dict(raw.get("args", {})),
-        precision=precision, thresholds=thresholds, marks=tuple(raw.get("marks", [])),
-        xfail=_parse_rules(raw.get("xfail", []), path, cid, "xfail"),
-        skip=_parse_rules(raw.get("skip", []), path, cid, "skip"),
-    )
+    values = dict(raw)
+    values.update({k: float(raw[k]) for k in ("fps", "guidance") if k in raw})
+    values.update(precision=precision, thresholds=_parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds"),
+                  marks=tuple(raw.get("marks", [])), args=dict(raw.get("args", {})),
+                  xfail=_parse_rules(raw.get("xfail", []), path, cid, "xfail"),
+                  skip=_parse_rules(raw.get("skip", []), path, cid, "skip"))
+    return Case(**values)

@@ -110,7 +110,7 @@ def drift_label(drift: Mapping[str, Any] | None) -> str:
 
 @dataclass
 class MetricResult:
-    name: str
+    name: str = field(metadata={"schema": False})  # the key it is filed under in results.json
     value: float | None
     threshold: float | None
     op: str

@@ -43,11 +43,9 @@ def run(args: argparse.Namespace) -> int:
     platform = None
     if not args.all_platforms:
         if args.platform:
-            from ..platform import is_valid_key
+            from ..platform import require_key
 
-            if not is_valid_key(args.platform):
-                raise RegressError(f"--platform: invalid key {args.platform!r} (e.g. cpu-avx2, cuda-sm90, rocm-gfx942)")
-            platform = args.platform
+            platform = require_key(args.platform)
         else:
             platform = detect().key
     cases = suite.select(args.expr, platform=lambda: platform or detect().key)

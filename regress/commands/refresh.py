@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..modes import PUBLISH_TARGETS, REFRESH_MODES
 from ..select import K_HELP
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
@@ -14,7 +15,7 @@ from ..errors import EXIT_OK, EXIT_REGRESSION
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("refresh", parents=[common], help="regenerate goldens on this platform and rewrite the lock")
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
-    p.add_argument("--only", choices=("missing", "failed", "all"), default="all",
+    p.add_argument("--only", choices=REFRESH_MODES, default="all",
                    help="which of the selected cases to regenerate (default all)")
     p.add_argument("--platform", default=None, help="file goldens under this key instead of the detected one")
     p.add_argument("--device", default=None)
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--replace-other-machine", action="store_true",
                    help="replace goldens of this platform key that another machine made (refused by default: "
                         "refresh them on that machine)")
-    p.add_argument("--publish", choices=("hub", "git"), default=None,
+    p.add_argument("--publish", choices=PUBLISH_TARGETS, default=None,
                    help="Hub stores: commit through the Hub API or git (default: 'git' for kind = \"git\", else 'hub')")
     p.add_argument("--create-pr", action="store_true", help="Hub stores: publish as a Hub pull request")
     mode = p.add_mutually_exclusive_group()

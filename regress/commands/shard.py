@@ -43,10 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _platform(key: str | None) -> str:
-    from ..platform import detect, is_valid_key
+    from ..platform import detect, require_key
 
-    if key is None:
-        return detect().key
-    if not is_valid_key(key):
-        raise RegressError(f"--platform: invalid key {key!r} (e.g. cpu-avx2, cuda-sm90, rocm-gfx942)")
-    return key
+    return detect().key if key is None else require_key(key)

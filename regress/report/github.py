@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY, truthy
+from ..env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE, truthy
 from .summary import grid, is_bad, sort_cases, worst_text
 
-GITHUB_WORKSPACE = "GITHUB_WORKSPACE"
 ICONS = {"passed": ":white_check_mark:", "failed": ":x:", "error": ":boom:", "missing": ":grey_question:",
          "written": ":pencil2:", "xfailed": ":heavy_minus_sign:", "skipped": ":fast_forward:"}
 MAX_ANNOTATIONS = 50  # GitHub shows at most 10 per step and 50 per job

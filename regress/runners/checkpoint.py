@@ -25,7 +25,6 @@ session before any pipeline is built).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -77,13 +76,10 @@ def check_model_pin(case: Case, *, strict: bool, file: str | Path | None = None)
 
 def hub_settings() -> dict[str, Any]:
     """huggingface_hub keyword arguments from the environment, read now."""
-    out: dict[str, Any] = {"local_files_only": env.truthy(env.HF_HUB_OFFLINE)}
-    if os.environ.get(env.HF_ENDPOINT):
-        out["endpoint"] = os.environ[env.HF_ENDPOINT].rstrip("/")
-    if os.environ.get(env.HF_HUB_CACHE):
-        out["cache_dir"] = os.environ[env.HF_HUB_CACHE]
-    if os.environ.get(env.HF_TOKEN):
-        out["token"] = os.environ[env.HF_TOKEN]
+    hub = env.hub_environment()
+    out: dict[str, Any] = {"local_files_only": hub.offline, "endpoint": hub.endpoint, "cache_dir": str(hub.cache_dir)}
+    if hub.token:
+        out["token"] = hub.token
     return out
 
 

@@ -22,7 +22,6 @@ huggingface_hub is imported inside functions: ``import regress`` must stay light
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.request
@@ -34,12 +33,12 @@ from typing import Any
 
 from .. import env
 from ..errors import StoreError
+from ..modes import PUBLISH_TARGETS
 from ..lock import Lock, write_lock
 from ..suite import StoreSpec
 from .base import META_FILE, Golden, StagedGolden, load_meta
 from .publish import Publisher, PublishResult, fail_point, golden_dir, plan, provenance, redact
 
-PUBLISH_TARGETS = ("hub", "git")
 
 
 class RegressWarning(UserWarning):
@@ -58,14 +57,8 @@ class HubSettings:
 
     @classmethod
     def from_env(cls) -> HubSettings:
-        from huggingface_hub import constants
-
-        cache = (os.environ.get(env.HF_HUB_CACHE) or os.environ.get("HUGGINGFACE_HUB_CACHE")
-                 or (os.path.join(os.environ[env.HF_HOME], "hub") if os.environ.get(env.HF_HOME) else None)
-                 or constants.HF_HUB_CACHE)
-        return cls(endpoint=(os.environ.get(env.HF_ENDPOINT) or constants.ENDPOINT).rstrip("/"),
-                   cache_dir=Path(cache).expanduser(),
-                   offline=env.truthy(env.HF_HUB_OFFLINE) or bool(constants.HF_HUB_OFFLINE),
+        hub = env.hub_environment()
+        return cls(endpoint=hub.endpoint, cache_dir=hub.cache_dir, offline=hub.offline,
                    retries=max(1, int(env.number(env.REGRESS_HUB_RETRIES, 3))),
                    backoff=max(0.0, env.number(env.REGRESS_HUB_BACKOFF, 1.0)))
 
