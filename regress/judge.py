@@ -26,7 +26,7 @@ from typing import Any
 from .numerics import Numerics
 from .suite import Case, Suite
 from .verdict import (Threshold, Verdict, backend_flag_changes, describe_precision_change, drift_thresholds,
-                      judge_metrics, perf_diff, perf_gate, precision_diff, resolve_thresholds)
+                      judge_metrics, perf_diff, perf_gate, perf_gates, precision_diff, resolve_thresholds)
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,8 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
                                 time_tolerance=suite.time_tolerance)
     gated = ev.golden_platform == ev.platform and ev.numerics.exact and not flags
     if gated:
+        verdict.perf["gates"] = perf_gates(verdict.perf, memory_tolerance=suite.memory_tolerance,
+                                           time_tolerance=suite.time_tolerance)
         verdict.reasons.extend(failures)
         verdict.warnings.extend(notes)
     elif failures:

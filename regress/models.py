@@ -1,7 +1,8 @@
 """The files regress writes and reads, as typed models with a published JSON Schema.
 
 * ``results.json`` (:class:`ResultsDocument`): each case record is a :class:`~regress.verdict.Verdict`
-  (``Verdict.to_json``), so the record's fields are declared once, by the verdict;
+  (``Verdict.to_json``) plus its report media (:class:`CaseRecord`), so the record's fields are
+  declared once, by the verdict;
 * ``meta.json`` of each golden (:class:`GoldenMeta`); its ``spec`` is the case's spec
   (:data:`regress.suite.SPEC_FIELDS`, declared by :class:`~regress.suite.Case`);
 * ``suite.toml`` (:func:`suite_schema`): ``[[case]]`` tables are :class:`~regress.suite.Case`,
@@ -27,6 +28,15 @@ from .verdict import Verdict
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 SHA256 = {"pattern": "^[0-9a-f]{64}$"}
 PAIR = tuple[str, str]  # [case id, platform key]
+
+
+@dataclass
+class CaseRecord(Verdict):
+    """A results.json case record: the verdict and the report media written for it."""
+
+    files: dict[str, str] = field(default_factory=dict, metadata={"doc": "report-relative paths: golden, actual, "
+                                                                         "diff, audio_*"})
+    media: dict[str, Any] = field(default_factory=dict, metadata={"doc": "what the page needs to show them"})
 
 
 @dataclass
@@ -67,7 +77,7 @@ class ResultsDocument:
     revision: str | None
     created: str
     summary: dict[str, int]
-    cases: list[Verdict]
+    cases: list[CaseRecord]
     runs: list[RunRecord]
     store_entries: list[PAIR] | None
     coverage: Coverage | None

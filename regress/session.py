@@ -83,6 +83,9 @@ class GoldenSession:
         self._writes = Background()
         # A case's media wait here until the next case's pipeline starts (see _release_media).
         self._media: list[CaseRun] = []
+        # What the I/O thread wrote for each case, by (case id, platform): the report reads these
+        # (regress.report.assets returns them; no verdict is written to after judging).
+        self._media_written: dict[tuple[str, str], Future[Any]] = {}
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
@@ -182,7 +185,8 @@ class GoldenSession:
             self._release_media()
             result = self.run(case)
         except Exception as exc:  # noqa: BLE001 - whatever a runner raises, the case keeps its record
-            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[one_line(exc)])
+            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[one_line(exc)],
+                              model=_model_of(case))
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
         run = self.judge(case, result, started=t0, prefetched=golden)
@@ -207,7 +211,7 @@ class GoldenSession:
         ``prefetched``: the golden being read already (:meth:`_prefetch`)."""
         t0 = time.perf_counter() if started is None else started
         platform = self.platform
-        verdict = Verdict(id=case.id, platform=platform, status=PASSED)
+        verdict = Verdict(id=case.id, platform=platform, status=PASSED, model=_model_of(case))
         out = result.output
         verdict.kind = out.kind
         verdict.precision = precision_diff(None, result.fingerprint)
@@ -386,8 +390,8 @@ class GoldenSession:
         return run
 
     def _release_media(self) -> None:
-        """Hand the recorded cases' media to the I/O thread, which fills each verdict's
-        files/media; results_doc() waits for it.
+        """Hand the recorded cases' media to the I/O thread, which writes them and returns
+        each case's media records; results_doc() waits for them.
 
         Called when the next pipeline starts rather than when a case is judged: the writer's
         file calls each release the GIL and wait to take it back, and while the main thread is
@@ -401,7 +405,16 @@ class GoldenSession:
 
         runs, self._media = self._media, []
         for run in runs:
-            self._writes.defer(write_case_assets, self.options.report_dir, run)
+            v = run.verdict
+            self._media_written[(v.id, v.platform)] = self._writes.submit(
+                write_case_assets, self.options.report_dir, v, run.result.output if run.result else None,
+                run.golden_output)
+
+    def media_of(self, verdict: Verdict) -> Any:
+        """The media records (regress.report.assets.CaseMedia) written for a verdict so far,
+        waiting for them; None when none were handed to the writer yet."""
+        fut = self._media_written.get((verdict.id, verdict.platform))
+        return fut.result() if fut is not None else None
 
     def record_skip(self, case: Case, reason: str) -> Verdict:
         """A case the suite skips on this platform: recorded, so that a merged report can tell
@@ -428,7 +441,8 @@ class GoldenSession:
 
         try:
             self._release_media()
-            self._writes.drain()  # every case's media are written and noted in its verdict
+            self._writes.drain()
+            media = {key: fut.result() for key, fut in self._media_written.items()}  # raises a writer's error
         except OSError as exc:
             raise RegressError(f"writing the report's media failed: {exc}") from None
         revision, entries = None, None
@@ -439,7 +453,7 @@ class GoldenSession:
             pass
         return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
                            selected=self.selected, shard=self.options.shard, worker=self.options.worker,
-                           store_entries=entries)
+                           store_entries=entries, media=media)
 
     def close(self) -> None:
         """End of the run: wait for the I/O thread's work and stop the thread (a long-lived
@@ -454,6 +468,11 @@ class GoldenSession:
         from .report import write_doc_report
 
         return write_doc_report(self.options.report_dir, self.results_doc())
+
+
+def _model_of(case: Case) -> str | None:
+    """The model a verdict names: none for a hand-written test's output (the golden fixture)."""
+    return None if case.pipeline == "fixture" else case.model
 
 
 def other_machine(old_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> tuple[str, str] | None:

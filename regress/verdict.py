@@ -146,6 +146,7 @@ class Verdict:
     platform: str
     status: Status
     kind: str | None = None
+    model: str | None = None  # the case's model ('tiny': a random-weight test pipeline, noise by design)
     golden: dict[str, Any] = field(default_factory=dict)  # platform, match, revision, path
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     precision: dict[str, Any] = field(default_factory=dict)  # golden, current, changed
@@ -154,10 +155,8 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     worst_frame: int | None = None
     metric_info: dict[str, Any] = field(default_factory=dict)  # e.g. lpips: weights sha256, source, mode
-    files: dict[str, str] = field(default_factory=dict)  # report-relative paths: golden/actual/diff
     duration_s: float | None = None
     per_frame: dict[str, list[float]] = field(default_factory=dict)  # video: 'ssim', 'psnr' per frame
-    media: dict[str, Any] = field(default_factory=dict)  # report: frame files, audio waveforms (report/assets.py)
     numerics: dict[str, Any] = field(default_factory=dict)  # regime (exact / drift) and why (regress.numerics)
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage checkpoint: key, cos, rel_l2, note
     bisect: dict[str, Any] = field(default_factory=dict)  # --golden-bisect: regress.bisect.Bisection.to_json()
@@ -182,29 +181,15 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         """A fresh JSON-safe dict (no containers shared with the verdict). Built field by
-        field: ``dataclasses.asdict`` deep-copies every per-frame list and waveform first,
-        which made this a visible part of a run's fixed cost."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "media"}
+        field: ``dataclasses.asdict`` deep-copies every per-frame list first, which made this
+        a visible part of a run's fixed cost. (results.json's record adds the report's media
+        records: regress.report.results.)"""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["reasons"] = [redact(r) for r in self.reasons]  # a runner's own message may carry a URL
         d["warnings"] = [redact(w) for w in self.warnings]
         d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
                         for k, m in self.metrics.items()}
-        out = _json_safe(d)
-        # The report media (frame paths, audio waveforms: hundreds of numbers) are finite by
-        # construction (report/assets.py), so they are not walked value by value (a non-finite
-        # value would still fail results.json's strict dump); their waveforms are tuples, shared.
-        out["media"] = _copy_containers(self.media)
-        return out
-
-
-def _copy_containers(x: Any) -> Any:
-    """New dicts and lists throughout; tuples (immutable) and scalars are shared."""
-    t = type(x)
-    if t is dict:
-        return {k: _copy_containers(v) for k, v in x.items()}
-    if t is list:
-        return [_copy_containers(v) for v in x]
-    return x
+        return _json_safe(d)
 
 
 def _json_safe(x: Any) -> Any:
@@ -261,20 +246,20 @@ def _mib(n: float) -> str:
     return f"{n / (1 << 20):.2f} MiB"
 
 
-def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
-              time_tolerance: float | None) -> tuple[list[str], list[str]]:
-    """(failures, notes) from a :func:`perf_diff` result.
+def perf_gates(perf: Mapping[str, Any], *, memory_tolerance: float | None,
+               time_tolerance: float | None) -> dict[str, dict[str, Any]]:
+    """Each gated perf figure of a :func:`perf_diff` result: ``peak_memory.<stage>`` and
+    ``wall_s`` -> ``{tolerance, change, passed, text}``. The report marks these rows as gated.
 
     Peak memory is compared per stage, and only when both sides were measured the same way
     (the CUDA allocator's peak is not comparable with the CPU profiler's). Growth beyond the
-    tolerance fails with both figures and the stage; a drop beyond it is reported as an
-    improvement (a note, never a failure). Wall time works the same, when switched on.
+    tolerance fails with both figures and the stage; a drop beyond it is an improvement (a
+    note, never a failure). Wall time works the same, when switched on.
     """
     golden, current = perf.get("golden") or {}, perf.get("current") or {}
-    failures: list[str] = []
-    notes: list[str] = []
+    gates: dict[str, dict[str, Any]] = {}
     if not golden:
-        return failures, notes
+        return gates
     if memory_tolerance is not None and golden.get("memory_source") == current.get("memory_source") != "none":
         gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
         for stage in sorted(set(gm) & set(cm)):
@@ -282,21 +267,24 @@ def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
             if not g:
                 continue
             change = c / g - 1.0
-            text = (f"peak memory {stage} {_mib(g)} -> {_mib(c)} ({change:+.1%}, tolerance "
-                    f"{memory_tolerance:.0%}, {current.get('memory_source')})")
-            if change > memory_tolerance:
-                failures.append(text)
-            elif change < -memory_tolerance:
-                notes.append("improvement: " + text)
+            gates[f"peak_memory.{stage}"] = {
+                "tolerance": memory_tolerance, "change": change, "passed": change <= memory_tolerance,
+                "text": f"peak memory {stage} {_mib(g)} -> {_mib(c)} ({change:+.1%}, tolerance "
+                        f"{memory_tolerance:.0%}, {current.get('memory_source')})"}
     if time_tolerance is not None and golden.get("wall_s") and current.get("wall_s") is not None:
         change = current["wall_s"] / golden["wall_s"] - 1.0
-        text = (f"wall time {golden['wall_s']:.3f}s -> {current['wall_s']:.3f}s ({change:+.1%}, tolerance "
-                f"{time_tolerance:.0%})")
-        if change > time_tolerance:
-            failures.append(text)
-        elif change < -time_tolerance:
-            notes.append("improvement: " + text)
-    return failures, notes
+        gates["wall_s"] = {"tolerance": time_tolerance, "change": change, "passed": change <= time_tolerance,
+                           "text": f"wall time {golden['wall_s']:.3f}s -> {current['wall_s']:.3f}s ({change:+.1%}, "
+                                   f"tolerance {time_tolerance:.0%})"}
+    return gates
+
+
+def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
+              time_tolerance: float | None) -> tuple[list[str], list[str]]:
+    """(failures, notes) of :func:`perf_gates`."""
+    gates = perf_gates(perf, memory_tolerance=memory_tolerance, time_tolerance=time_tolerance)
+    return ([g["text"] for g in gates.values() if not g["passed"]],
+            ["improvement: " + g["text"] for g in gates.values() if g["change"] < -g["tolerance"]])
 
 
 def perf_diff(golden: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,17 +13,20 @@ import pytest
 
 from regress.outputs import Output
 from regress.report import write_report
-from regress.report.assets import write_case_assets
-from regress.runners.base import Perf, RunResult
-from regress.session import CaseRun
+from regress.report.assets import CaseMedia, write_case_assets
 from regress.verdict import Verdict
 
 
-def assets(tmp: Path, golden: Output, actual: Output, status: str = "passed") -> Verdict:
-    """Write a case's media (as a run does) and return its verdict, which now names them."""
+def assets(tmp: Path, golden: Output, actual: Output, status: str = "passed") -> CaseMedia:
+    """Write a case's media (as a run does) and return their records."""
     v = Verdict(id="case", platform="cpu-avx2", status=status)
-    write_case_assets(tmp, CaseRun(v, RunResult(actual, {}, Perf(wall_s=0.1)), golden))
-    return v
+    return write_case_assets(tmp, v, actual, golden)
+
+
+def page_of(tmp: Path, media: CaseMedia) -> str:
+    v = Verdict(id="case", platform="cpu-avx2", status="passed")
+    return write_report(tmp, [v], suite=None, platform="cpu-avx2", revision="r",
+                        media={("case", "cpu-avx2"): media}).read_text()
 
 
 def written(tmp: Path) -> list[str]:
@@ -79,7 +82,7 @@ def test_identical_audio_is_one_wav_and_a_flat_diff(tmp_path: Path) -> None:
     assert v.files["audio_actual"] == v.files["audio_golden"]
     audio = v.media["audio"]
     assert audio["identical"] is True and list(audio["waveform"]) == ["golden"]  # the others follow from it
-    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
+    page = page_of(tmp_path, v)
     assert "no sample differs" in page and "peak 0" in page and page.count("<audio controls") == 2
     assert page.count("<polygon") == 2 and page.count("<polyline points='0,35.0 600.0,35.0'") == 1
 
@@ -97,7 +100,7 @@ def test_page_of_identical_case_says_so_and_every_src_exists(tmp_path: Path, tra
     g = picture()
     out = Output(image=g) if track == "image" else Output(video=np.stack([g, g]), fps=8.0)
     v = assets(tmp_path, out, Output(image=out.image, video=out.video, fps=out.fps))
-    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
+    page = page_of(tmp_path, v)
     assert "identical to the golden: no pixel differs" in page
     assert "class='compare'" not in page and "alt='diff'" not in page
     assert srcs(page) and all((tmp_path / s).is_file() for s in srcs(page))

@@ -9,15 +9,13 @@ import numpy as np
 
 from regress.outputs import Output
 from regress.report import write_report
-from regress.report.assets import envelope, heatmap, write_case_assets
+from regress.report.assets import CaseMedia, envelope, heatmap, write_case_assets
 from regress.report.summary import sort_cases, worst_text
-from regress.runners.base import Perf, RunResult
-from regress.session import CaseRun
 from regress.verdict import Verdict, judge_metrics
 from regress.verdict import Threshold
 
 
-def audio_run(tmp: Path) -> CaseRun:
+def audio_run(tmp: Path) -> tuple[Verdict, CaseMedia]:
     """A video+audio case (ltx2-like) whose audio got a click: real comparator, real assets."""
     from regress.metrics.compare import compare_outputs
 
@@ -34,25 +32,22 @@ def audio_run(tmp: Path) -> CaseRun:
     v.metrics = judge_metrics(comp.values, {"audio_snr": Threshold(40.0, "case")})
     v.reasons = [m.line() for m in v.metrics.values() if m.passed is False]
     v.worst_frame, v.per_frame = comp.worst_frame, comp.per_frame
-    result = RunResult(output=actual, fingerprint={"vae": "bf16"}, perf=Perf(wall_s=1.0))
-    run = CaseRun(v, result, golden)
-    write_case_assets(tmp, run)
-    return run
+    return v, write_case_assets(tmp, v, actual, golden)
 
 
 def test_audio_tracks_get_players_and_waveforms(tmp_path: Path) -> None:
-    run = audio_run(tmp_path)
-    v = run.verdict
+    v, m = audio_run(tmp_path)
     assert v.metrics["audio_snr"].passed is False
     for label in ("golden", "actual"):
-        with wave.open(str(tmp_path / v.files[f"audio_{label}"])) as w:
+        with wave.open(str(tmp_path / m.files[f"audio_{label}"])) as w:
             assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (2, 8000, 8000)
-    waves = v.media["audio"]["waveform"]
+    waves = m.media["audio"]["waveform"]
     assert set(waves) == {"golden", "actual", "diff"} and len(waves["golden"]) == 300
     diff_peak = max(hi for _, hi in waves["diff"])
     assert 0.39 < diff_peak < 0.41  # the click, and nothing else
-    assert v.media["video"]["frames"] == 3 and (tmp_path / v.files["golden"]).is_file()
-    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
+    assert m.media["video"]["frames"] == 3 and (tmp_path / m.files["golden"]).is_file()
+    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r",
+                        media={(v.id, v.platform): m}).read_text()
     assert page.count("<audio controls") == 2 and "svg class='wave'" in page
     assert "audio_snr" in page and "(needs >= 40" in worst_text(v.to_json())
 
@@ -73,12 +68,12 @@ def test_large_frames_are_shrunk_keeping_single_pixel_differences(tmp_path: Path
     g = np.full((1024, 1536, 3), 90, np.uint8)
     a = g.copy()
     a[700, 1000] = 100  # one pixel
-    v = Verdict(id="big", platform="cpu-avx2", status="failed")
-    write_case_assets(tmp_path, CaseRun(v, RunResult(Output(image=a), {}, Perf(wall_s=0.1)), Output(image=g)))
+    v = write_case_assets(tmp_path, Verdict(id="big", platform="cpu-avx2", status="failed"), Output(image=a),
+                          Output(image=g))
     with Image.open(tmp_path / v.files["diff"]) as im:
         assert max(im.size) <= 512
         assert np.asarray(im).max() == 255  # the changed pixel survived the shrinking
-    assert v.media["image"] == {"height": 1024, "width": 1536, "scale": 3, "identical": False}
+    assert v.media["image"] == {"height": 1024, "width": 1536, "scale": 3, "identical": False, "diff_peak": 10}
 
 
 def test_failures_first_and_escaping(tmp_path: Path) -> None:

@@ -5,11 +5,12 @@
   that the page can scrub through frames of any length without decoding one giant strip;
   ``files`` points at the worst frame, the one a reader wants first.
 * audio: ``golden.wav`` / ``actual.wav`` (16-bit PCM, what every browser plays) and, in the
-  verdict's ``media``, min/max waveform envelopes that the page draws as SVG without JS.
+  returned ``media``, min/max waveform envelopes that the page draws as SVG without JS.
 
 The heat-map scales the largest difference of the case to full brightness (for video, the
 largest over all frames, so frames compare with each other): a 1/255 change is visible and
-an identical pair stays black. Frames larger than ``MAX_SIDE`` are shrunk for the page; the
+an identical pair stays black. That largest difference is recorded (``diff_peak``) so that the
+page draws a scale bar beside the heat-map: a 1/255 change must not read as a 100/255 one. Frames larger than ``MAX_SIDE`` are shrunk for the page; the
 diff shrinks by block maximum so that a single changed pixel survives the shrinking.
 
 A bit-identical pair (the common case: GPU runs reproduce) is written once: the "actual" entries
@@ -24,6 +25,7 @@ from __future__ import annotations
 import io
 import math
 import wave
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,8 @@ from ..metrics.identity import identical as same_values
 from .png import encode_png
 
 if TYPE_CHECKING:
-    from ..session import CaseRun
+    from ..outputs import Output
+    from ..verdict import Verdict
 
 MAX_SIDE = 512  # longest side of a frame shown in the report
 WAVE_POINTS = 300  # min/max pairs per waveform
@@ -46,6 +49,11 @@ def heatmap(golden: np.ndarray, actual: np.ndarray, peak: float | None = None) -
     x = d / top if top > 0 else d
     rgb = np.stack([np.clip(3 * x, 0, 1), np.clip(3 * x - 1, 0, 1), np.clip(3 * x - 2, 0, 1)], axis=-1)
     return np.rint(rgb * 255).astype(np.uint8)
+
+
+def diff_peak(golden: np.ndarray, actual: np.ndarray) -> int:
+    """The largest difference of a pair, in 1/255 steps: the heat-map's full brightness."""
+    return int(np.abs(golden.astype(np.int16) - actual.astype(np.int16)).max())
 
 
 def identical(golden: np.ndarray | None, actual: np.ndarray | None) -> bool:
@@ -95,6 +103,8 @@ def _image_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
         _save_png(report_dir / rel / "diff.png", _shrink(heatmap(golden, actual), f, block_max=True))
         files["diff"] = (rel / "diff.png").as_posix()
     media["image"] = {"height": int(ref.shape[0]), "width": int(ref.shape[1]), "scale": f, "identical": same}
+    if "diff" in files:  # the heat-map's full brightness, in 1/255 steps (the page's scale bar)
+        media["image"]["diff_peak"] = diff_peak(golden, actual)
 
 
 def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual: np.ndarray | None,
@@ -114,7 +124,7 @@ def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
     if same:
         dirs["actual"], counts["actual"] = dirs["golden"], counts["golden"]
     elif golden is not None and actual is not None and golden.shape == actual.shape:
-        peak = float(np.abs(golden.astype(np.int16) - actual.astype(np.int16)).max())
+        peak = float(diff_peak(golden, actual))
         for i in range(len(actual)):
             _save_png(report_dir / rel / "diff" / f"{i:03d}.png",
                       _shrink(heatmap(golden[i], actual[i], peak), f, block_max=True))
@@ -124,6 +134,8 @@ def _video_assets(report_dir: Path, rel: Path, golden: np.ndarray | None, actual
         files.setdefault(label, f"{d}/{first:03d}.png")
     media["video"] = {"frames": max(counts.values()), "counts": counts, "fps": fps, "dirs": dirs,
                       "height": int(ref.shape[1]), "width": int(ref.shape[2]), "scale": f, "identical": same}
+    if "diff" in dirs:
+        media["video"]["diff_peak"] = int(peak)
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -142,7 +154,7 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> tuple[tuple[float, float], ...]:
     """(min, max) of the channel mean over ``points`` equal buckets (a drawable waveform).
 
-    Tuples: the envelope is never changed once made, so the verdict's media and every
+    Tuples: the envelope is never changed once made, so a case's media and every
     results document made from it can share it instead of copying hundreds of pairs."""
     mono = np.nan_to_num(np.asarray(samples, dtype=np.float32).mean(axis=0))
     if mono.size == 0:
@@ -178,13 +190,21 @@ def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: 
                       "samples": int(ref.audio.shape[1]), "waveform": waves, "identical": same}
 
 
-def write_case_assets(report_dir: Path, run: CaseRun) -> None:
-    """Write a case's media under ``cases/<id>/<platform>/`` and note them in the verdict
-    (``files``: report-relative paths; ``media``: what the page needs to show them)."""
-    v = run.verdict
-    rel = Path("cases") / v.id / v.platform
-    actual = run.result.output if run.result is not None else None
-    golden = run.golden_output
+@dataclass(frozen=True)
+class CaseMedia:
+    """What :func:`write_case_assets` wrote for one case: ``files`` (report-relative paths of
+    golden / actual / diff, audio) and ``media`` (what the page needs to show them: sizes,
+    frame folders, the heat-map's scale, waveforms). results.json's record carries both."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    media: dict[str, Any] = field(default_factory=dict)
+
+
+def write_case_assets(report_dir: Path, verdict: Verdict, actual: Output | None,
+                      golden: Output | None) -> CaseMedia:
+    """Write a case's media under ``cases/<id>/<platform>/`` and return their records. Reads
+    the verdict (its id, platform and worst frame), never writes to it."""
+    rel = Path("cases") / verdict.id / verdict.platform
     files: dict[str, str] = {}
     media: dict[str, Any] = {}
     gi, ai = getattr(golden, "image", None), getattr(actual, "image", None)
@@ -193,8 +213,7 @@ def write_case_assets(report_dir: Path, run: CaseRun) -> None:
     gv, av = getattr(golden, "video", None), getattr(actual, "video", None)
     if gv is not None or av is not None:
         fps = actual.fps if av is not None else golden.fps  # type: ignore[union-attr]
-        _video_assets(report_dir, rel, gv, av, fps, v.worst_frame, files, media)
+        _video_assets(report_dir, rel, gv, av, fps, verdict.worst_frame, files, media)
     if getattr(golden, "audio", None) is not None or getattr(actual, "audio", None) is not None:
         _audio_assets(report_dir, rel, golden, actual, files, media)
-    v.files.update(files)
-    v.media.update(media)
+    return CaseMedia(files, media)

@@ -28,12 +28,15 @@ import datetime as _dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import RegressError
 from ..suite import Suite
 from ..verdict import Verdict
+
+if TYPE_CHECKING:
+    from .assets import CaseMedia
 
 RESULTS_SCHEMA = 1
 RESULTS_FILE = "results.json"
@@ -56,9 +59,11 @@ def goldens_used(cases: Iterable[Mapping[str, Any]]) -> list[list[str]]:
 
 def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str, revision: str | None,
                 selected: Sequence[str] | None = None, shard: str | None = None, worker: str | None = None,
-                store_entries: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
-    """The document of one run. ``selected`` defaults to the cases that produced a verdict."""
-    cases = [v.to_json() for v in verdicts]
+                store_entries: Iterable[tuple[str, str]] | None = None,
+                media: Mapping[tuple[str, str], CaseMedia] | None = None) -> dict[str, Any]:
+    """The document of one run. ``selected`` defaults to the cases that produced a verdict;
+    ``media``: what regress.report.assets wrote for each (case id, platform)."""
+    cases = [case_record(v, (media or {}).get((v.id, v.platform))) for v in verdicts]
     summary = summarize(cases)
     created = now()
     run = {
@@ -86,6 +91,27 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
         "coverage": None,
         "unused_goldens": None,
     }
+
+
+def case_record(verdict: Verdict, media: CaseMedia | None) -> dict[str, Any]:
+    """A results.json case record: the verdict, plus the report media written for it."""
+    rec = verdict.to_json()
+    rec["files"] = dict(media.files) if media else {}
+    # The media (frame paths, audio waveforms: hundreds of numbers) are finite by construction
+    # (report/assets.py), so they are not walked value by value (a non-finite value would
+    # still fail results.json's strict dump); their waveforms are tuples, shared.
+    rec["media"] = _copy_containers(media.media) if media else {}
+    return rec
+
+
+def _copy_containers(x: Any) -> Any:
+    """New dicts and lists throughout; tuples (immutable) and scalars are shared."""
+    t = type(x)
+    if t is dict:
+        return {k: _copy_containers(v) for k, v in x.items()}
+    if t is list:
+        return [_copy_containers(v) for v in x]
+    return x
 
 
 def write_doc(path: Path, doc: Mapping[str, Any]) -> None:
