@@ -97,10 +97,11 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
                                f"({', '.join(sorted(ev.values)) or 'no metrics'}): nothing was judged; set them in "
                                "the suite's [defaults] (e.g. ssim = 0.9999, max_abs = 2, audio_snr = 60.0) or the "
                                "case's thresholds")
-    failing = [m.line() + (f" at frame {ev.worst_frames[m.name]}" if m.name in ev.worst_frames else "")
+    # frames are counted from 1 in every message, as on the report's scrubber (indices stay 0-based)
+    failing = [m.line() + (f" at frame {ev.worst_frames[m.name] + 1}" if m.name in ev.worst_frames else "")
                for m in verdict.metrics.values() if m.passed is False]
     if failing:
-        where = f" (worst frame {ev.worst_frame})" if ev.worst_frame is not None else ""
+        where = f" (worst frame {ev.worst_frame + 1})" if ev.worst_frame is not None else ""
         verdict.reasons.append("; ".join(failing) + where)
 
     if ev.stages is not None:

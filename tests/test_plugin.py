@@ -87,9 +87,9 @@ def test_video_case_reports_worst_frame(pytester: pytest.Pytester, project: Path
     r = run(pytester, project, "-k", "wan", f"--golden-report={report}")
     r.assert_outcomes(failed=1)
     case = results(report)["cases"][0]
-    assert case["worst_frame"] == 4
+    assert case["worst_frame"] == 4  # an index
     assert case["metrics"]["ssim_worst"]["passed"] is False
-    assert "worst frame 4" in r.stdout.str()
+    assert "worst frame 5" in r.stdout.str() and "at frame 5" in r.stdout.str()  # messages count from 1
 
 
 def test_missing_golden_skips_or_fails_under_strict(pytester: pytest.Pytester, project: Path,

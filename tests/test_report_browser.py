@@ -69,13 +69,13 @@ def test_report_in_browser_images_load_and_failure_comes_first(browser, failing_
 
     # the video opens on its worst frame; the scrubber moves every pane to another frame
     wan = page.locator("section.case[data-case='wan']")
-    assert "frame 4 / 8" in wan.locator(".scrub .label").inner_text()
+    assert "frame 5 / 9" in wan.locator(".scrub .label").inner_text()  # 1-based: the 5th of 9 frames
     diff = wan.locator("figure img[alt='diff']")
     assert diff.get_attribute("src").endswith("/diff/004.png")
     wan.locator("input.frame").fill("2")
     assert diff.get_attribute("src").endswith("/diff/002.png")
     assert wan.locator("img[alt='actual']").evaluate("e => e.complete && e.naturalWidth > 0")
-    assert "frame 2 / 8" in wan.locator(".scrub .label").inner_text()
+    assert "frame 3 / 9" in wan.locator(".scrub .label").inner_text()
     wan.locator("button.jump").click()
     assert diff.get_attribute("src").endswith("/diff/004.png")
 
@@ -108,6 +108,56 @@ def test_report_in_browser_images_load_and_failure_comes_first(browser, failing_
     assert not errors, errors
 
 
+def test_report_items_in_browser_with_screenshots(browser, failing_report: Path, tmp_path: Path) -> None:
+    """Issue 17's report items on a real run's page, and screenshots of the case table, a
+    failing image card and a video card (kept as CI artifacts under $REGRESS_ARTIFACTS)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((failing_report / "index.html").as_uri())
+    page.wait_for_load_state("load")
+
+    # the table links every case to its card, and the link lands on it
+    links = page.eval_on_selector_all("#summary a[href^='#']", "els => els.map(e => e.getAttribute('href'))")
+    assert len(links) >= 2 * 3 and all(page.locator(href).count() == 1 for href in links)
+    page.locator("#summary td.case a", has_text="wan").click()
+    assert page.evaluate("location.hash") == "#" + page.locator("section.case[data-case='wan']").get_attribute("id")
+
+    # each heat-map has a scale that names its largest difference
+    qb = page.locator("section.case[data-case='qwen-b']")
+    peak = qb.locator("figure .scale .peak").inner_text()
+    assert peak.endswith("/255") and 0 < int(peak.split("/")[0]) <= 255
+    assert qb.locator(".scale .ramp").evaluate("e => getComputedStyle(e).backgroundImage").startswith("linear-gradient")
+    # the random-weight tiny pipelines say so, once at the top and on their cards
+    assert "random-weight test pipeline" in page.locator("#tiny-note").inner_text()
+    assert qb.locator("p.note.tiny").count() == 1
+
+    shots = {"regress-case-table.png": page.locator("#summary"), "regress-failing-image-card.png": qb,
+             "regress-video-card.png": page.locator("section.case[data-case='wan']")}
+    for name, element in shots.items():
+        path = tmp_path / name
+        element.screenshot(path=str(path))
+        assert path.stat().st_size > 2_000
+        keep_artifact(path)
+    page.close()
+
+
+def test_merged_report_with_gaps_has_a_red_badge(browser, merged_reports: dict, tmp_path: Path) -> None:
+    from regress.report.merge import merge_reports
+
+    out = merge_reports([merged_reports["a"], merged_reports["b_qwen"]], tmp_path / "gaps",
+                        expect_platforms=[merged_reports["platform_a"], merged_reports["platform_b"]])
+    assert out["coverage"]["missing"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((tmp_path / "gaps" / "index.html").as_uri())
+    badge = page.locator("header .badge.gap")
+    assert badge.inner_text() == f"{len(out['coverage']['missing'])} not run"
+    assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(176, 0, 32)"  # --bad
+    assert page.locator("header .counts .badge").first.inner_text().endswith("not run")  # before any "passed"
+    shot = tmp_path / "regress-merged-gaps.png"
+    page.locator("header").screenshot(path=str(shot))
+    keep_artifact(shot)
+    page.close()
+
+
 def test_merged_report_shows_platforms_side_by_side(browser, merged_reports: dict, tmp_path: Path) -> None:
     out = merged_reports["complete"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -128,8 +178,9 @@ def test_audio_players_load_in_browser(browser, tmp_path: Path) -> None:
     from regress.report import write_report
     from test_report_page import audio_run
 
-    run = audio_run(tmp_path)
-    page_path = write_report(tmp_path, [run.verdict], suite=None, platform="cpu-avx2", revision="r")
+    v, media = audio_run(tmp_path)
+    page_path = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r",
+                             media={(v.id, v.platform): media})
     page = browser.new_page()
     page.goto(page_path.as_uri())
     durations = page.eval_on_selector_all(

@@ -86,3 +86,46 @@ def test_failures_first_and_escaping(tmp_path: Path) -> None:
     page = write_report(tmp_path, vs, suite=None, platform="cpu-avx2", revision=None).read_text()
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert page.index("id='case-b-err--p'") < page.index("id='case-z-fail--p'") < page.index("id='case-a-pass--p'")
+
+
+def test_summary_names_the_reason_that_failed_and_gated_rows(tmp_path: Path) -> None:
+    """flux-tiny failing on memory must not show a passing metric as its summary; the gated
+    memory row that failed is marked and drawn as a failure, the ungated wall time is not."""
+    from regress.report.github import job_summary
+    from regress.report.summary import cell_text
+    from regress.verdict import perf_diff, perf_gate, perf_gates
+
+    mib = 1 << 20
+    perf = perf_diff({"wall_s": 1.0, "memory_source": "profiler", "peak_memory": {"total": 10 * mib}},
+                     {"wall_s": 3.0, "memory_source": "profiler", "peak_memory": {"total": 11 * mib}})
+    perf["gates"] = perf_gates(perf, memory_tolerance=0.02, time_tolerance=None)
+    failures, _ = perf_gate(perf, memory_tolerance=0.02, time_tolerance=None)
+    v = Verdict(id="flux-tiny", platform="cpu-avx2", status="failed", model="tiny", reasons=failures, perf=perf,
+                metrics=judge_metrics({"max_abs": 0.0}, {"max_abs": Threshold(2.0, "suite default")}))
+    rec = v.to_json()
+    assert cell_text(rec).startswith("peak memory total 10.00 MiB -> 11.00 MiB (+10.0%")
+    assert "max_abs" not in cell_text(rec)
+    assert "peak memory total" in job_summary({"cases": [rec], "platforms": ["cpu-avx2"], "summary": {}})
+    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
+    table = page[page.index("<table id='summary'>"):page.index("</table>", page.index("<table id='summary'>"))]
+    assert "peak memory total" in table and "max_abs" not in table
+    assert "<a href='#case-flux-tiny--cpu-avx2'><b>flux-tiny</b></a>" in table  # the case links to its card
+    perf_table = page[page.index("<table class='perf'>"):]
+    wall = perf_table[perf_table.index("wall time (s)") - 40:perf_table.index("</tr>", perf_table.index("wall time"))]
+    memory = perf_table[perf_table.index("peak memory total") - 40:]
+    assert "<tr class=''>" in wall and "not gated" in wall and "bad" not in wall  # ungated: plain
+    assert "<tr class='gated bad'>" in memory and "gated: FAIL (tolerance 2%)" in memory
+    assert "random-weight test pipeline" in page  # the tiny note
+
+
+def test_video_labels_count_from_one_and_diffs_have_a_scale(tmp_path: Path) -> None:
+    frames = np.full((5, 8, 8, 3), 100, np.uint8)
+    moved = frames.copy()
+    moved[4, 2, 3, 0] = 101  # 1/255 in the last frame
+    v = Verdict(id="v", platform="cpu-avx2", status="failed", worst_frame=4, reasons=["x"])
+    m = write_case_assets(tmp_path, v, Output(video=moved, fps=8.0), Output(video=frames, fps=8.0))
+    assert m.media["video"]["diff_peak"] == 1
+    page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r",
+                        media={(v.id, v.platform): m}).read_text()
+    assert "frame 5 / 5" in page and "worst frame (5)" in page and "frame 4 / 4" not in page
+    assert "<span class='peak'>1/255</span>" in page  # a 1/255 change says so beside the heat-map

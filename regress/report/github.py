@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE, truthy
-from .summary import grid, is_bad, sort_cases, worst_text
+from .summary import cell_text, grid, is_bad, sort_cases
 
 ICONS = {"passed": ":white_check_mark:", "failed": ":x:", "error": ":boom:", "missing": ":grey_question:",
          "written": ":pencil2:", "xfailed": ":heavy_minus_sign:", "skipped": ":fast_forward:"}
@@ -109,7 +109,7 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
             for p in platforms:
                 rs = by_platform.get(p) or []
                 cells.append("<br>".join(f"{ICONS.get(r['status'], '')} {r['status']}"
-                                         + (f" {_md(worst_text(r))}" if worst_text(r) else "") for r in rs)
+                                         + (f" {_md(cell_text(r))}" if cell_text(r) else "") for r in rs)
                              or "did not run")
             lines.append(f"| `{_md(cid)}` | " + " | ".join(cells) + " |")
         lines.append("")

@@ -14,7 +14,7 @@ from typing import Any
 from ..status import rank
 from ..status import record_is_failure as is_bad
 
-__all__ = ["rank", "is_bad", "case_rank", "sort_cases", "worst_text", "grid"]
+__all__ = ["rank", "is_bad", "case_rank", "sort_cases", "worst_text", "cell_text", "grid"]
 
 
 def case_rank(case: Mapping[str, Any]) -> int:
@@ -91,6 +91,23 @@ def worst_text(case: Mapping[str, Any]) -> str:
 def first_reason(case: Mapping[str, Any]) -> str:
     reasons = case.get("reasons") or []
     return str(reasons[0]) if reasons else ""
+
+
+CELL_CHARS = 140  # a table cell names the reason; the case card has it in full
+
+
+def cell_text(case: Mapping[str, Any]) -> str:
+    """What a case's cell in a table says: for a case that failed (or was expected to), the
+    reason it failed: the failing metric against its threshold, or else the first reason (peak
+    memory, a precision change, an error); never a passing metric. A passing case shows its
+    tightest metric."""
+    if case.get("reasons") and case["status"] != "passed":
+        w = worst_metric(case)
+        if w is not None and w[1].get("passed") is False:
+            return worst_text(case)
+        text = first_reason(case)
+        return text if len(text) <= CELL_CHARS else text[:CELL_CHARS - 3].rstrip() + "..."
+    return worst_text(case)
 
 
 def grid(cases: Sequence[Mapping[str, Any]], platforms: Sequence[str]
