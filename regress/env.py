@@ -37,6 +37,17 @@ HF_HOME = "HF_HOME"  # the cache is $HF_HOME/hub when neither of the above is se
 HF_TOKEN = "HF_TOKEN"  # gated/private repos; never logged
 
 GITHUB_WORKSPACE = "GITHUB_WORKSPACE"  # annotations name suite files relative to it
+# Whose values never reach a log, results.json or a report (regress.errors.redact).
+TOKEN_VARS = (HF_TOKEN, "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
+
+# LPIPS backbone weights in torch.hub's cache, located as torch.hub.get_dir() does, without torch.
+TORCH_HOME = "TORCH_HOME"
+XDG_CACHE_HOME = "XDG_CACHE_HOME"
+
+# pytest-xdist: each worker is pinned to one GPU from this list (else the visible devices).
+REGRESS_WORKER_DEVICES = "REGRESS_WORKER_DEVICES"
+CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
+HIP_VISIBLE_DEVICES = "HIP_VISIBLE_DEVICES"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import os
 import re
 from pathlib import Path
 
+from .env import TOKEN_VARS
+
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
@@ -21,7 +23,6 @@ EXIT_USAGE = 2
 # tokens, and the values of the token variables themselves.
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
-_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
 
 
 def redact(text: str) -> str:
@@ -30,7 +31,7 @@ def redact(text: str) -> str:
     this process. Applied to every message regress shows (:class:`RegressError` does it)."""
     text = _URL_USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
     text = _HF_TOKEN.sub("hf_***", text)
-    for var in _TOKEN_VARS:
+    for var in TOKEN_VARS:
         value = os.environ.get(var, "").strip()
         if len(value) >= 8 and value in text:
             text = text.replace(value, "***")

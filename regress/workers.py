@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 
-REGRESS_WORKER_DEVICES = "REGRESS_WORKER_DEVICES"
-DEVICE_VARS = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+from .env import CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES, REGRESS_WORKER_DEVICES
+
+DEVICE_VARS = (CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES)
 WORKERS_DIR = "workers"
 OUTPUT_KEY = "regress_results"  # workeroutput entry: a JSON list of results documents
 
@@ -47,7 +48,7 @@ def device_for(worker: str, environ: dict[str, str] | os._Environ[str]) -> str:
     """The device id worker ``gwK`` should see, from the devices visible to the controller."""
     m = re.search(r"(\d+)$", worker)
     index = int(m.group(1)) if m else 0
-    for var in (REGRESS_WORKER_DEVICES, "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"):
+    for var in (REGRESS_WORKER_DEVICES, HIP_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES):
         listed = [d.strip() for d in environ.get(var, "").split(",") if d.strip()]
         if listed:
             return listed[index % len(listed)]

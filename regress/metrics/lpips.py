@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..env import REGRESS_LPIPS_WEIGHTS
+from ..env import REGRESS_LPIPS_WEIGHTS, TORCH_HOME, XDG_CACHE_HOME
 from ..errors import RegressError
 from .catalog import LPIPS_NETS, LPIPS_PRECISIONS
 
@@ -206,9 +206,9 @@ def released_prefix(net: str) -> str:
 def _hub_file(net: str, env: Mapping[str, str]) -> Path | None:
     """torch.hub's checkpoint path, computed as ``torch.hub.get_dir()`` does (TORCH_HOME,
     else XDG_CACHE_HOME/torch, else ~/.cache/torch), without importing torch."""
-    home = env.get("TORCH_HOME")
+    home = env.get(TORCH_HOME)
     if not home:
-        xdg = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        xdg = env.get(XDG_CACHE_HOME) or os.path.join(os.path.expanduser("~"), ".cache")
         home = os.path.join(xdg, "torch")
     return Path(os.path.expanduser(home)) / "hub" / "checkpoints" / TORCHVISION_FILES[net]
 
