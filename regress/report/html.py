@@ -41,8 +41,11 @@ def _environment() -> Any:
     """Loaded on the first page (jinja2 stays out of the plugin's import)."""
     import jinja2
 
+    # The compiled templates are cached between processes (jinja2's own cache in the temporary
+    # directory, one folder per user): compiling them took 71 ms of a report's 118 ms fixed cost.
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              bytecode_cache=jinja2.FileSystemBytecodeCache())
 
 
 def anchor(case: Mapping[str, Any]) -> str:
