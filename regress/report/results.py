@@ -1,16 +1,8 @@
 """``results.json``: the machine-readable outcome of a run (or of several, merged).
 
-Schema (``schema: 1``)::
-
-    {schema, regress_version, suite, platform, platforms, revision, created,
-     summary: {status: count},
-     cases: [ {id, platform, status, kind, golden {platform, match, revision}, metrics {name:
-               {value, threshold, op, source, passed}}, precision {golden, current, changed},
-               perf {golden, current, ratio}, reasons, warnings, worst_frame, per_frame, files,
-               media, duration_s} ],
-     runs: [ {platform, revision, shard, worker, created, selected, goldens_used, summary} ],
-     store_entries: [[case, platform], ...] | null,
-     coverage: {...} | null, unused_goldens: [[case, platform], ...] | null}
+Its fields are declared by :class:`regress.models.ResultsDocument` (each case record is a
+:class:`~regress.verdict.Verdict` plus its report media), published as
+``schemas/results.schema.json`` (``schema: 1``).
 
 ``runs`` says where the records came from: one entry for a plain run, one per merged run
 otherwise. Each run lists the cases it was asked to run before sharding (``selected``) and
