@@ -81,13 +81,13 @@ def in_ci() -> bool:
 
 
 def number(name: str, default: float) -> float:
-    """A numeric setting; a value that is not a number is an error naming the variable."""
+    """A numeric setting; a value that is not a number is a ValueError whose message names the
+    variable (the caller makes it its one-line error: this module imports nothing of regress,
+    so that regress.errors can read the token names above)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         return float(raw)
     except ValueError:
-        from .errors import RegressError
-
-        raise RegressError(f"environment variable {name}={raw!r} is not a number") from None
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None

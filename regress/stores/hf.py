@@ -58,9 +58,12 @@ class HubSettings:
     @classmethod
     def from_env(cls) -> HubSettings:
         hub = env.hub_environment()
+        try:
+            retries, backoff = env.number(env.REGRESS_HUB_RETRIES, 3), env.number(env.REGRESS_HUB_BACKOFF, 1.0)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         return cls(endpoint=hub.endpoint, cache_dir=hub.cache_dir, offline=hub.offline,
-                   retries=max(1, int(env.number(env.REGRESS_HUB_RETRIES, 3))),
-                   backoff=max(0.0, env.number(env.REGRESS_HUB_BACKOFF, 1.0)))
+                   retries=max(1, int(retries)), backoff=max(0.0, backoff))
 
 
 def _silent_tqdm() -> type:
