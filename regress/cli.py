@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "lpips",
+COMMANDS = ("init", "env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "lpips",
             "report", "shard")
 
 
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "runner"):
+            from .project import load_runners
+
+            load_runners(suite_path=args.suite, runner_refs=args.runner)
         return int(importlib.import_module(f"regress.commands.{args.command}").run(args))
     except RegressError as exc:
         print(f"regress: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ torch and diffusers load when the suite file is collected.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ from .errors import RegressError
 from .modes import PUBLISH_TARGETS, UPDATE_MODES
 
 _SESSIONS = pytest.StashKey[dict]()
+_DEFAULT_SUITE = "goldens/suite.toml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("regress", "golden-output regression tests (regress)")
-    g.addoption("--golden-suite", default="goldens/suite.toml", metavar="PATH",
+    g.addoption("--golden-suite", default=_DEFAULT_SUITE, metavar="PATH",
                 help="suite file whose cases become test items (default: goldens/suite.toml)")
     g.addoption("--golden-update", default="none", choices=UPDATE_MODES,
                 help="write goldens for missing / failed / all selected cases into the store and bump the lock")
@@ -293,6 +295,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     from .report.summary import write_drift_lines
 
     sessions: dict = terminalreporter.config.stash.get(_SESSIONS, {})
+    _write_missing(terminalreporter, sessions)
     write_drift_lines(terminalreporter, [v.to_json() for gs in sessions.values() for v in gs.verdicts])
     bisected = [v for gs in sessions.values() for v in gs.verdicts if v.bisect]
     if bisected:
@@ -302,6 +305,45 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for v in bisected:
             for line in table_lines_of(v.bisect):
                 terminalreporter.write_line(line)
+
+
+def fixture_case_id(node: Any) -> str:
+    """The case id a ``golden.check`` files its golden under when given no ``name``:
+    ``<module stem>.<test name>``, reduced to the characters a case id allows. Also how the
+    CLI (``regress check --unused``) knows a fixture test's golden."""
+    import re
+
+    raw = f"{Path(str(node.path)).stem}.{node.name}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.")[:128]
+
+
+def _suite_given(config: pytest.Config) -> bool:
+    """Whether the user named a suite file (then a missing one is an error, not the default)."""
+    return config.getoption("--golden-suite") != _DEFAULT_SUITE
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that uses the ``golden`` fixture is a golden test: ``pytest -m golden`` runs it
+    with the suite's cases."""
+    if "golden" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.golden)
+
+
+def _write_missing(terminalreporter: Any, sessions: dict) -> None:
+    """Say which goldens are missing and the one command that makes them, without ``-rs``:
+    a first run otherwise ends in a bare "2 skipped"."""
+    from .verdict import MISSING
+
+    missing = [v for gs in sessions.values() for v in gs.verdicts if v.status == MISSING]
+    if not missing or terminalreporter.config.getoption("--golden-update") != "none":
+        return
+    terminalreporter.write_sep("-", f"regress: {len(missing)} golden(s) missing")
+    for v in missing:
+        terminalreporter.write_line(f"  {v.id} [{v.platform}]: no golden on this platform (nor one of the same "
+                                    "backend)")
+    config = terminalreporter.config
+    suite = f" --golden-suite {shlex.quote(config.getoption('--golden-suite'))}" if _suite_given(config) else ""
+    terminalreporter.write_line(f"make them with: pytest -m golden{suite} --golden-update=missing")
 
 
 class GoldenCheck:
@@ -316,11 +358,7 @@ class GoldenCheck:
         self.request = request
 
     def default_name(self) -> str:
-        import re
-
-        node = self.request.node
-        raw = f"{Path(str(node.path)).stem}.{node.name}"
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.")[:128]
+        return fixture_case_id(self.request.node)
 
     def check(self, output: Any, *, name: str | None = None, thresholds: dict[str, float] | None = None,
               fingerprint: dict[str, str] | None = None) -> Any:
@@ -331,7 +369,8 @@ class GoldenCheck:
 
         from .outputs import Output
         from .runners.base import Perf, RunResult
-        from .suite import CASE_ID_RE, Case, load_suite
+        from .suite import CASE_ID_RE, Case, implicit_suite, load_suite
+
         if isinstance(output, np.ndarray):
             output = Output(image=output)
         case_id = name or self.default_name()
@@ -339,13 +378,15 @@ class GoldenCheck:
             raise RegressError(f"golden name {case_id!r} must be letters, digits, '.', '_' or '-'")
         config = self.request.config
         try:
-            suite = load_suite(_suite_path(config))
+            path = _suite_path(config)
+            suite = load_suite(path) if path.exists() or _suite_given(config) else implicit_suite(path)
             session = _session_for(config, suite)
         except RegressError as exc:
             pytest.fail(f"golden fixture: {exc}", pytrace=False)
         case = Case(id=case_id, pipeline="fixture", thresholds=dict(thresholds or {}))
         result = RunResult(output=output, fingerprint=dict(fingerprint or {}), perf=Perf(wall_s=0.0))
-        v = session.judge(case, result).verdict
+        make = f"pytest {shlex.quote(self.request.node.nodeid)} --golden-update=missing"
+        v = session.judge(case, result, create_with=make).verdict
         _judged(self.request.node).append((session, v))
         try:
             _conclude(v)

@@ -205,10 +205,12 @@ class GoldenSession:
         return self._reads.submit(_load_golden, store, case.id, platform)
 
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
-              prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
+              prefetched: Future[tuple[Any, str, Output | None]] | None = None,
+              create_with: str | None = None) -> CaseRun:
         """Judge an output that is already there (from a runner, or from a hand-written test
         through the ``golden`` fixture) against its golden, and stage it if asked to.
-        ``prefetched``: the golden being read already (:meth:`_prefetch`)."""
+        ``prefetched``: the golden being read already (:meth:`_prefetch`). ``create_with``: the
+        command that makes a missing golden (default: ``regress refresh -k <case>``)."""
         t0 = time.perf_counter() if started is None else started
         platform = self.platform
         verdict = Verdict(id=case.id, platform=platform, status=PASSED, model=_model_of(case))
@@ -235,8 +237,8 @@ class GoldenSession:
         if golden is None:
             verdict.status = MISSING
             verdict.golden = {"platform": None, "match": "missing", "revision": self.store.revision}
-            note = (f"no golden for platform {platform} (nor one of the same backend); create it with "
-                    f"`regress refresh -k {case.id}` or --golden-update=missing")
+            make = create_with or f"regress refresh -k {case.id}"
+            note = f"no golden for platform {platform} (nor one of the same backend); create it with `{make}`"
             (verdict.reasons if self.options.strict else verdict.warnings).append(note)
         else:
             assert golden_output is not None

@@ -201,6 +201,23 @@ def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
     return parse_suite(data, path)
 
 
+# The thresholds a new suite starts from (`regress init`, and a project with no suite file):
+# on the machine that made the golden, a single pixel moved by 3/255 fails; against another
+# arch's golden (a stand-in), only a visible change does.
+STARTER_DEFAULTS: Mapping[str, float] = {"ssim": 0.9999, "psnr": 60.0, "max_abs": 2, "mean_abs": 0.05,
+                                         "audio_snr": 60.0}
+STARTER_FALLBACK: Mapping[str, float] = {"ssim": 0.98, "psnr": 30.0, "max_abs": 64, "mean_abs": 4.0,
+                                         "audio_snr": 20.0}
+
+
+def implicit_suite(path: Path) -> Suite:
+    """The suite of a project that has no suite file but tests using the ``golden`` fixture:
+    no cases, goldens in a file store beside where the suite file would be (``goldens/store``),
+    the starter thresholds. ``pytest --golden-update=missing`` creates the store and the lock."""
+    return parse_suite({"store": {"kind": "file", "path": "store"}, "defaults": dict(STARTER_DEFAULTS),
+                        "fallback": dict(STARTER_FALLBACK)}, path)
+
+
 def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     for key in data:
         if key not in _TOP_KEYS:

@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 
+from . import add_runner_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("bisect", parents=[common],
                        help="revert each difference from the golden (dtypes, backend settings) to find the cause")
+    add_runner_option(p)
     p.add_argument("case", help="case id")
     p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE",
                    help="run the case with this override (the failing run's --golden-precision); repeatable")

@@ -8,12 +8,14 @@ import math
 import sys
 
 from ..select import K_HELP
+from . import add_runner_option
 from ..errors import EXIT_OK, EXIT_USAGE, RegressError
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("calibrate", parents=[common],
                        help="measure run-to-run noise per case, record it in the goldens, derive thresholds")
+    add_runner_option(p)
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--runs", type=int, default=3, help="unperturbed runs per case (default 3)")
     p.add_argument("--write", action="store_true",

@@ -1,20 +1,27 @@
-"""`regress check`: validate the suite, the lock and the store's pin; list unused goldens."""
+"""`regress check`: validate the suite, the lock and the store's pin; list unused goldens.
+
+A golden is used when a case of the suite, or a test that uses the ``golden`` fixture (found
+by collecting the project with pytest), files under its id."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..env import in_ci
+from . import add_runner_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("check", parents=[common], help="validate the suite, the lock and the store's pin")
+    add_runner_option(p)
     p.add_argument("--unused", action="store_true",
-                   help="list, per platform, goldens in the pinned revision that no case refers to (exit 1 if any)")
+                   help="list, per platform, goldens in the pinned revision that no case and no test using the "
+                        "golden fixture (as pytest collects them) refers to (exit 1 if any)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..project import fixture_tests
     from ..runners import get_runner
     from ..session import GoldenSession
     from ..stores import open_store
@@ -28,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
         session.precision_for(case)
     used = {c.id for c in suite.cases}
     goldens = store.entries()
-    unused = sorted({(c, p) for c, p in goldens if c not in used})
-    print(f"{suite.path}: {len(suite.cases)} cases, {len(goldens)} goldens, store {suite.store.kind} at "
+    fixture = {t.case_id for t in fixture_tests(suite_path=suite.path)} if args.unused else set()
+    unused = sorted({(c, p) for c, p in goldens if c not in used | fixture})
+    tests = f", {len(fixture)} golden fixture test(s)" if fixture else ""
+    print(f"{suite.path}: {len(suite.cases)} cases{tests}, {len(goldens)} goldens, store {suite.store.kind} at "
           f"{store.revision}")
     if not args.unused:
         for c, p in unused:

@@ -9,11 +9,13 @@ from typing import Any
 
 from ..modes import PUBLISH_TARGETS, REFRESH_MODES
 from ..select import K_HELP
+from . import add_runner_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("refresh", parents=[common], help="regenerate goldens on this platform and rewrite the lock")
+    add_runner_option(p)
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--only", choices=REFRESH_MODES, default="all",
                    help="which of the selected cases to regenerate (default all)")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import add_runner_option
 from ..errors import EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("sweep", parents=[common],
                        help="quality vs memory vs time per component dtype (the bf16-VAE experiment)")
+    add_runner_option(p)
     p.add_argument("case", help="case id")
     p.add_argument("--components", default=None, help="comma-separated (default: every component of the family)")
     p.add_argument("--dtypes", default="fp32,bf16", help="comma-separated (default fp32,bf16)")
