@@ -248,6 +248,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     sessions: dict = session.config.stash.get(_SESSIONS, {})
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     worker = workers.worker_id(session.config)
+    if tr and sessions:
+        _end_progress_line(tr)
     docs = []
     if session.config.getoption("--golden-bisect"):
         from .bisect import bisect_failures
@@ -289,6 +291,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         gs.close()
     if worker is not None:
         workers.hand_over(session.config, docs)
+
+
+def _end_progress_line(tr: Any) -> None:
+    """Finish pytest's progress line before regress writes: under ``-q`` it has no newline
+    yet at session end, and GitHub reads a workflow command (``::error``) only at the start
+    of a line."""
+    tr.ensure_newline()
+    if getattr(tr._tw, "width_of_current_line", 0):
+        tr._tw.line()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

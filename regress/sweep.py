@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class SweepRow:
     memory_change: float | None = None  # vs the family default
     time_change: float | None = None
     error: str | None = None  # the assignment could not run (e.g. dtypes the pipeline cannot mix)
+    lpips_note: str | None = None  # why the LPIPS cell is n/a (no weights, frames too small)
 
     def to_json(self) -> dict[str, Any]:
         from .verdict import _json_safe
@@ -75,25 +76,50 @@ def assignments(default: Mapping[str, str], components: Sequence[str], dtypes: S
     return unique
 
 
-def _quality(reference: Any, output: Any, device: str) -> dict[str, float | None]:
+def lpips_request(session: GoldenSession) -> tuple[Any, str | None]:
+    """(request, None) when LPIPS backbone weights are found (as a judged run finds them), else
+    (None, why not): the table's LPIPS column then says n/a and the reason is printed under it."""
+    from .metrics.compare import LpipsRequest
+    from .metrics.lpips import LpipsError, Unavailable, resolve_weights
+
+    settings = session.suite.metrics or {}
+    try:
+        found = resolve_weights(settings.get("lpips_net", "alex"), suite_path=session.suite.path,
+                                setting=settings.get("lpips_weights"),
+                                setting_sha256=settings.get("lpips_weights_sha256"), store=session.store)
+    except LpipsError as exc:
+        return None, f"LPIPS weights rejected: {exc}"
+    if isinstance(found, Unavailable):
+        return None, found.message
+    return LpipsRequest(found, settings.get("lpips_precision", "fp32")), None
+
+
+def _quality(reference: Any, output: Any, device: str, lpips: Any) -> tuple[dict[str, float | None], str | None]:
+    """The quality metrics against the reference, and why LPIPS is missing when it is."""
     from .metrics.compare import compare_outputs
 
-    comp = compare_outputs(reference, output, device=device)
+    comp = compare_outputs(reference, output, device=device, lpips=lpips)
     keep = ("ssim", "ssim_worst", "psnr", "max_abs", "lpips", "audio_snr", "audio_mel")
     values: dict[str, float | None] = {k: comp.values[k] for k in keep if k in comp.values}
-    values.setdefault("lpips", None)  # reported as n/a when no LPIPS weights are available
-    return values
+    values.setdefault("lpips", None)
+    note = next((f"LPIPS {n}" for k, n in comp.notes.items() if k.endswith("lpips")), None)
+    return values, note
 
 
 def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | None = None,
-          dtypes: Sequence[str] = ("fp32", "bf16"), repeats: int = 3, grid: bool = False) -> list[SweepRow]:
+          dtypes: Sequence[str] = ("fp32", "bf16"), repeats: int = 3, grid: bool = False,
+          progress: Callable[[int, int, str], None] | None = None) -> list[SweepRow]:
+    """``progress(done, total, label)`` is called before each assignment runs."""
     runner = get_runner(case.pipeline)
     default = session.precision_for(case, {})
     comps = list(components) if components else list(runner.default_precision)
     plan = assignments(default, comps, dtypes, grid=grid)
+    lpips, no_lpips = lpips_request(session)
     rows: list[SweepRow] = []
     reference = None
-    for label, ov in plan:
+    for i, (label, ov) in enumerate(plan):
+        if progress is not None:
+            progress(i, len(plan), label)
         session.release()
         try:
             results = [session.run(case, precision=ov) for _ in range(max(1, repeats) + 1)][1:]  # first: warm-up
@@ -104,9 +130,10 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
         last = results[-1]
         if reference is None:
             reference = last.output
+        metrics, note = _quality(reference, last.output, session.device, lpips)
         rows.append(SweepRow(
-            label=label, overrides=ov, fingerprint=last.fingerprint,
-            metrics=_quality(reference, last.output, session.device),
+            label=label, overrides=ov, fingerprint=last.fingerprint, metrics=metrics,
+            lpips_note=no_lpips or note,
             peak_memory=last.perf.peak_memory.get("total"), memory_source=last.perf.memory_source,
             wall_s=statistics.median(r.perf.wall_s for r in results), stages=last.perf.stages,
             stage_memory=dict(last.perf.peak_memory)))
@@ -141,11 +168,17 @@ def _cells(r: SweepRow) -> list[str]:
             f(r.wall_s * 1000, ".1f"), f(r.time_change, "+.1%")]
 
 
+def notes(rows: Sequence[SweepRow]) -> list[str]:
+    """What the table cannot say in a cell: why a column is n/a."""
+    return sorted({r.lpips_note for r in rows if r.lpips_note and r.metrics.get("lpips") is None})
+
+
 def render_markdown(case: Case, platform: str, rows: Sequence[SweepRow]) -> str:
     lines = [f"**{case.id}** ({case.pipeline}) on `{platform}`; quality against the all-fp32 run; memory: "
              f"{rows[0].memory_source if rows else 'none'}", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
+    lines += [""] + [f"n/a: {n}" for n in notes(rows)] if notes(rows) else []
     return "\n".join(lines) + "\n"
 
 
@@ -158,4 +191,6 @@ def render_rich(case: Case, platform: str, rows: Sequence[SweepRow]) -> Any:
         t.add_column(h, overflow="fold")
     for r in rows:
         t.add_row(*_cells(r))
+    if notes(rows):
+        t.caption = "\n".join(f"n/a: {n}" for n in notes(rows))
     return t

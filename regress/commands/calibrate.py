@@ -8,7 +8,7 @@ import math
 import sys
 
 from ..select import K_HELP
-from . import add_runner_option
+from . import add_runner_option, select_cases
 from ..errors import EXIT_OK, EXIT_USAGE, RegressError
 
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise RegressError("--runs must be at least 1")
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
-    cases = suite.select(args.expr, platform=lambda: session.platform)
+    cases = select_cases(suite, args.expr, platform=lambda: session.platform)
     if args.drift:
         return _run_drift(session, cases, args)
     console = Console(stderr=True)
@@ -62,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"rule: {RULE} (margin {MARGIN:g}x)", markup=False, highlight=False)
     for cal in results:
         state = "bit-identical to the golden in every run" if cal.bit_identical else "runs differ from the golden"
-        out.print(f"\n{cal.case_id} [{cal.platform}]: {len(cal.runs)} runs, {state}", markup=False,
-                  highlight=False)
+        perturbed = len(cal.runs) - args.runs
+        runs = f"{args.runs} run(s)" + (f" + {perturbed} perturbed ({', '.join(r['label'] for r in cal.runs[args.runs:])})"
+                                       if perturbed else "")
+        out.print(f"\n{cal.case_id} [{cal.platform}]: {runs}, {state}", markup=False, highlight=False)
         out.print(f"  {'metric':<12}{'noise floor':>16}{'threshold':>22}   was", markup=False, highlight=False)
         for name, thr in cal.thresholds.items():
             was = cal.current.get(name)

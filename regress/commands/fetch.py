@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from ..select import K_HELP
+from . import select_cases
 from ..errors import EXIT_OK, RegressError
 
 
@@ -48,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
             platform = require_key(args.platform)
         else:
             platform = detect().key
-    cases = suite.select(args.expr, platform=lambda: platform or detect().key)
-    if not cases:
-        raise RegressError(f"-k {args.expr!r} selects no case", file=suite.path)
+    cases = select_cases(suite, args.expr, platform=lambda: platform or detect().key)
     store: Any = open_store(suite)
     # --all-platforms: every golden of the case; otherwise the one a run on `platform` uses.
     todo = [(c.id, p) for c in cases for p in store.platforms(c.id)] if platform is None else \

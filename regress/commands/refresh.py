@@ -9,7 +9,7 @@ from typing import Any
 
 from ..modes import PUBLISH_TARGETS, REFRESH_MODES
 from ..select import K_HELP
-from . import add_runner_option
+from . import add_runner_option, select_cases
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"published {len(result.written)} golden(s): {', '.join(result.written)}; "
                       f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
         return EXIT_OK
-    cases = suite.select(args.expr, platform=lambda: session.platform)
+    cases = select_cases(suite, args.expr, platform=lambda: session.platform, fixture_hint=True)
     with console.status(f"refreshing {len(cases)} case(s) on {session.platform}") as status:
         def progress(case: Any, verdict: Any) -> None:
             status.update(f"{case.id}: {verdict.status}")

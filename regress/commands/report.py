@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from ..report.summary import is_bad
 
     expect = _platforms(args.expect_platforms)
+    out = args.output.resolve()
+    for d in args.dirs:
+        if d.resolve() == out:
+            raise RegressError(f"-o {args.output}: is one of the input directories; merging into it would overwrite "
+                               "the run it reads (write the merge to a new directory)")
     doc = merge_reports(args.dirs, args.output, expect_platforms=expect)
     counts = ", ".join(f"{n} {s}" for s, n in doc["summary"].items()) or "no cases"
     print(f"merged {len(doc['runs'])} run(s) on {', '.join(doc['platforms'])}: {counts} -> "

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..select import K_HELP
+from . import select_cases
 from ..errors import EXIT_OK, RegressError
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise RegressError(f"the number of shards must be >= 1, got {args.n}")
     suite = load_suite(args.suite)
-    ids = [c.id for c in suite.select(args.expr, platform=lambda: _platform(args.platform))]
+    ids = [c.id for c in select_cases(suite, args.expr, platform=lambda: _platform(args.platform))]
     if args.n > max(1, len(ids)):
         raise RegressError(f"{args.n} shards for {len(ids)} selected case(s): at most one shard per case")
     costs = case_costs(ids, open_store(suite))

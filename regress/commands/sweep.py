@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from . import add_runner_option
 from ..errors import EXIT_OK
@@ -20,11 +21,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--repeats", type=int, default=3, help="timed runs per assignment after a warm-up (median)")
     p.add_argument("--device", default=None)
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--markdown", action="store_true")
+    fmt.add_argument("--markdown", action="store_true",
+                     help="a Markdown table (the default when stdout is not a terminal)")
     fmt.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..progress import steps
     from ..session import GoldenSession, Options
     from ..suite import load_suite
     from ..sweep import render_markdown, render_rich, sweep
@@ -34,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
     session = GoldenSession(suite, Options(device=args.device, freeze_heap=True))
     comps = [c.strip() for c in args.components.split(",")] if args.components else None
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
-    rows = sweep(session, case, components=comps, dtypes=dtypes, repeats=args.repeats, grid=args.grid)
+    with steps(f"sweep {case.id}") as step:
+        rows = sweep(session, case, components=comps, dtypes=dtypes, repeats=args.repeats, grid=args.grid,
+                     progress=step)
     if args.json:
         print(json.dumps({"case": case.id, "platform": session.platform,
                           "rows": [r.to_json() for r in rows]}, indent=2))
-    elif args.markdown:
+    elif args.markdown or not sys.stdout.isatty():  # a log or a pipe: Markdown, not a squeezed table
         print(render_markdown(case, session.platform, rows))
     else:
         from rich.console import Console

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..quiet import native_stderr_filtered
+
 RANGE_PREFIX = "regress::"  # record_function names that mark stage boundaries for the profiler
 
 
@@ -33,8 +35,9 @@ def start_memory_profiler() -> bool:
     config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False, _ExperimentalConfig())
     activities = {ProfilerActivity.CPU}
     try:
-        _prepare_profiler(config, activities)  # initialises kineto; enabling without it crashes
-        _enable_profiler(config, activities, {RecordScope.USER_SCOPE})
+        with native_stderr_filtered():  # Kineto's USDT / gpuGetDeviceCount lines (regress/quiet.py)
+            _prepare_profiler(config, activities)  # initialises kineto; enabling without it crashes
+            _enable_profiler(config, activities, {RecordScope.USER_SCOPE})
     except RuntimeError:
         return False
     return True
@@ -56,7 +59,9 @@ def stop_memory_profiler() -> tuple[list[int], list[int], list[tuple[int, int, s
     times: list[int] = []
     sizes: list[int] = []
     ranges: list[tuple[int, int, str]] = []
-    for ev in _disable_profiler().events():
+    with native_stderr_filtered():
+        events = _disable_profiler().events()
+    for ev in events:
         name = ev.name()
         if name == "[memory]":
             times.append(ev.start_ns())
