@@ -343,9 +343,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def _write_missing(terminalreporter: Any, sessions: dict) -> None:
     """Say which goldens are missing and the one command that makes them, without ``-rs``:
     a first run otherwise ends in a bare "2 skipped"."""
-    from .verdict import MISSING
+    from .status import Status
 
-    missing = [v for gs in sessions.values() for v in gs.verdicts if v.status == MISSING]
+    missing = [v for gs in sessions.values() for v in gs.verdicts if v.status == Status.MISSING]
     if not missing or terminalreporter.config.getoption("--golden-update") != "none":
         return
     terminalreporter.write_sep("-", f"regress: {len(missing)} golden(s) missing")
