@@ -333,10 +333,19 @@ def _suite_given(config: pytest.Config) -> bool:
     return config.getoption("--golden-suite") != _DEFAULT_SUITE
 
 
+def uses_golden_fixture(item: pytest.Item) -> bool:
+    """Whether a test requests this plugin's ``golden`` fixture (not merely an argument of
+    that name, e.g. a parametrized one)."""
+    if "golden" not in getattr(item, "fixturenames", ()):
+        return False
+    callspec = getattr(item, "callspec", None)
+    return callspec is None or "golden" not in callspec.params
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that uses the ``golden`` fixture is a golden test: ``pytest -m golden`` runs it
     with the suite's cases."""
-    if "golden" in getattr(item, "fixturenames", ()):
+    if uses_golden_fixture(item):
         item.add_marker(pytest.mark.golden)
 
 

@@ -120,7 +120,7 @@ def fixture_tests(*, suite_path: Path) -> list[FixtureTest]:
 
     import pytest
 
-    from .plugin import fixture_case_id
+    from .plugin import fixture_case_id, uses_golden_fixture
 
     found: list[FixtureTest] = []
 
@@ -128,7 +128,7 @@ def fixture_tests(*, suite_path: Path) -> list[FixtureTest]:
         @pytest.hookimpl(trylast=True)
         def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
             for item in items:
-                if "golden" in getattr(item, "fixturenames", ()):
+                if uses_golden_fixture(item):
                     found.append(FixtureTest(nodeid=item.nodeid, case_id=fixture_case_id(item)))
 
     root = project_root(suite_path)

@@ -6,22 +6,10 @@ PYTHONPATH; each next step is the one regress printed, copied as printed."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def sh(cmd: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in a shell as a user would: ``pytest`` and ``regress`` from this Python's
-    bin directory, this checkout's regress, no CI strictness unless the test asks for it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS", "PYTEST_ADDOPTS")}
-    env["PYTHONPATH"] = str(REPO)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+from shell import sh
 
 
 def printed_command(out: str) -> str:
