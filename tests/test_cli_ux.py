@@ -127,3 +127,12 @@ def test_profiler_noise_never_reaches_the_terminal() -> None:
     both = r.stdout + r.stderr
     assert "1 passed" in both
     assert "USDT" not in both and "gpuGetDeviceCount" not in both and "profiler_start" not in both
+
+
+def test_refresh_of_a_fixture_golden_names_the_command_that_makes_it(toy: Path, capsys) -> None:
+    """`-k` naming a test that uses the `golden` fixture: the CLI knows it (it collects the
+    project as pytest does) and says the pytest command that refreshes it."""
+    assert main(["refresh", "-k", "test_my_engine_output"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "`pytest tests/test_my_engine_golden.py::test_my_engine_output --golden-update=all`" in err
