@@ -134,11 +134,22 @@ def fixture_tests(*, suite_path: Path) -> list[FixtureTest]:
     root = project_root(suite_path)
     args = ["--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={root}",
             f"--golden-suite={suite_path.resolve()}"]
-    here = Path.cwd()
+    here, before = Path.cwd(), set(sys.modules)
     try:
         os.chdir(root)
         with contextlib.redirect_stdout(io.StringIO()):
             pytest.main(args, plugins=[_Collector()])
     finally:
         os.chdir(here)
+        _forget_modules_under(root, keep=before)
     return found
+
+
+def _forget_modules_under(root: Path, *, keep: set[str]) -> None:
+    """Drop the project's test modules the collection imported: a later collection (of this
+    or another project with a same-named test file) must import them afresh, as pytest
+    would in a new process. Library modules stay (torch cannot import twice)."""
+    for name in set(sys.modules) - keep:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve().is_relative_to(root):
+            del sys.modules[name]

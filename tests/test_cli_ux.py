@@ -136,3 +136,24 @@ def test_refresh_of_a_fixture_golden_names_the_command_that_makes_it(toy: Path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "`pytest tests/test_my_engine_golden.py::test_my_engine_output --golden-update=all`" in err
+
+
+def test_check_unused_knows_fixture_goldens_and_still_flags_orphans(toy: Path, pytester: pytest.Pytester,
+                                                                     capsys) -> None:
+    """A golden of a test that uses the `golden` fixture is used while the test exists."""
+    os.chdir(toy)  # pytester's own set-up moved the working directory
+    r = pytester.runpytest_subprocess("-m", "golden", "--golden-update=missing", "-p", "no:cacheprovider",
+                                      "--rootdir", str(toy), str(toy))
+    r.assert_outcomes(passed=3)
+    capsys.readouterr()
+    assert main(["check", "--unused"]) == 0
+    assert "no unused goldens" in capsys.readouterr().out
+    (toy / "tests" / "test_my_engine_golden.py").rename(toy / "tests" / "old_test.py.txt")
+    assert main(["check", "--unused"]) == 1
+    assert "test_my_engine_golden.test_my_engine_output" in capsys.readouterr().out
+
+
+def test_a_runner_option_that_is_not_module_object_is_one_line(toy: Path, capsys) -> None:
+    assert main(["refresh", "--runner", "my_engine_runner"]) == 2
+    assert capsys.readouterr().err == ("regress: --runner 'my_engine_runner': expected module:object, "
+                                       "e.g. my_runner:MyRunner\n")
