@@ -13,7 +13,7 @@ from typing import Any
 
 from ..select import K_HELP
 from . import select_cases
-from ..errors import EXIT_OK, RegressError
+from ..errors import EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
