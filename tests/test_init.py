@@ -121,3 +121,11 @@ def test_fixture_without_a_suite_file(tmp_path: Path) -> None:
     (tmp_path / "test_out.py").write_text((tmp_path / "test_out.py").read_text().replace("x * 8", "x * 7"))
     red = sh("pytest", tmp_path)
     assert red.returncode == 1 and "1 failed" in red.stdout
+
+
+def test_init_says_when_pytest_testpaths_leave_out_the_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
+    assert main(["init"]) == 0
+    assert 'add "goldens" to them' in capsys.readouterr().out

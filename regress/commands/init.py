@@ -78,6 +78,32 @@ def _table(values: Mapping[str, float]) -> str:
     return "\n".join(f"{row:<{width}}  # {_UNITS[k]}" for row, k in zip(rows, values, strict=True))
 
 
+def _testpaths(root: Path) -> list[str] | None:
+    """The ``testpaths`` the project's pytest configuration sets, if any."""
+    import configparser
+
+    from ..suite import tomllib
+
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            ini = tomllib.loads(pyproject.read_text("utf-8")).get("tool", {}).get("pytest", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            ini = {}
+        paths = (ini.get("ini_options") or {}).get("testpaths") or ini.get("testpaths")
+        if paths:
+            return [paths] if isinstance(paths, str) else [str(p) for p in paths]
+    for name, section in (("pytest.ini", "pytest"), ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        cfg = configparser.ConfigParser()
+        try:
+            cfg.read(root / name, encoding="utf-8")
+        except configparser.Error:
+            continue
+        if cfg.has_option(section, "testpaths"):
+            return cfg.get(section, "testpaths").split()
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     root: Path = args.directory
     files = scaffold(root, name=args.name, family=args.family)
@@ -89,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
+    paths = _testpaths(root)
+    if paths is not None and not {"goldens", ".", "goldens/suite.toml"} & set(paths):
+        print(f"\nnote: pytest's testpaths ({', '.join(paths)}) leave out goldens/: add \"goldens\" to them, or "
+              "pytest -m golden will not collect the suite's cases")
     where = "" if root.resolve() == Path.cwd().resolve() else f"cd {root} && "
     print(f"\nnext, make the first goldens (then review and commit goldens/):\n\n    {where}{FIRST_GOLDENS}\n\n"
           "after that, `pytest -m golden` checks every case against them.", file=sys.stdout)
