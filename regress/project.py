@@ -138,10 +138,15 @@ def fixture_tests(*, suite_path: Path) -> list[FixtureTest]:
     try:
         os.chdir(root)
         with contextlib.redirect_stdout(io.StringIO()):
-            pytest.main(args, plugins=[_Collector()])
+            code = pytest.main(args, plugins=[_Collector()])
     finally:
         os.chdir(here)
         _forget_modules_under(root, keep=before)
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        # A test that failed to collect might be the one that uses a golden: saying "unused"
+        # then would be a guess.
+        raise RegressError(f"collecting the project's tests failed (pytest exit {int(code)}), so the goldens of "
+                           f"tests using the golden fixture are unknown; see `pytest --collect-only -q` in {root}")
     return found
 
 

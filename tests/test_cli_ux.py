@@ -157,3 +157,9 @@ def test_a_runner_option_that_is_not_module_object_is_one_line(toy: Path, capsys
     assert main(["refresh", "--runner", "my_engine_runner"]) == 2
     assert capsys.readouterr().err == ("regress: --runner 'my_engine_runner': expected module:object, "
                                        "e.g. my_runner:MyRunner\n")
+
+
+def test_check_unused_refuses_to_guess_when_the_tests_do_not_collect(toy: Path, capsys) -> None:
+    (toy / "tests" / "test_broken.py").write_text("import no_such_module_anywhere\n")
+    assert main(["check", "--unused"]) == 2
+    assert "collecting the project's tests failed" in capsys.readouterr().err
