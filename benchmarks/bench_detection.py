@@ -81,11 +81,11 @@ def _over_spread(metrics: dict[str, Any], spread: dict[str, Any]) -> float | Non
 
 def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[str, Any], golden_out: Any,
            result: Any, suite_warn: Any) -> Any:
-    from regress.judge import Evidence, judge, thresholds_for
+    from regress.judge import Evidence, Subject, judge, thresholds_for
     from regress.metrics.compare import compare_outputs
     from regress.metrics.stages import stage_evidence
     from regress.numerics import compare
-    from regress.verdict import Verdict
+    from regress.stores.base import Golden
 
     numerics = compare(golden_meta.get("identity"), session.identity, same_key=golden_platform == session.platform,
                        golden_platform=golden_platform)
@@ -93,13 +93,10 @@ def _judge(session: Any, case: Any, *, golden_platform: str, golden_meta: dict[s
                         golden_meta=golden_meta, regime=numerics.regime)
     comp = compare_outputs(golden_out, result.output, device=session.device)
     stages, stage_values = stage_evidence(golden_out, result.output)
-    values = {**comp.values, **stage_values}
-    v = Verdict(id=case.id, platform=session.platform, status="passed")
-    ev = Evidence(case=case, platform=session.platform, golden_platform=golden_platform, golden_meta=golden_meta,
-                  numerics=numerics, values=values, mismatch=comp.mismatch, fingerprint=result.fingerprint,
-                  perf=result.perf.to_json(), versions=result.versions, stages=stages)
-    judge(v, ev, th, suite=suite_warn)
-    return v
+    golden = Golden(case.id, golden_platform, Path("golden"), dict(golden_meta))
+    ev = Evidence(golden=golden, match="exact" if golden_platform == session.platform else "nearest",
+                  numerics=numerics, comparison=comp, stages=stages, stage_values=stage_values)
+    return judge(Subject.of_run(case, result), ev, th, platform=session.platform, suite=suite_warn, strict=False)
 
 
 def main() -> int:
@@ -182,7 +179,7 @@ def main() -> int:
                     if weakest is None or row["drift_margin"] < weakest[0]:
                         weakest = (row["drift_margin"], flip)
                 rows.append(row)
-            session.release()
+            session.pipelines.release()
         line = f"{case.id}: {runnable} runnable flips"
         if stand_in is not None:
             line += (f"; drift regime (golden {stand_in.platform}): {caught_drift}/{runnable} caught on metrics alone"

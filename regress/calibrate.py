@@ -267,7 +267,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         if progress:
             progress(f"{case.id}: {label}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in cal.runs[-1]["values"].items()))
 
-    session._pipes.clear()  # the first run builds the pipeline afresh, as a new process would
+    session.pipelines.clear()  # the first run builds the pipeline afresh, as a new process would
     for i in range(runs):
         measure(f"run {i + 1}" + (" (fresh build)" if i == 0 else ""))
     for label, ctx in perturbations(session.device):

@@ -75,3 +75,12 @@ class RunnerError(RegressError):
 
 class OutputError(RegressError):
     """An output file is unreadable or two outputs cannot be compared."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A case's error as one line: regress's own message, or the exception's type and first
+    line (a runner's traceback belongs in its own logs, not in results.json)."""
+    if isinstance(exc, RegressError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"the runner raised {type(exc).__name__}" + (f": {first}" if first else "")

@@ -1,9 +1,10 @@
 """The one judging step: everything measured about a case in, the verdict's findings out.
 
 Why one place: whether a case failed, and why, must not depend on who asks (the pytest item,
-the ``golden`` fixture, ``regress refresh``). The session gathers the evidence (it runs the
-pipeline, reads the golden, computes the metrics, probes the kernels); :func:`judge` decides,
-with no I/O, from that evidence alone:
+the ``golden`` fixture, ``regress refresh``, ``regress compare``, bisect). The caller gathers the
+evidence (:mod:`regress.evidence`: it reads the golden, computes the metrics, probes the
+kernels); :func:`judge` decides, with no I/O, from what it is handed, and returns a new
+:class:`~regress.verdict.Verdict`:
 
 1. the numerics regime (:mod:`regress.numerics`): ``exact`` when the kernel probe matches the
    golden's machine, ``drift`` when it does not;
@@ -21,37 +22,61 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .numerics import Numerics
 from .suite import Case, Suite
-from .verdict import (Threshold, Verdict, backend_flag_changes, describe_precision_change, drift_thresholds,
-                      judge_metrics, perf_diff, perf_gate, perf_gates, precision_diff, resolve_thresholds)
+from .verdict import (ERROR, FAILED, MISSING, PASSED, Threshold, Verdict, backend_flag_changes,
+                      describe_precision_change, drift_thresholds, judge_metrics, perf_diff, perf_gate,
+                      perf_gates, precision_diff, resolve_thresholds)
+
+if TYPE_CHECKING:
+    from .metrics.compare import Comparison
+    from .metrics.lpips import LpipsSetup
+    from .outputs import Output
+    from .runners.base import RunResult
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is judged: a suite case's run, or an output a hand-written test hands the
+    ``golden`` fixture (no spec, no perf: nothing is invented for it)."""
+
+    id: str
+    output: Output
+    fingerprint: Mapping[str, str] = field(default_factory=dict)
+    perf: Mapping[str, Any] | None = None  # Perf.to_json(); None: not measured
+    versions: Mapping[str, Any] = field(default_factory=dict)
+    spec: Mapping[str, Any] | None = None  # what determines the output (Case.spec()); None: unknown
+    spec_hash: str | None = None
+    model: str | None = None  # the model a suite case runs; None for a test's own output
+    create_with: str | None = None  # the command that makes a missing golden (default: regress refresh -k ID)
+
+    @classmethod
+    def of_run(cls, case: Case, result: RunResult) -> Subject:
+        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.to_json(),
+                   versions=result.versions, spec=case.spec(), spec_hash=case.spec_hash(), model=case.model)
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What was measured for one case against one golden."""
+    """What was found for a subject: its golden (None: there is none), how it matched, and,
+    against a golden, the numerics regime, the comparison, the stage distances and LPIPS."""
 
-    case: Case
-    platform: str  # this run's key
-    golden_platform: str
-    golden_meta: Mapping[str, Any]
-    numerics: Numerics
-    values: Mapping[str, float]  # metric -> value (regress.metrics.compare)
-    mismatch: list[str] = field(default_factory=list)
-    worst_frame: int | None = None
-    worst_frames: Mapping[str, int] = field(default_factory=dict)
-    per_frame: Mapping[str, list[float]] = field(default_factory=dict)
-    fingerprint: Mapping[str, str] = field(default_factory=dict)
-    perf: Mapping[str, Any] = field(default_factory=dict)
-    versions: Mapping[str, Any] = field(default_factory=dict)
+    golden: Any  # regress.stores.base.Golden, or None
+    match: str  # 'exact', 'nearest' or 'missing'
+    revision: str | None = None  # the store's pinned revision (named for a missing golden)
+    numerics: Numerics | None = None
+    comparison: Comparison | None = None
     stages: list[Any] | None = None  # regress.metrics.stages.StageDistance per checkpoint; None: not compared
+    stage_values: Mapping[str, float] = field(default_factory=dict)
+    lpips: LpipsSetup | None = None
 
 
-def thresholds_for(suite: Suite, case: Case, platform: str, *, golden_platform: str,
+def thresholds_for(suite: Suite, case: Case | Mapping[str, float], platform: str, *, golden_platform: str,
                    golden_meta: Mapping[str, Any], regime: str) -> dict[str, Threshold]:
-    """The thresholds a case is judged with against this golden in this regime."""
+    """The thresholds a case (or a hand-written test's output, with its own thresholds) is
+    judged with against this golden in this regime."""
     nearest_from = golden_platform if golden_platform != platform else None
     calibrated = (golden_meta.get("noise_floor") or {}).get("thresholds")
     if regime == "drift":
@@ -81,40 +106,79 @@ def first_divergence(stages: list[Any], thresholds: Mapping[str, Threshold]) -> 
     return None
 
 
-def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *, suite: Suite) -> None:
-    """Fill ``verdict`` (metrics, precision, perf, numerics, reasons, warnings) from the
-    evidence. LPIPS availability is folded in by the caller beforehand (it names weights)."""
-    verdict.numerics = ev.numerics.to_json()
-    verdict.metrics.update(judge_metrics({k: v for k, v in ev.values.items() if k not in verdict.metrics},
+def judge(subject: Subject, evidence: Evidence, thresholds: Mapping[str, Threshold], *, platform: str,
+          suite: Suite, strict: bool) -> Verdict:
+    """The verdict on ``subject`` from ``evidence`` and ``thresholds`` (the judging step; no I/O).
+
+    NaN/Inf in the output fails; a missing golden is a warning, or a failure under ``strict``;
+    against a golden, every metric, the precision fingerprint, peak memory and time are judged
+    (:func:`_judge_against`)."""
+    out = subject.output
+    verdict = Verdict(id=subject.id, platform=platform, status=PASSED, kind=out.kind, model=subject.model)
+    verdict.precision = precision_diff(None, dict(subject.fingerprint))
+    verdict.perf = perf_diff(None, dict(subject.perf or {}))
+    if out.nonfinite:
+        verdict.reasons.append(f"output holds {out.nonfinite} NaN/Inf values")
+    golden = evidence.golden
+    if golden is None:
+        verdict.status = MISSING
+        verdict.golden = {"platform": None, "match": "missing", "revision": evidence.revision}
+        make = subject.create_with or f"regress refresh -k {subject.id}"
+        note = f"no golden for platform {platform} (nor one of the same backend); create it with `{make}`"
+        (verdict.reasons if strict else verdict.warnings).append(note)
+    else:
+        verdict.golden = {"platform": golden.platform, "match": evidence.match, "revision": golden.revision,
+                          "path": str(golden.directory)}
+        _judge_against(verdict, subject, evidence, thresholds, platform=platform, suite=suite, strict=strict)
+    if verdict.reasons and verdict.status == PASSED:
+        verdict.status = FAILED
+    return verdict
+
+
+def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thresholds: Mapping[str, Threshold], *,
+                   platform: str, suite: Suite, strict: bool) -> None:
+    """Fill ``verdict`` (metrics, precision, perf, numerics, reasons, warnings) against its golden."""
+    from .metrics.lpips import judged_thresholds, lpips_verdict
+
+    golden, comparison, numerics = evidence.golden, evidence.comparison, evidence.numerics
+    assert comparison is not None and numerics is not None, "a golden is judged with a comparison and a regime"
+    meta = golden.meta
+    thresholds = judged_thresholds(thresholds)  # LPIPS only where the suite gates it
+    if evidence.lpips is not None:
+        lpips_verdict(evidence.lpips, verdict, comparison, thresholds, meta, strict=strict)
+    values = {**comparison.values, **evidence.stage_values}
+    verdict.numerics = numerics.to_json()
+    verdict.metrics.update(judge_metrics({k: v for k, v in values.items() if k not in verdict.metrics},
                                          thresholds))
-    verdict.worst_frame = ev.worst_frame
-    verdict.per_frame = dict(ev.per_frame)
-    verdict.reasons.extend(ev.mismatch)
-    if not ev.mismatch and not any(m.threshold is not None for m in verdict.metrics.values()):
+    verdict.worst_frame = comparison.worst_frame
+    verdict.per_frame = dict(comparison.per_frame)
+    verdict.reasons.extend(comparison.mismatch)
+    if not comparison.mismatch and not any(m.threshold is not None for m in verdict.metrics.values()):
         # A check that cannot fail is not a pass: nothing was compared against anything.
-        verdict.status = "error"
+        verdict.status = ERROR
         verdict.reasons.append(f"no threshold applies to any metric of this {verdict.kind or 'output'} "
-                               f"({', '.join(sorted(ev.values)) or 'no metrics'}): nothing was judged; set them in "
+                               f"({', '.join(sorted(values)) or 'no metrics'}): nothing was judged; set them in "
                                "the suite's [defaults] (e.g. ssim = 0.9999, max_abs = 2, audio_snr = 60.0) or the "
                                "case's thresholds")
     # frames are counted from 1 in every message, as on the report's scrubber (indices stay 0-based)
-    failing = [m.line() + (f" at frame {ev.worst_frames[m.name] + 1}" if m.name in ev.worst_frames else "")
+    failing = [m.line() + (f" at frame {comparison.worst_frames[m.name] + 1}"
+                           if m.name in comparison.worst_frames else "")
                for m in verdict.metrics.values() if m.passed is False]
     if failing:
-        where = f" (worst frame {ev.worst_frame + 1})" if ev.worst_frame is not None else ""
+        where = f" (worst frame {comparison.worst_frame + 1})" if comparison.worst_frame is not None else ""
         verdict.reasons.append("; ".join(failing) + where)
 
-    if ev.stages is not None:
-        verdict.stages = [{"key": d.key, "cos": d.cos, "rel_l2": d.rel_l2, "note": d.note} for d in ev.stages]
-        line = first_divergence(ev.stages, thresholds)
-        if line is None and failing and ev.stages and not any(d.note for d in ev.stages):
-            last = ev.stages[-1].stage
-            line = (f"first divergence: after the last checkpoint ({ev.stages[-1].key}): every intermediate tensor "
+    if evidence.stages is not None:
+        verdict.stages = [{"key": d.key, "cos": d.cos, "rel_l2": d.rel_l2, "note": d.note} for d in evidence.stages]
+        line = first_divergence(evidence.stages, thresholds)
+        if line is None and failing and evidence.stages and not any(d.note for d in evidence.stages):
+            last = evidence.stages[-1].stage
+            line = (f"first divergence: after the last checkpoint ({evidence.stages[-1].key}): every intermediate tensor "
                     f"matches the golden, the {'decoded output' if last != 'audio_decode' else 'waveform'} does not")
         if line:
             (verdict.reasons if failing else verdict.warnings).insert(0, line)
 
-    verdict.precision = precision_diff(ev.golden_meta.get("precision"), dict(ev.fingerprint))
+    verdict.precision = precision_diff(meta.get("precision"), dict(subject.fingerprint))
     changed = verdict.precision["changed"]
     if changed:
         line = describe_precision_change(changed)
@@ -123,39 +187,39 @@ def judge(verdict: Verdict, ev: Evidence, thresholds: Mapping[str, Threshold], *
         else:
             verdict.warnings.append(line)
 
-    verdict.perf = perf_diff(ev.golden_meta.get("perf"), dict(ev.perf))
-    flags = backend_flag_changes((ev.golden_meta.get("platform") or {}).get("versions") or {}, ev.versions)
+    verdict.perf = perf_diff(meta.get("perf"), dict(subject.perf or {}))
+    flags = backend_flag_changes((meta.get("platform") or {}).get("versions") or {}, subject.versions)
     if flags:
         verdict.warnings.append("backend settings differ from the golden's: " + "; ".join(flags)
                                 + " (they choose the kernels: pixels may move; peak memory and time are not "
                                   "gated against a golden made under other settings)")
     failures, notes = perf_gate(verdict.perf, memory_tolerance=suite.memory_tolerance,
                                 time_tolerance=suite.time_tolerance)
-    gated = ev.golden_platform == ev.platform and ev.numerics.exact and not flags
+    gated = golden.platform == platform and numerics.exact and not flags
     if gated:
         verdict.perf["gates"] = perf_gates(verdict.perf, memory_tolerance=suite.memory_tolerance,
                                            time_tolerance=suite.time_tolerance)
         verdict.reasons.extend(failures)
         verdict.warnings.extend(notes)
     elif failures:
-        why = "platform drift" if not ev.numerics.exact else f"golden from {ev.golden_platform}"
+        why = "platform drift" if not numerics.exact else f"golden from {golden.platform}"
         verdict.warnings.append(f"not gated ({why}: memory and time depend on the kernels): " + "; ".join(failures))
 
-    spec_hash = ev.golden_meta.get("spec_hash")
-    if spec_hash not in (None, ev.case.spec_hash()):
+    spec_hash = meta.get("spec_hash")
+    if subject.spec_hash is not None and spec_hash not in (None, subject.spec_hash):
         verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
-                                f"refresh it with `regress refresh -k {ev.case.id}`")
-    if not ev.numerics.exact:
+                                f"refresh it with `regress refresh -k {subject.id}`")
+    if not numerics.exact:
         sources = sorted({m.source for m in verdict.metrics.values() if m.source and m.threshold is not None})
         verdict.numerics["line"] = (verdict.numerics["line"] + "; judged with drift bounds (thresholds from "
                                     + ", ".join(dict.fromkeys(s.split(" (")[0] for s in sources)) + ")")
         if failing and not changed:
-            drift = ev.golden_meta.get("drift") or {}
+            drift = meta.get("drift") or {}
             paths = [p.get("label") for p in drift.get("paths") or [] if isinstance(p, Mapping)]
             measured = (f"its drift bounds were measured on {drift.get('machine') or 'another machine'} over "
                         f"{len(paths)} kernel paths ({', '.join(paths)})") if paths else "it has no measured drift bounds"
             verdict.reasons.append(f"moved beyond platform drift as measured: {measured}; if this machine's path is "
                                    "legal, `regress calibrate --drift` here measures it")
-        if ev.golden_platform != ev.platform:
-            verdict.numerics["line"] += (f"; golden {ev.golden_platform} stood in (none for {ev.platform}: "
+        if golden.platform != platform:
+            verdict.numerics["line"] += (f"; golden {golden.platform} stood in (none for {platform}: "
                                          "`regress refresh --only missing` makes this machine's own)")

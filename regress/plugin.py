@@ -208,10 +208,10 @@ class GoldenItem(pytest.Item):
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Golden cases selected: freeze the heap now (torch is imported by platform detection) so
-    that the garbage collector's full passes during the run skip it (see session.freeze_heap).
+    that the garbage collector's full passes during the run skip it (see regress.pipelines.freeze_heap).
     A run that collected no suite file returns at once, without walking its items."""
     if session.config.stash.get(_SESSIONS, {}) and any(isinstance(item, GoldenItem) for item in session.items):
-        from .session import freeze_heap
+        from .pipelines import freeze_heap
 
         freeze_heap()
 
@@ -388,8 +388,7 @@ class GoldenCheck:
         import numpy as np
 
         from .outputs import Output
-        from .runners.base import Perf, RunResult
-        from .suite import CASE_ID_RE, Case, implicit_suite, load_suite
+        from .suite import CASE_ID_RE, implicit_suite, load_suite
 
         if isinstance(output, np.ndarray):
             output = Output(image=output)
@@ -403,10 +402,9 @@ class GoldenCheck:
             session = _session_for(config, suite)
         except RegressError as exc:
             pytest.fail(f"golden fixture: {exc}", pytrace=False)
-        case = Case(id=case_id, pipeline="fixture", thresholds=dict(thresholds or {}))
-        result = RunResult(output=output, fingerprint=dict(fingerprint or {}), perf=Perf(wall_s=0.0))
         make = f"pytest {shlex.quote(self.request.node.nodeid)} --golden-update=missing"
-        v = session.judge(case, result, create_with=make).verdict
+        v = session.judge_output(case_id=case_id, output=output, thresholds=thresholds, fingerprint=fingerprint,
+                                 create_with=make).verdict
         _judged(self.request.node).append((session, v))
         try:
             _conclude(v)

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from .errors import RegressError
 from .session import GoldenSession
+from .staging import check_mode
 from .stores.base import META_FILE, Golden, StagedGolden, load_meta
 from .suite import Case
 from .modes import REFRESH_MODES
 from .verdict import ERROR, Verdict
 
+__all__ = ["REFRESH_MODES", "RefreshError", "RefreshResult", "refresh", "stage", "load_staged", "publish_staged"]
 
 
 class RefreshError(RegressError):
@@ -34,8 +36,22 @@ class RefreshResult:
 def refresh(session: GoldenSession, cases: list[Case], *,
             progress: Callable[[Case, Verdict], None] | None = None) -> RefreshResult:
     """Run ``cases`` under ``session.options.update`` and publish what it stages."""
-    if session.options.update not in REFRESH_MODES:
-        raise RefreshError(f"refresh mode must be one of {', '.join(REFRESH_MODES)}")
+    verdicts = _run_gated(session, cases, progress)
+    written = [g.case_id for g in session.staged]
+    try:
+        revision = session.publish()
+    except RegressError as exc:
+        raise RefreshError(f"publishing failed, store and lock unchanged: {exc}") from None
+    return RefreshResult(revision=revision, written=written, verdicts=verdicts)
+
+
+def _run_gated(session: GoldenSession, cases: list[Case],
+               progress: Callable[[Case, Verdict], None] | None) -> list[Verdict]:
+    """Run every case; stop with nothing staged if one did not run or the quality gate refused one."""
+    try:
+        check_mode(session.options.update, modes=REFRESH_MODES, what="refresh mode")
+    except RegressError as exc:
+        raise RefreshError(str(exc)) from None
     if not cases:
         raise RefreshError("no case selected (check -k)")
     verdicts = []
@@ -51,12 +67,7 @@ def refresh(session: GoldenSession, cases: list[Case], *,
     if session.gate_refusals:
         session.staged.clear()
         raise RefreshError("quality gate refused, nothing published: " + session.gate_refusals[0])
-    written = [g.case_id for g in session.staged]
-    try:
-        revision = session.publish()
-    except RegressError as exc:
-        raise RefreshError(f"publishing failed, store and lock unchanged: {exc}") from None
-    return RefreshResult(revision=revision, written=written, verdicts=verdicts)
+    return verdicts
 
 
 # ---------------------------------------------------------------------- multi-platform refresh
@@ -71,23 +82,12 @@ def stage(session: GoldenSession, cases: list[Case], directory: Path, *,
           progress: Callable[[Case, Verdict], None] | None = None) -> RefreshResult:
     """Like :func:`refresh`, but write the gated goldens under ``directory`` in the store
     layout (``cases/<id>/<platform>/``) instead of publishing them."""
-    original = session.publish
+    verdicts = _run_gated(session, cases, progress)
     written: list[str] = []
-
-    def write_instead() -> str | None:
-        for g in session.staged:
-            g.write(directory / "cases" / g.case_id / g.platform)
-            written.append(g.case_id)
-        session.staged = []
-        return None
-
-    session.publish = write_instead  # type: ignore[method-assign]
-    try:
-        result = refresh(session, cases, progress=progress)
-    finally:
-        session.publish = original  # type: ignore[method-assign]
-    result.written = written
-    return result
+    for g in session.take_staged():
+        g.write(directory / "cases" / g.case_id / g.platform)
+        written.append(g.case_id)
+    return RefreshResult(revision=None, written=written, verdicts=verdicts)
 
 
 def load_staged(directories: list[Path]) -> list[StagedGolden]:

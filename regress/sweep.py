@@ -120,7 +120,7 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
     for i, (label, ov) in enumerate(plan):
         if progress is not None:
             progress(i, len(plan), label)
-        session.release()
+        session.pipelines.release()
         try:
             results = [session.run(case, precision=ov) for _ in range(max(1, repeats) + 1)][1:]  # first: warm-up
         except RunnerError as exc:  # one assignment the pipeline cannot run does not end the sweep
@@ -137,7 +137,7 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
             peak_memory=last.perf.peak_memory.get("total"), memory_source=last.perf.memory_source,
             wall_s=statistics.median(r.perf.wall_s for r in results), stages=last.perf.stages,
             stage_memory=dict(last.perf.peak_memory)))
-    session.release()
+    session.pipelines.release()
     base = next((r for r in rows if r.label == "default"), None)
     for r in rows:
         if base and base.peak_memory and r.peak_memory is not None:

@@ -28,18 +28,21 @@ class Threshold:
     source: str  # 'suite default', "platform overlay 'rocm-*'", 'case', 'cross-platform fallback', ...
 
 
-def resolve_thresholds(suite: Suite, case: Case, platform: str, *, nearest_from: str | None = None,
+def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform: str, *,
+                       nearest_from: str | None = None,
                        calibrated: Mapping[str, float] | None = None) -> dict[str, Threshold]:
     """Layer the thresholds: suite default < platform overlays (in file order) < calibrated
-    noise floor < case. A golden borrowed from another platform (``nearest_from``) loosens
-    each metric to the suite's ``[fallback]`` value where that is looser."""
+    noise floor < case (a suite case, or the thresholds a hand-written test passes). A golden
+    borrowed from another platform (``nearest_from``) loosens each metric to the suite's
+    ``[fallback]`` value where that is looser."""
     out: dict[str, Threshold] = {k: Threshold(v, "suite default") for k, v in suite.defaults.items()}
     for glob, table in suite.platforms.items():
         if fnmatch.fnmatchcase(platform, glob):
             out.update({k: Threshold(v, f"platform overlay '{glob}'") for k, v in table.items()})
     for k, v in (calibrated or {}).items():
         out[k] = Threshold(float(v), "calibrated")  # meta.json writes infinities as "inf"
-    out.update({k: Threshold(v, "case") for k, v in case.thresholds.items()})
+    own = case if isinstance(case, Mapping) else case.thresholds
+    out.update({k: Threshold(v, "case") for k, v in own.items()})
     if nearest_from:
         for k, v in suite.fallback.items():
             cur = out.get(k)

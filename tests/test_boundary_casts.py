@@ -35,7 +35,7 @@ def test_a_flip_diffusers_cannot_run_alone_runs_and_fails_naming_the_component(s
     result = session.run(case, precision={component: dtype})
     assert result.fingerprint[component] == f"{dtype} (cast at its boundaries)"
     v = session.judge(case, result).verdict
-    session.release()
+    session.pipelines.release()
     assert v.status == "failed"
     assert f"precision changed: {component} " in v.message() and f"-> {dtype} (cast at its boundaries)" in v.message()
 

@@ -262,7 +262,10 @@ def test_with_weights_lpips_is_gated_and_its_hash_recorded(project: Path, weight
     assert v.metrics["lpips"].value == 0.0 and v.metrics["lpips"].passed is True
     info = v.metric_info["lpips"]
     assert info["status"] == "computed" and info["sha256"] == L.file_sha256(seeded)
-    assert session.lpips_record(session.suite.case("qwen"))["sha256"] == info["sha256"]
+    from regress.provenance import lpips_record
+
+    assert lpips_record(session.suite, session.store, session.suite.case("qwen"),
+                        session.platform)["sha256"] == info["sha256"]
     # The golden was recorded without LPIPS weights: nothing to compare, nothing flagged.
     assert "matches_golden" not in info
     # Video frames of 16x16 are below AlexNet's minimum: not applicable, not a failure.
@@ -300,8 +303,12 @@ def test_calibrated_lpips_alone_does_not_switch_lpips_on(project: Path) -> None:
 
     suite = load_suite(project / "goldens" / "suite.toml")
     th = resolve_thresholds(suite, suite.case("qwen"), "cpu-avx2", calibrated={"lpips": 0.01, "ssim": 0.99})
+    before = dict(th)
     assert L.lpips_setup(suite, None, th) is None
-    assert "lpips" not in th and "lpips_worst" not in th and th["ssim"].source == "calibrated"
+    assert th == before  # the caller's thresholds are read, never edited
+    judged = L.judged_thresholds(th)
+    assert "lpips" not in judged and "lpips_worst" not in judged and judged["ssim"].source == "calibrated"
+    assert "lpips" in th
 
 
 def test_suite_metrics_table_is_validated(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from regress.numerics import DRIFT, EXACT, Identity, compare, describe_ops, probe_matches
@@ -145,8 +146,10 @@ def test_drift_without_a_measurement_says_its_bound_is_a_guess(suite) -> None:
 
 def _judge(suite, *, regime_probe: dict[str, str] | None, values: dict[str, float], fingerprint: dict[str, str],
            golden_platform: str = "cpu-amx", peak: int = 100):
-    from regress.judge import Evidence, judge, thresholds_for
-    from regress.verdict import Verdict
+    from regress.judge import Evidence, Subject, judge, thresholds_for
+    from regress.metrics.compare import Comparison
+    from regress.outputs import Output
+    from regress.stores.base import Golden
 
     golden_identity = _identity()
     now = _identity(regime_probe) if regime_probe else _identity()
@@ -157,14 +160,13 @@ def _judge(suite, *, regime_probe: dict[str, str] | None, values: dict[str, floa
     numerics = compare(meta["identity"], now, same_key=golden_platform == "cpu-amx", golden_platform=golden_platform)
     th = thresholds_for(suite, case, "cpu-amx", golden_platform=golden_platform, golden_meta=meta,
                         regime=numerics.regime)
-    v = Verdict(id=case.id, platform="cpu-amx", status="passed")
-    ev = Evidence(case=case, platform="cpu-amx", golden_platform=golden_platform, golden_meta=meta,
-                  numerics=numerics, values=values, fingerprint=fingerprint,
-                  perf={"wall_s": 1.0, "peak_memory": {"decode": peak}, "memory_source": "profiler"})
-    judge(v, ev, th, suite=suite)
-    if v.reasons:
-        v.status = "failed"
-    return v
+    subject = Subject(id=case.id, output=Output(image=np.zeros((4, 4, 3), np.uint8)), fingerprint=fingerprint,
+                      perf={"wall_s": 1.0, "peak_memory": {"decode": peak}, "memory_source": "profiler"},
+                      spec_hash=case.spec_hash())
+    golden = Golden(case.id, golden_platform, Path("golden"), meta)
+    ev = Evidence(golden=golden, match="exact" if golden_platform == "cpu-amx" else "nearest", numerics=numerics,
+                  comparison=Comparison(values=values, mismatch=[]))
+    return judge(subject, ev, th, platform="cpu-amx", suite=suite, strict=False)
 
 
 DRIFTED = {**_identity().probe, "bf16.conv2d@32ch": "other"}

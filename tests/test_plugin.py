@@ -234,10 +234,11 @@ def test_heap_is_frozen_for_golden_runs_only(pytester: pytest.Pytester, project:
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugin freezes the heap after collecting golden cases and the session after its first
     build (full GC passes then skip torch/diffusers); a library caller's session never does."""
+    import regress.pipelines
     import regress.session as session_mod
 
     calls: list[str] = []
-    monkeypatch.setattr(session_mod, "freeze_heap", lambda: calls.append("freeze"))
+    monkeypatch.setattr(regress.pipelines, "freeze_heap", lambda: calls.append("freeze"))
     run(pytester, project, "-k", "qwen").assert_outcomes(passed=1)
     assert calls == ["freeze", "freeze"]  # after collection, after the first build
     calls.clear()

@@ -436,12 +436,19 @@ def lpips_gated(thresholds: Mapping[str, Any]) -> bool:
     return any(k in LPIPS_METRICS and not str(th.source).startswith("calibrated") for k, th in thresholds.items())
 
 
-def lpips_setup(suite: Any, store: Any, thresholds: dict[str, Any]) -> LpipsSetup | None:
-    """None when LPIPS is not gated (calibrated-only lpips thresholds are dropped from
-    ``thresholds`` then); otherwise the resolved weights or the reason there are none."""
+def judged_thresholds(thresholds: Mapping[str, Any]) -> dict[str, Any]:
+    """``thresholds`` as judged: without calibrated-only LPIPS thresholds when the suite does not
+    gate LPIPS (a new dict; the caller's is left as it is)."""
+    if lpips_gated(thresholds):
+        return dict(thresholds)
+    return {k: v for k, v in thresholds.items() if k not in LPIPS_METRICS}
+
+
+def lpips_setup(suite: Any, store: Any, thresholds: Mapping[str, Any]) -> LpipsSetup | None:
+    """None when LPIPS is not gated (:func:`judged_thresholds` then drops calibrated-only lpips
+    thresholds); otherwise the resolved weights or the reason there are none. Reads
+    ``thresholds`` only."""
     if not lpips_gated(thresholds):
-        for k in LPIPS_METRICS:
-            thresholds.pop(k, None)
         return None
     settings = getattr(suite, "metrics", {}) or {}
     setup = LpipsSetup(net=settings.get("lpips_net", "alex"), precision=settings.get("lpips_precision", "fp32"))

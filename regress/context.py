@@ -1,0 +1,62 @@
+"""What a run resolves once, lazily: its store, platform, device and numerics identity.
+
+Resolved on first use, not at construction: a collection that selects no golden case never
+opens the store or probes the machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .options import Options
+from .platform import require_key
+from .staging import check_mode
+from .stores import Store, open_store
+from .suite import Suite
+
+
+class RunContext:
+    """The suite and options of a run, checked at construction (every entry point: plugin,
+    refresh, calibrate, API), and what they resolve to."""
+
+    def __init__(self, suite: Suite, options: Options, *, store: Store | None = None) -> None:
+        self.suite = suite
+        self.options = options
+        check_mode(options.update)
+        if options.platform is not None:
+            require_key(options.platform)
+        self._store = store
+        self._platform_info: Any = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            o = self.options
+            self._store = open_store(self.suite, strict=o.strict, publish=o.publish, create_pr=o.create_pr)
+        return self._store
+
+    @property
+    def platform_info(self) -> Any:
+        if self._platform_info is None:
+            from . import kernels
+            from .platform import detect
+
+            kernels.apply_env()  # REGRESS_KERNELS: before anything computes
+            self._platform_info = detect(self.options.device)
+        return self._platform_info
+
+    @property
+    def identity(self) -> Any:
+        """This machine's numerics identity (:mod:`regress.probe`), first asked for after the first
+        case's pipeline ran: on a GPU the cuBLAS / cuDNN start-up is then paid, not charged to it."""
+        from .probe import identity
+
+        return identity(self.device)
+
+    @property
+    def platform(self) -> str:
+        return self.options.platform or self.platform_info.key
+
+    @property
+    def device(self) -> str:
+        return self.platform_info.device

@@ -1,0 +1,60 @@
+"""Gathering what the judging step needs: the golden, the numerics regime, the comparison.
+
+This is the I/O and computation half of judging (it reads the store, probes the kernels and
+computes the metrics); :func:`regress.judge.judge` is the pure half. The session, the
+``golden`` fixture and bisect all come through :func:`gather`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .judge import Evidence, Subject, thresholds_for
+from .outputs import Output
+from .stores.base import Store, lookup
+from .suite import Case, Suite
+from .verdict import Threshold
+
+
+def load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Output | None]:
+    """(golden, how it matched, its verified output) for a case on a platform; no golden:
+    (None, 'missing', None)."""
+    golden, match = lookup(store, case_id, platform)
+    return golden, match, (golden.output() if golden is not None else None)
+
+
+def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Case | Mapping[str, float],
+           suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Any],
+           exact: bool = False) -> tuple[Evidence, dict[str, Threshold], Output | None]:
+    """(evidence, thresholds, the golden's output) for ``subject`` against the golden
+    :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity,
+    asked for only when there is a golden. ``exact``: judge in the exact regime even where the
+    kernel probe differs (bisect --exact)."""
+    from .metrics.compare import compare_outputs
+    from .metrics.lpips import lpips_setup
+    from .metrics.stages import stage_evidence
+    from .numerics import compare as compare_numerics
+
+    golden, match, golden_output = loaded
+    if golden is None:
+        return Evidence(golden=None, match="missing", revision=store.revision), {}, None
+    if match == "nearest":  # a stand-in: prefer one whose kernel probe equals this machine's
+        better, _ = lookup(store, subject.id, platform, identity=identity())
+        if better is not None and better.platform != golden.platform:
+            golden, golden_output = better, better.output()
+    assert golden_output is not None
+    numerics = compare_numerics(golden.meta.get("identity"), identity(), same_key=golden.platform == platform,
+                                golden_platform=golden.platform)
+    if exact and not numerics.exact:  # bisect --exact: what moved the output at all
+        numerics = dataclasses.replace(numerics, regime="exact",
+                                       notes=("judged exactly on request: the kernel probe differs",))
+    thresholds = thresholds_for(suite, case, platform, golden_platform=golden.platform, golden_meta=golden.meta,
+                                regime=numerics.regime)
+    lp = lpips_setup(suite, store, thresholds)
+    comparison = compare_outputs(golden_output, subject.output, device=device, lpips=lp and lp.request)
+    stages, stage_values = stage_evidence(golden_output, subject.output)
+    evidence = Evidence(golden=golden, match=match, revision=store.revision, numerics=numerics,
+                        comparison=comparison, stages=stages, stage_values=stage_values, lpips=lp)
+    return evidence, thresholds, golden_output

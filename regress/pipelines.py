@@ -1,0 +1,86 @@
+"""The session's built pipelines: one per (family, model, revision, precision, device).
+
+A build is expensive (seconds for a tiny family, minutes for a checkpoint), so a run builds each
+pipeline once and every case that shares it reuses it. The cache times each build itself, for
+every runner alike, and is the one owner of ``Perf.build_s``: every case run on a pipeline
+reports the time its build took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+
+class PipelineCache:
+    """What ``runner.build`` returned, with its build time, by key.
+
+    ``freeze_heap``: after the first build, move every object alive to the garbage collector's
+    permanent generation (:func:`freeze_heap`), for processes that exist for this run.
+    """
+
+    def __init__(self, *, freeze_heap: bool = False) -> None:
+        self._built: dict[tuple[Any, ...], tuple[Any, float]] = {}
+        self._freeze = freeze_heap
+
+    def get(self, runner: Any, case: Any, precision: Mapping[str, str], device: str) -> tuple[Any, float]:
+        """(the built pipeline, seconds its build took), building it on first use."""
+        key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), device)
+        if key not in self._built:
+            t0 = time.perf_counter()
+            built = runner.build(case, precision, device)
+            self._built[key] = (built, time.perf_counter() - t0)
+            if self._freeze:
+                freeze_heap()  # after the first build: diffusers and transformers are imported
+                self._freeze = False
+        return self._built[key]
+
+    def clear(self) -> None:
+        """Forget every pipeline: the next case builds afresh, as a new process would."""
+        self._built.clear()
+
+    def release(self) -> None:
+        """Drop every pipeline and return the memory they held (the CUDA cache too): a sweep
+        measures one pipeline at a time."""
+        self.clear()
+        import gc
+        import sys
+
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def run_precision(runner: Any, case: Any, run_layer: Mapping[str, str], *, file: Any = None) -> dict[str, str]:
+    """Family default < case ``precision`` < ``--golden-precision`` (``run_layer``); unknown
+    components are an error naming the case and field."""
+    from .errors import RunnerError
+    from .precision import resolve_precision
+
+    known = set(runner.default_precision)
+    for where, layer in (("precision", case.precision), ("--golden-precision", run_layer)):
+        for comp in layer:
+            if comp not in known:
+                raise RunnerError(f"unknown component '{comp}' for pipeline '{case.pipeline}' (components: "
+                                  f"{', '.join(sorted(known))})", file=file, case=case.id,
+                                  field=f"{where}.{comp}" if where == "precision" else where)
+    return resolve_precision(runner.default_precision, case.precision, run_layer)
+
+
+def freeze_heap() -> None:
+    """Move every object alive now to the garbage collector's permanent generation.
+
+    Without it each automatic full collection during a run walks the millions of objects of
+    torch, diffusers and transformers. Measured in a fresh `pytest -m golden` process on the
+    2-core CPU machine, eight tiny cases: full collections took 626 ms during the run; frozen
+    after collection (torch imported) and after the first build (diffusers imported), 89-126
+    ms (on the H100 host: 564-674 ms, frozen 148-208 ms; benchmarks/RESULTS.md).
+    Only for processes that exist for the run (the plugin, the CLI): frozen objects are never
+    collected, so a library caller's heap is left alone (``Options.freeze_heap``). A
+    ``gc.freeze()`` is a constant-time list splice, so calling it twice costs nothing.
+    """
+    import gc
+
+    gc.freeze()

@@ -1,0 +1,79 @@
+"""Where a golden came from: the meta.json record written next to its files.
+
+Everything a later reader needs to tell whether a difference is the code's or the machine's:
+the case spec, the platform and its library versions, the numerics identity, the observed
+precision, perf, the LPIPS weights it is judged with, and the git commit of the code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .judge import Subject
+
+
+def golden_meta(subject: Subject, *, platform: str, platform_info: dict[str, Any], identity: dict[str, Any],
+                lpips_weights: dict[str, str] | None, source_dir: Path) -> dict[str, Any]:
+    """The meta.json of a golden made from ``subject`` on this machine (``platform_info``: the
+    detected platform's JSON, ``identity``: the numerics identity's JSON)."""
+    info = dict(platform_info)
+    info["key"] = platform
+    info["versions"] = {**info.get("versions", {}), **subject.versions}
+    out = subject.output
+    meta: dict[str, Any] = {
+        "case": subject.id,
+        "spec": dict(subject.spec or {}),  # a hand-written test's output: no spec is known
+        "platform": info,
+        "identity": identity,
+        "precision": dict(subject.fingerprint),
+        "kind": out.kind,
+        "shapes": out.shapes(),
+        "fps": out.fps,
+        "sample_rate": out.sample_rate,
+        "perf": dict(subject.perf or {}),
+        "noise_floor": None,
+        "lpips_weights": lpips_weights,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "regress_version": __version__,
+        "source_commit": source_commit(source_dir),
+    }
+    if subject.spec_hash is not None:
+        meta["spec_hash"] = subject.spec_hash
+    return meta
+
+
+def meta_maker(session: Any, subject: Subject, case: Any) -> Callable[[], dict[str, Any]]:
+    """What makes ``subject``'s meta.json in ``session`` when a golden is staged (only then: it
+    runs ``git`` and resolves the LPIPS weights)."""
+    def make() -> dict[str, Any]:
+        return golden_meta(subject, platform=session.platform, platform_info=session.platform_info.to_json(),
+                           identity=session.identity.to_json(),
+                           lpips_weights=lpips_record(session.suite, session.store, case, session.platform),
+                           source_dir=session.suite.path.parent)
+
+    return make
+
+
+def lpips_record(suite: Any, store: Any, case: Any, platform: str) -> dict[str, str] | None:
+    """The LPIPS weights ``case`` is judged with (recorded in its golden's meta), when the
+    suite gates LPIPS and weights are available."""
+    from .metrics.lpips import lpips_setup
+    from .verdict import resolve_thresholds
+
+    lp = lpips_setup(suite, store, resolve_thresholds(suite, case, platform))
+    return lp.weights.to_json() if lp is not None and lp.weights is not None else None
+
+
+def source_commit(directory: Path) -> str | None:
+    """The git commit of the code that produced a golden (provenance), if in a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
