@@ -40,9 +40,9 @@ class SweepRow:
     lpips_note: str | None = None  # why the LPIPS cell is n/a (no weights, frames too small)
 
     def to_json(self) -> dict[str, Any]:
-        from .verdict import _json_safe
+        from .verdict import json_safe
 
-        return _json_safe(self.__dict__.copy())
+        return json_safe(self.__dict__.copy())
 
 
 def assignments(default: Mapping[str, str], components: Sequence[str], dtypes: Sequence[str], *,

@@ -45,6 +45,27 @@ def test_compare_regression_is_1(images, capsys) -> None:
     assert "FAIL ssim=" in out and "suite default" in out and out.strip().endswith("regression")
 
 
+def test_compare_uses_the_same_thresholds_in_and_out_of_a_repository(images, capsys, tmp_path: Path) -> None:
+    """Outside a repository `regress compare` judges with regress's defaults, which are the
+    tiny suite's own: the same values in both places, each printed with where it came from."""
+    from regress.suite import load_suite
+    from regress.verdict import DEFAULT_THRESHOLDS
+
+    assert dict(load_suite(REPO / "goldens" / "suite.toml").defaults) == dict(DEFAULT_THRESHOLDS)
+    a, _, b = images
+    docs = []
+    for suite in (REPO / "goldens" / "suite.toml", tmp_path / "none.toml"):
+        assert main(["compare", str(a), str(b), "--json", "--suite", str(suite)]) == 1
+        docs.append(json.loads(capsys.readouterr().out)["thresholds"])
+    inside, outside = docs
+    assert {k: t["value"] for k, t in inside.items()} == {k: t["value"] for k, t in outside.items()}
+    assert inside["ssim"]["source"] == f"suite default ({REPO / 'goldens' / 'suite.toml'})"
+    assert outside["ssim"]["source"] == f"suite default (regress defaults: no suite at {tmp_path / 'none.toml'})"
+    assert main(["compare", str(a), str(b), "--suite", str(tmp_path / "none.toml")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL ssim=" in out and "[suite default (regress defaults: no suite at" in out
+
+
 def test_compare_unreadable_or_mismatched_is_2(images, capsys, tmp_path: Path) -> None:
     a, _, _ = images
     junk = tmp_path / "junk.png"

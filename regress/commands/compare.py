@@ -1,4 +1,11 @@
-"""`regress compare A B`: two output files of the same kind, judged with the suite's defaults."""
+"""`regress compare A B`: two output files of the same kind, judged as a suite case would be.
+
+The thresholds are layered exactly as for a case (:func:`regress.verdict.resolve_thresholds`):
+from the suite file when there is one (its defaults and the platform overlays matching this
+machine), else from :data:`regress.verdict.DEFAULT_THRESHOLDS`, the defaults of a new suite.
+The one judging step (:func:`regress.judge.judge`) decides; each threshold is printed with
+where it came from.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +16,36 @@ from typing import Any
 
 from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
 
-DEFAULT_THRESHOLDS = {"ssim": 0.98, "psnr": 35.0}  # without a suite file
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compare", parents=[common], help="compare two output files of the same kind")
-    p.add_argument("a", type=Path)
-    p.add_argument("b", type=Path)
-    p.add_argument("--json", action="store_true", help='print {"metrics": {...}, "passed": ...}')
+    p.add_argument("a", type=Path, help="the reference (the golden)")
+    p.add_argument("b", type=Path, help="the output judged against it")
+    p.add_argument("--json", action="store_true", help='print {"metrics": {...}, "passed": ..., "thresholds": ...}')
     p.add_argument("--device", default="cpu")
+    p.add_argument("--platform", default=None,
+                   help="platform key whose [platforms] overlays apply (default: this machine's, when the suite has any)")
 
-def _compare_thresholds(suite_path: Path) -> tuple[dict[str, float], str]:
-    from ..suite import load_suite
+
+def compare_suite(suite_path: Path) -> Any:
+    """The suite whose thresholds judge the pair: the file, or (none there) a suite with
+    regress's defaults, so that a pair is judged alike in and out of a repository."""
+    from ..suite import load_suite, parse_suite
+    from ..verdict import DEFAULT_THRESHOLDS
 
     if suite_path.exists():
-        suite = load_suite(suite_path)
-        return dict(suite.defaults), f"suite default ({suite_path})"
-    return dict(DEFAULT_THRESHOLDS), "regress default"
+        return load_suite(suite_path)
+    return parse_suite({"store": {"kind": "file", "path": "store"}, "defaults": dict(DEFAULT_THRESHOLDS)},
+                       suite_path)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..metrics.catalog import WORST_OF
+    from ..judge import Evidence, Subject, judge
     from ..metrics.compare import compare_outputs
+    from ..numerics import EXACT, Numerics
     from ..outputs import Output
-    from ..verdict import Threshold, judge_metrics
+    from ..stores.base import Golden
+    from ..verdict import json_safe, resolve_thresholds
 
     a, b = Output.from_file(args.a), Output.from_file(args.b)
     if a.kind != b.kind:
@@ -40,24 +53,36 @@ def run(args: argparse.Namespace) -> int:
     comp = compare_outputs(a, b, device=args.device)
     if comp.mismatch:
         raise RegressError(f"{args.a} vs {args.b}: " + "; ".join(comp.mismatch))
-    values, source = _compare_thresholds(args.suite)
-    th = {k: Threshold(v, source) for k, v in values.items()}
-    for worst, mean in WORST_OF.items():
-        if worst not in th and mean in th:
-            th[worst] = th[mean]
-    results = judge_metrics(comp.values, th)
-    passed = all(m.passed is not False for m in results.values())
+    suite = compare_suite(args.suite)
+    platform = args.platform or _platform(suite, args.device)
+    where = str(args.suite) if args.suite.exists() else f"regress defaults: no suite at {args.suite}"
+    th = {k: type(t)(t.value, f"{t.source} ({where})") for k, t in resolve_thresholds(suite, {}, platform).items()}
+    golden = Golden(case_id="compare", platform=platform, directory=args.a.parent, meta={})
+    evidence = Evidence(golden=golden, match="exact", comparison=comp,
+                        numerics=Numerics(EXACT, known=False, notes=("two files on this machine",)))
+    verdict = judge(Subject(id="compare", output=b), evidence, th, platform=platform, suite=suite, strict=True)
+    passed = verdict.status == "passed"
     if args.json:
-        from ..verdict import _json_safe
-
-        doc: dict[str, Any] = {"metrics": _json_safe(comp.values), "passed": passed,
+        doc: dict[str, Any] = {"metrics": json_safe(comp.values), "passed": passed,
                                "thresholds": {k: {"value": t.value, "source": t.source} for k, t in th.items()}}
         if comp.worst_frame is not None:
             doc["worst_frame"] = comp.worst_frame
         print(json.dumps(doc, indent=2))
     else:
-        for m in results.values():
+        for m in verdict.metrics.values():
             flag = "FAIL" if m.passed is False else "ok  "
-            print(f"{flag} {m.line()}")
+            print(f"{flag} {m.line()}" + (f"  [{m.source}]" if m.source else ""))
+        for reason in verdict.reasons:
+            if not reason.startswith(tuple(m.name for m in verdict.metrics.values())):
+                print(f"FAIL {reason}")
         print("passed" if passed else "regression")
     return EXIT_OK if passed else EXIT_REGRESSION
+
+
+def _platform(suite: Any, device: str) -> str:
+    """This machine's key where the suite has platform overlays to match; else a neutral one."""
+    if not suite.platforms:
+        return "cpu-default"
+    from ..platform import detect
+
+    return detect(device).key

@@ -80,9 +80,10 @@ def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, d
     if g.shape != c.shape:
         out.mismatch.append(f"image shape differs: golden {_dims(g.shape)}, current {_dims(c.shape)}")
         return
-    from .frames import frame_metrics
+    from .frames import frame_pair, pair_metrics
 
-    fm = frame_metrics(g, c, device=device)
+    pair = frame_pair(g, c, device=device)  # normalised and identity-checked once, for every metric
+    fm = pair_metrics(pair, device=device)
     stats = fm.pixel
     max_abs, mean_abs = stats.abs_diff()
     out.path = fm.path
@@ -91,26 +92,23 @@ def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, d
     out.values[prefix + "max_abs"] = max_abs
     out.values[prefix + "mean_abs"] = mean_abs
     if lpips is not None:
-        per = _lpips(g, c, out, prefix + "lpips", device, lpips)
+        per = _lpips(pair, out, prefix + "lpips", device, lpips)
         if per is not None:
             out.values[prefix + "lpips"] = float(per[0])
 
 
-def _lpips(g: np.ndarray, c: np.ndarray, out: Comparison, name: str, device: str,
-           req: LpipsRequest) -> np.ndarray | None:
+def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest) -> np.ndarray | None:
     from .lpips import MIN_SIDE, lpips_frames
 
     side = MIN_SIDE[req.weights.net]
-    h, w = g.shape[-3], g.shape[-2]
+    h, w = pair.golden.shape[1], pair.golden.shape[2]
     if h < side or w < side:
         out.notes[name] = (f"not applicable: {h}x{w} frames are smaller than LPIPS-{req.weights.net}'s "
                            f"{side}x{side} minimum")
         return None
-    from .identity import identical
-
-    if identical(g, c):  # equal features, bias-free heads: exactly 0 (see identity.py)
-        return np.zeros(g.shape[0] if g.ndim == 4 else 1, dtype=np.float64)
-    return lpips_frames(g, c, req.weights, device=device, precision=req.precision)
+    if pair.identical:  # equal features, bias-free heads: exactly 0 (see identity.py)
+        return np.zeros(pair.golden.shape[0], dtype=np.float64)
+    return lpips_frames(pair.golden, pair.current, req.weights, device=device, precision=req.precision)
 
 
 def _compare_video(golden: Output, current: Output, out: Comparison, device: str,
@@ -128,9 +126,10 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     if reasons:
         out.mismatch.extend(reasons)
         return
-    from .frames import frame_metrics
+    from .frames import frame_pair, pair_metrics
 
-    fm = frame_metrics(g, c, device=device)
+    pair = frame_pair(g, c, device=device)  # normalised and identity-checked once, for every metric
+    fm = pair_metrics(pair, device=device)
     ssim, stats = fm.ssim, fm.pixel
     out.path = fm.path
     psnr = stats.psnr_frames(255.0)
@@ -146,7 +145,7 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     out.worst_frames = {"ssim_worst": out.worst_frame, "psnr_worst": int(np.argmin(psnr))}
     out.per_frame = {"ssim": [float(v) for v in ssim], "psnr": [float(v) for v in psnr]}
     if lpips is not None:
-        per = _lpips(g, c, out, "lpips", device, lpips)
+        per = _lpips(pair, out, "lpips", device, lpips)
         if per is not None:
             # np.max / np.argmax propagate NaN like the SSIM reductions above.
             out.values["lpips"] = float(np.mean(per))

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from .identity import identical
+from .layout import as_frames
 from .pixel import PixelStats
-from .ssim import K1, K2, _as_frames, gaussian_taps
+from .ssim import K1, K2, gaussian_taps
 
 # Fused-kernel shape: bytes of a row per program and output rows per band. 128 lanes keep the
 # float64 ring of ten rows x four maps in registers (one element per thread with 4 warps);
@@ -57,18 +58,45 @@ class FrameMetrics:
     path: str  # 'fused-triton-f64', 'fused-triton-f32' or 'torch': which implementation ran
 
 
+@dataclass(frozen=True)
+class FramePair:
+    """Two images or videos in the one form every frame metric reads: (T, H, W, C) views,
+    validated once, and whether they are identical, checked once (:func:`frame_pair`)."""
+
+    golden: np.ndarray
+    current: np.ndarray
+    identical: bool  # equal finite values; False also where the check was skipped (see frame_pair)
+    fused: bool  # the fused GPU kernel takes this pair on the run's device
+
+
+def frame_pair(a: Any, b: Any, *, device: str = "cpu") -> FramePair:
+    """``a`` and ``b`` normalised for the frame metrics (SSIM, pixel statistics, LPIPS). On the
+    fused GPU path only pairs up to ``IDENTITY_MAX_BYTES`` are scanned: above it the kernel is
+    faster than the host scan."""
+    import torch
+
+    a4, b4 = as_frames(a, b)
+    fused = fused_available(torch.device(device), a4, b4)
+    same = identical(a4, b4, max_bytes=IDENTITY_MAX_BYTES if fused else None)
+    return FramePair(golden=a4, current=b4, identical=same, fused=fused)
+
+
 def frame_metrics(a: Any, b: Any, *, device: str = "cpu", data_range: float = 255.0) -> FrameMetrics:
     """SSIM and pixel statistics of (H, W, C) images or (T, H, W, C) videos of one shape."""
-    a4, b4 = _as_frames(a, b)
+    return pair_metrics(frame_pair(a, b, device=device), device=device, data_range=data_range)
+
+
+def pair_metrics(pair: FramePair, *, device: str = "cpu", data_range: float = 255.0) -> FrameMetrics:
+    """SSIM and pixel statistics of a :class:`FramePair`, by the fastest exact path."""
     if not (math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+    a4, b4 = pair.golden, pair.current
+    if pair.identical:
+        return identical_metrics(a4.shape)
     import torch
 
     dev = torch.device(device)
-    fused = fused_available(dev, a4, b4)
-    if identical(a4, b4, max_bytes=IDENTITY_MAX_BYTES if fused else None):
-        return identical_metrics(a4.shape)
-    if fused:
+    if pair.fused:
         return _fused(a4, b4, dev, data_range, _use_f64(dev))
     from .pixel import pixel_stats
     from .ssim import ssim_frames

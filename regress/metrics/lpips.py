@@ -318,10 +318,10 @@ def lpips_frames(a: np.ndarray, b: np.ndarray, weights: LpipsWeights, *, device:
     """
     import torch
 
-    from .ssim import _as_frames
+    from .layout import as_frames
     from .transfer import stream_frames
 
-    a4, b4 = _as_frames(a, b)
+    a4, b4 = as_frames(a, b)
     if a4.dtype != np.uint8 or b4.dtype != np.uint8:
         raise ValueError(f"LPIPS expects uint8 frames, got {a4.dtype} and {b4.dtype}")
     if a4.shape[-1] != 3:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from .layout import as_frames, to_device
 
 # Device bytes per input element while a chunk of frames is reduced (inputs, two float64
 # copies, the difference and its square).
@@ -46,7 +47,7 @@ class PixelStats:
 
 def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelStats:
     """One pass over (H, W, C) images or (T, H, W, C) videos of the same shape."""
-    a4, b4 = _as_frames(a, b)
+    a4, b4 = as_frames(a, b)
     import torch
 
     from .ssim import cpu_threads  # same thread policy as SSIM (see ssim.CPU_THREADS)
@@ -61,8 +62,8 @@ def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelSt
     with torch.inference_mode(), cpu_threads(dev):
         for t0 in range(0, T, step):
             t1 = min(T, t0 + step)
-            x = _to_device(a4[t0:t1], dev).to(torch.float64).flatten(1)
-            y = _to_device(b4[t0:t1], dev).to(torch.float64).flatten(1)
+            x = to_device(a4[t0:t1], dev).to(torch.float64).flatten(1)
+            y = to_device(b4[t0:t1], dev).to(torch.float64).flatten(1)
             diff = torch.sub(x, y).abs_()  # not in place: x may share the caller's memory
             del x, y
             # amax propagates NaN, as do the sums.
@@ -96,24 +97,3 @@ def _psnr(mse: np.ndarray, data_range: float) -> np.ndarray:
         out = 10.0 * np.log10(data_range**2 / mse)
     out[mse == 0] = np.inf
     return out
-
-
-def _as_frames(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"inputs differ in shape: {a.shape} vs {b.shape}")
-    if a.ndim not in (3, 4):
-        raise ValueError(f"expected (H, W, C) or (T, H, W, C) arrays, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"inputs are empty: shape {a.shape}")
-    return (a[None], b[None]) if a.ndim == 3 else (a, b)
-
-
-def _to_device(arr: np.ndarray, dev: Any) -> Any:
-    import torch
-
-    arr = np.ascontiguousarray(arr)
-    if arr.dtype == np.bool_:
-        arr = arr.view(np.uint8)
-    t = torch.from_numpy(arr)
-    return t if dev.type == "cpu" else t.to(dev)

@@ -56,6 +56,8 @@ from typing import Any
 
 import numpy as np
 
+from .layout import as_frames, to_device
+
 SIGMA = 1.5
 TRUNCATE = 3.5
 K1 = 0.01
@@ -105,7 +107,7 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, devi
     typically; any real dtype is accepted). Returns a float64 array with one value per frame
     (length 1 for an image). ``chunk_bytes`` bounds the device memory used at a time.
     """
-    a4, b4 = _as_frames(a, b)
+    a4, b4 = as_frames(a, b)
     if not (math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
     import torch
@@ -131,8 +133,8 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, devi
         bias[2] = c2
         bias = bias.view(4 * C)
         for t0, t1, r0, r1 in _plan(T, H, W, C, kh, budget):
-            x = _to_device(a4[t0:t1, r0:r1 + kh - 1], dev)
-            y = _to_device(b4[t0:t1, r0:r1 + kh - 1], dev)
+            x = to_device(a4[t0:t1, r0:r1 + kh - 1], dev)
+            y = to_device(b4[t0:t1, r0:r1 + kh - 1], dev)
             band_sum, band_bad = _band(x, y, wh, wv, bias, c1, integral)
             sums[t0:t1] += band_sum.to("cpu", torch.float64)
             if band_bad is not None:
@@ -141,24 +143,6 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, devi
     per_frame = (sums / n_windows).mean(dim=1)
     per_frame[bad] = float("nan")
     return per_frame.numpy().astype(np.float64)
-
-
-def _as_frames(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and view both inputs as (T, H, W, C) without copying or converting."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"SSIM inputs differ in shape: {a.shape} vs {b.shape}")
-    if a.ndim not in (3, 4):
-        raise ValueError(f"SSIM expects (H, W, C) or (T, H, W, C) arrays, got shape {a.shape}")
-    for arr in (a, b):
-        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-                or arr.dtype == np.bool_):
-            raise ValueError(f"SSIM inputs must be real numbers, got dtype {arr.dtype}")
-    if a.ndim == 3:
-        a, b = a[None], b[None]
-    if 0 in a.shape:
-        raise ValueError(f"SSIM inputs are empty: shape {a.shape}")
-    return a, b
 
 
 def _plan(T: int, H: int, W: int, C: int, kh: int, budget: int) -> Iterator[tuple[int, int, int, int]]:
@@ -181,17 +165,6 @@ def _plan(T: int, H: int, W: int, C: int, kh: int, budget: int) -> Iterator[tupl
     for t in range(T):
         for r0 in range(0, out_rows, band):
             yield t, t + 1, r0, min(out_rows, r0 + band)
-
-
-def _to_device(arr: np.ndarray, dev: Any) -> Any:
-    """Ship the raw (uint8) slice; conversion to float happens on the device."""
-    import torch
-
-    arr = np.ascontiguousarray(arr)
-    if arr.dtype == np.bool_:
-        arr = arr.view(np.uint8)
-    t = torch.from_numpy(arr)
-    return t.to(dev, non_blocking=False) if dev.type != "cpu" else t
 
 
 def _band(x: Any, y: Any, wh: Any, wv: Any, bias: Any, c1: float,
