@@ -38,6 +38,7 @@ import numpy as np
 
 from ..outputs import Output
 from .audio import audio_metrics  # noqa: F401  (re-exported: compare's audio numbers live in audio.py)
+from .lpips import LpipsRequest  # noqa: F401  (re-exported: what compare_outputs takes)
 
 
 @dataclass
@@ -49,14 +50,6 @@ class Comparison:
     worst_frames: dict[str, int] = field(default_factory=dict)  # video: metric -> index of its worst frame
     notes: dict[str, str] = field(default_factory=dict)  # metric -> why it has no value
     path: str | None = None  # which SSIM implementation ran (see regress.metrics.frames)
-
-
-@dataclass(frozen=True)
-class LpipsRequest:
-    """Compute LPIPS with these (resolved, checked) weights in this precision mode."""
-
-    weights: Any  # regress.metrics.lpips.LpipsWeights
-    precision: str = "fp32"
 
 
 def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",

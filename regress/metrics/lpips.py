@@ -413,6 +413,14 @@ def _precision_flags(dev: Any, precision: str) -> Iterator[None]:
 LPIPS_METRICS = ("lpips", "lpips_worst")
 
 
+@dataclass(frozen=True)
+class LpipsRequest:
+    """Compute LPIPS with these (resolved, checked) weights in this precision mode."""
+
+    weights: LpipsWeights
+    precision: str = "fp32"
+
+
 @dataclass
 class LpipsSetup:
     """What a case's judgement needs to know about LPIPS: resolved weights, or why not."""
@@ -424,9 +432,7 @@ class LpipsSetup:
     error: str | None = None  # weights found but unusable (hash mismatch, unreadable): always fails
 
     @property
-    def request(self) -> Any:
-        from .compare import LpipsRequest
-
+    def request(self) -> LpipsRequest | None:
         return LpipsRequest(self.weights, self.precision) if self.weights is not None else None
 
 

@@ -23,10 +23,7 @@ huggingface_hub is imported inside functions: ``import regress`` must stay light
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,8 @@ from ..modes import PUBLISH_TARGETS
 from ..lock import Lock, write_lock
 from ..suite import StoreSpec
 from .base import META_FILE, Golden, StagedGolden, load_meta
+from .hub_errors import chain as _chain
+from .hub_errors import is_network_error, probe, status_of, token_hint
 from .publish import Publisher, PublishResult, fail_point, golden_dir, plan, provenance, redact
 
 
@@ -77,52 +76,6 @@ def _silent_tqdm() -> type:
             super().__init__(*args, **kwargs)
 
     return Silent
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        cur = cur.__cause__ or cur.__context__
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-_NETWORK_ERRORS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
-                   "ConnectionError", "OfflineModeIsEnabled", "RemoteProtocolError")
-
-
-def is_network_error(exc: BaseException) -> bool:
-    """A connection that failed (refused, timed out, offline), by class name so that it holds
-    for the HTTP client of any huggingface_hub version."""
-    return any(c.__name__ in _NETWORK_ERRORS for e in _chain(exc) for c in type(e).__mro__)
-
-
-def probe(endpoint: str, timeout: float = 5.0) -> str | None:
-    """None when something answers HTTP at ``endpoint`` (any status), else why not."""
-    try:
-        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
-        return None
-    except urllib.error.HTTPError:
-        return None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        return type(reason).__name__ if isinstance(reason, BaseException) else str(reason)
-    except OSError as exc:
-        return type(exc).__name__
-
-
-def token_hint(action: str = "read") -> str:
-    from huggingface_hub import get_token
-
-    if get_token() is None:
-        return f"no Hugging Face token is set: export HF_TOKEN=<a token that can {action} it> (or `hf auth login`)"
-    return f"the token in use cannot {action} it (HF_TOKEN, or `hf auth login`)"
 
 
 class HfStore:
@@ -377,7 +330,7 @@ class HfStore:
         except Exception as exc:
             if is_network_error(exc):
                 return None
-            return False if _status(exc) in (401, 403, 404) else None
+            return False if status_of(exc) in (401, 403, 404) else None
 
     def _error(self, exc: BaseException, *, path: str | None = None, revision: str | None = None) -> StoreError:
         """One actionable line for a failed Hub call (never the token)."""
@@ -401,7 +354,7 @@ class HfStore:
             return unknown_rev
         if has(GatedRepoError):
             return err(f"{repo} is gated: accept its terms on the Hub; {token_hint()}")
-        if has(RepositoryNotFoundError) or any(_status(e) in (401, 403) for e in chain):
+        if has(RepositoryNotFoundError) or any(status_of(e) in (401, 403) for e in chain):
             return err(f"{repo} not found at {self.settings.endpoint}, or private: check [store] repo; "
                        f"{token_hint()}", file=self.lock_path, field="repo")
         if has(EntryNotFoundError) and not is_network_error(exc):
@@ -418,7 +371,7 @@ class HfStore:
             self._reachable = False
             self._unreachable = self._unreachable_line("(the connection failed)")
             return err(self._unreachable)
-        status = next((s for e in chain if (s := _status(e))), None)
+        status = next((s for e in chain if (s := status_of(e))), None)
         head = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if status and status >= 500:
             return err(f"the Hub at {self.settings.endpoint} answered HTTP {status} for {repo} at {rev[:12]}; "

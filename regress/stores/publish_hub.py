@@ -46,9 +46,9 @@ class HubPublisher:
     def _error(self, exc: BaseException, parent: str) -> StoreError:
         from huggingface_hub import get_token
 
-        from .hf import _status, is_network_error, token_hint
+        from .hub_errors import is_network_error, status_of, token_hint
 
-        status = _status(exc)
+        status = status_of(exc)
         head = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if status in (409, 412) or "parent" in head.lower():
             msg = (f"{self.target}: '{self.branch}' has moved past the pinned commit {parent[:12]} (someone "
