@@ -129,20 +129,22 @@ def _settings(kernels: Mapping[str, str]) -> Iterator[None]:
 
     from . import kernels as K
 
+    from .tf32 import tf32
+
     b = torch.backends
-    saved = (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32, b.cudnn.benchmark, b.cuda.flash_sdp_enabled(),
-             b.cuda.mem_efficient_sdp_enabled(), getattr(b.cuda, "cudnn_sdp_enabled", lambda: False)(),
-             b.cuda.math_sdp_enabled())
+    saved = (b.cudnn.benchmark, b.cuda.flash_sdp_enabled(), b.cuda.mem_efficient_sdp_enabled(),
+             getattr(b.cuda, "cudnn_sdp_enabled", lambda: False)(), b.cuda.math_sdp_enabled())
     try:
-        K.apply(dict(kernels))
-        yield
+        with tf32(None):  # TF32 is put back by the one save-and-restore
+            K.apply(dict(kernels))
+            yield
     finally:
-        b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32, b.cudnn.benchmark = saved[0], saved[1], saved[2]
-        b.cuda.enable_flash_sdp(saved[3])
-        b.cuda.enable_mem_efficient_sdp(saved[4])
+        b.cudnn.benchmark = saved[0]
+        b.cuda.enable_flash_sdp(saved[1])
+        b.cuda.enable_mem_efficient_sdp(saved[2])
         if hasattr(b.cuda, "enable_cudnn_sdp"):
-            b.cuda.enable_cudnn_sdp(saved[5])
-        b.cuda.enable_math_sdp(saved[6])
+            b.cuda.enable_cudnn_sdp(saved[3])
+        b.cuda.enable_math_sdp(saved[4])
 
 
 def _row(session: Any, case: Any, reverted: list[Difference], base_precision: Mapping[str, str]) -> Row:

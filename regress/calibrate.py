@@ -55,6 +55,7 @@ from .session import GoldenSession
 from .stores import StagedGolden
 from .stores.base import lookup
 from .suite import Case
+from .tf32 import tf32 as tf32_set
 from .verdict import resolve_thresholds
 
 MARGIN = 2.0
@@ -192,7 +193,7 @@ def perturbations(device: str) -> list[tuple[str, Callable[[], contextlib.Abstra
         bench = not b.cudnn.benchmark
         tf32 = not b.cudnn.allow_tf32
         return [(f"cudnn.benchmark={bench}", lambda: _flags(b.cudnn, benchmark=bench)),
-                (f"tf32={tf32}", lambda: _tf32(tf32))]
+                (f"tf32={tf32}", lambda: tf32_set(tf32))]
     n = torch.get_num_threads()
     other = 1 if n > 1 else 2
     return [(f"cpu threads={other}", lambda: _threads(other))]
@@ -208,14 +209,6 @@ def _flags(obj: Any, **values: Any) -> Iterator[None]:
     finally:
         for k, v in saved.items():
             setattr(obj, k, v)
-
-
-@contextlib.contextmanager
-def _tf32(on: bool) -> Iterator[None]:
-    import torch
-
-    with _flags(torch.backends.cudnn, allow_tf32=on), _flags(torch.backends.cuda.matmul, allow_tf32=on):
-        yield
 
 
 @contextlib.contextmanager

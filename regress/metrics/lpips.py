@@ -37,7 +37,6 @@ Precision: ``fp32`` (default) is exact: TF32 off, the same float32 operations as
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -49,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ..digest import sha256_file as file_sha256  # the one cache of file digests (re-exported)
 from ..env import REGRESS_LPIPS_WEIGHTS, TORCH_HOME, XDG_CACHE_HOME
 from ..errors import RegressError
 from .catalog import LPIPS_NETS, LPIPS_PRECISIONS
@@ -213,20 +213,6 @@ def _hub_file(net: str, env: Mapping[str, str]) -> Path | None:
     return Path(os.path.expanduser(home)) / "hub" / "checkpoints" / TORCHVISION_FILES[net]
 
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime): a 233 MB checkpoint hashes once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _hash_cache[key] = h.hexdigest()
-    return _hash_cache[key]
 
 
 # --------------------------------------------------------------------------- loading
@@ -396,13 +382,10 @@ def _precision_flags(dev: Any, precision: str) -> Iterator[None]:
         with _fp32_strict(dev):
             yield
     elif precision == "tf32":
-        b = torch.backends
-        saved = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
-        try:
-            b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = True, True
+        from ..tf32 import tf32
+
+        with tf32(True):
             yield
-        finally:
-            b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = saved
     else:
         with torch.autocast("cuda", dtype=torch.bfloat16):
             yield

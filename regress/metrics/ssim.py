@@ -274,22 +274,7 @@ def _fp32_strict(dev: Any) -> Iterator[None]:
     if dev.type != "cuda":
         yield
         return
-    import torch
+    from ..tf32 import tf32
 
-    b = torch.backends
-    saved_legacy = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
-    # torch >= 2.9 also exposes the per-backend precision strings; setting the legacy flags
-    # rewrites them, so they are saved and put back too.
-    saved_new: list[tuple[Any, str]] = []
-    for obj in (getattr(b.cuda, "matmul", None), getattr(b.cudnn, "conv", None)):
-        if obj is not None and hasattr(obj, "fp32_precision"):
-            saved_new.append((obj, obj.fp32_precision))
-    try:
-        b.cuda.matmul.allow_tf32 = False
-        b.cudnn.allow_tf32 = False
+    with tf32(False):
         yield
-    finally:
-        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = saved_legacy
-        for obj, value in saved_new:
-            with contextlib.suppress(Exception):
-                obj.fp32_precision = value
