@@ -261,7 +261,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             revision = gs.publish()
             if revision and tr:
                 tr.write_line(f"regress: wrote goldens; {gs.suite.lock_path} now pins {revision}")
-                last = getattr(gs.store, "last_publish", None)
+                last = gs.store.last_publish
                 if last is not None and last.url:
                     tr.write_line(f"regress: review the new goldens at {last.url}")
         except RegressError as exc:

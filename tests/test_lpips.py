@@ -443,3 +443,48 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
     same = compare_outputs(Output(image=golden[0]), Output(image=golden[0].copy()), lpips=LpipsRequest(weights))
     assert calls == {"frame_pair": 1, "identical": 1} and handed == []
     assert same.values["lpips"] == 0.0 and same.values["ssim"] == 1.0
+
+
+def test_lpips_pin_works_with_a_hub_store(hub_project, weights_dir: Path) -> None:
+    """`regress lpips pin` on a Hub store: one commit on the pinned commit (through an HfApi
+    stand-in that lands it in olah's repo, as the Hub would), the lock moved, and a fresh store
+    reading the Hub (olah) resolves the pinned weights from it."""
+    from huggingface_hub import CommitInfo, HfApi
+
+    from regress.commands.lpips import pin
+    from regress.errors import RegressError
+    from regress.lock import read_lock
+    from regress.stores import open_store
+    from regress.suite import load_suite
+
+    hub = hub_project.hub
+
+    class Publishing:
+        """The real HfApi for reads; a commit is written into olah's git repo."""
+
+        def __init__(self) -> None:
+            self.real, self.commits = HfApi(endpoint=hub.endpoint), []
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.real, name)
+
+        def create_commit(self, repo_id, operations, *, commit_message, parent_commit=None, **kw):  # noqa: ANN001, ANN003, ANN201
+            self.commits.append((parent_commit, sorted(op.path_in_repo for op in operations)))
+            sha = hub.commit(repo_id, {op.path_in_repo: op.path_or_fileobj for op in operations}, commit_message)
+            return CommitInfo(commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/{sha}",
+                              commit_message=commit_message, commit_description="", oid=sha)
+
+    suite = load_suite(hub_project.suite)
+    api = Publishing()
+    store = open_store(suite, api=api)
+    assert store.file("_metrics/lpips/alex.json") is None  # nothing pinned yet
+    revision = pin(store, weights_dir / "seeded-alex.pth", "alex", unreleased=True)
+    assert api.commits == [(hub_project.first, ["_metrics/lpips/alex.json", "_metrics/lpips/alex.safetensors"])]
+    assert read_lock(hub_project.lock).revision == revision != hub_project.first
+    assert store.last_publish is not None and revision in store.last_publish.url
+    fresh = open_store(load_suite(hub_project.suite))  # another machine: the Hub's files at the new pin
+    found = L.resolve_weights("alex", suite_path=suite.path, store=fresh, environ={})
+    assert isinstance(found, L.LpipsWeights), found
+    assert found.source == "golden store" and found.check == "pinned sha256 of unreleased weights"
+    with pytest.raises(RegressError, match="not a path this store can pin"):
+        fresh.publish_files({"cases/x/cpu-avx2/meta.json": b"{}"})

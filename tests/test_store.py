@@ -150,3 +150,23 @@ def test_a_verified_store_answers_lookups_from_its_walk(store: FileStore, tmp_pa
     assert lookup(opened, "a", "cuda-sm90")[0].platform == "cuda-sm80"
     opened.publish([staged("c", "cpu-avx2")])
     assert opened._index is None and ("c", "cpu-avx2") in opened.entries()
+
+
+def test_both_stores_implement_the_whole_store_contract(store: FileStore, tmp_path: Path) -> None:
+    """The Store protocol is the whole contract: the file store and the Hub store each have all
+    of it (callers never probe a store for a member)."""
+    from regress.lock import Lock
+    from regress.stores.base import Store
+    from regress.stores.hf import HfStore, HubSettings
+    from regress.suite import StoreSpec
+
+    members = ("kind", "revision", "last_publish", "platforms", "get", "entries", "file", "publish", "publish_files")
+    assert set(members) == set(Store.__protocol_attrs__ if hasattr(Store, "__protocol_attrs__")
+                               else Store.__annotations__.keys() | {m for m in dir(Store) if not m.startswith("_")})
+    hub = HfStore(StoreSpec(kind="hf", repo="org/goldens"), lock=Lock(kind="hf", repo="org/goldens",
+                                                                      repo_type="dataset", revision="a" * 40),
+                  lock_path=tmp_path / "goldens.lock", api=object(),
+                  settings=HubSettings(endpoint="http://127.0.0.1:9", cache_dir=tmp_path / "hf", offline=True))
+    for s in (store, hub):
+        assert isinstance(s, Store), type(s).__name__
+        assert all(hasattr(s, m) for m in members)

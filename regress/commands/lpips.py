@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
+
+if TYPE_CHECKING:
+    from ..stores.base import Store
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def pin(store: object, path: Path, net: str, *, unreleased: bool = False) -> str:
+def pin(store: Store, path: Path, net: str, *, unreleased: bool = False) -> str:
     """Check ``path`` like any explicit weights file, keep only the backbone tensors, and
     publish them as safetensors with an index recording both files' sha256."""
     import hashlib
@@ -57,9 +61,6 @@ def pin(store: object, path: Path, net: str, *, unreleased: bool = False) -> str
 
     from ..metrics import lpips as L
 
-    publish = getattr(store, "publish_files", None)
-    if publish is None:
-        raise RegressError(f"the {getattr(store, 'kind', '?')} store cannot pin files in this version")
     source = L._explicit(net, path.expanduser(), "lpips pin", None)
     released = source.sha256.startswith(L.released_prefix(net))
     if not released and not unreleased:  # random or retrained weights must never pass as "pinned"
@@ -75,6 +76,6 @@ def pin(store: object, path: Path, net: str, *, unreleased: bool = False) -> str
     index = {"file": f"{net}.safetensors", "sha256": hashlib.sha256(data).hexdigest(), "net": net,
              "source_file": source.path.name, "source_sha256": source.sha256, "source_check": source.check,
              "released": released}
-    return publish({f"{L.STORE_DIR}/{net}.safetensors": data,
+    return store.publish_files({f"{L.STORE_DIR}/{net}.safetensors": data,
                     f"{L.STORE_DIR}/{net}.json": (json.dumps(index, indent=2, sort_keys=True) + "\n").encode()},
                    message=f"regress: pin LPIPS {net} weights")

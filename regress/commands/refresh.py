@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if result.written:
         console.print(f"wrote {len(result.written)} golden(s): {', '.join(result.written)}; "
                       f"{suite.lock_path} pins {result.revision}", markup=False, soft_wrap=True)
-        last = getattr(session.store, "last_publish", None)
+        last = session.store.last_publish
         if last is not None and last.url:
             console.print(f"review: {last.url}", markup=False, soft_wrap=True)
     same = [v.id for v in result.verdicts if any(w.startswith("bit-identical to its golden") for w in v.warnings)]

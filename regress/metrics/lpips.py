@@ -119,8 +119,8 @@ def resolve_weights(net: str = "alex", *, suite_path: Path | None = None, settin
     """The backbone weights to use, by the order in the module docstring.
 
     ``setting`` / ``setting_sha256`` are the suite's ``[metrics] lpips_weights`` and
-    ``lpips_weights_sha256``; ``store`` is the opened golden store (anything with a
-    ``file(relpath) -> Path | None`` method). Raises :class:`LpipsError` when a file is found
+    ``lpips_weights_sha256``; ``store`` is the opened golden store (a
+    :class:`regress.stores.base.Store`, or None). Raises :class:`LpipsError` when a file is found
     but fails its check: a corrupt or substituted file is never skipped silently.
     """
     if net not in NETS:
@@ -170,10 +170,9 @@ def _explicit(net: str, path: Path, source: str, declared: str | None) -> LpipsW
 
 
 def _pinned(net: str, store: Any) -> LpipsWeights | None:
-    getter = getattr(store, "file", None)
-    if getter is None:
+    if store is None:
         return None
-    index = getter(f"{STORE_DIR}/{net}.json")
+    index = store.file(f"{STORE_DIR}/{net}.json")
     if index is None:
         return None
     try:
@@ -184,7 +183,7 @@ def _pinned(net: str, store: Any) -> LpipsWeights | None:
                          "re-pin with `regress lpips pin FILE`") from None
     if "/" in name or "\\" in name or name.startswith("."):
         raise LpipsError(f"golden store {STORE_DIR}/{net}.json: bad file name {name!r}")
-    path = getter(f"{STORE_DIR}/{name}")
+    path = store.file(f"{STORE_DIR}/{name}")
     if path is None:
         raise LpipsError(f"golden store: {STORE_DIR}/{name} is named in {net}.json but missing")
     digest = file_sha256(Path(path))

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..digest import sha256_file
 from ..errors import StoreError
@@ -166,16 +166,50 @@ def meta_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
+@runtime_checkable
 class Store(Protocol):
-    revision: str | None
+    """What every golden store implements (:class:`~regress.stores.file.FileStore`,
+    :class:`~regress.stores.hf.HfStore`); callers use these members and nothing else."""
 
-    def platforms(self, case_id: str) -> list[str]: ...
+    kind: str  # the suite's [store] kind: 'file', 'hf' or 'git'
+    revision: str | None  # what the lock pins
+    last_publish: Any  # regress.stores.publish.PublishResult of the last publish (its URL), or None
 
-    def get(self, case_id: str, platform: str) -> Golden | None: ...
+    def platforms(self, case_id: str) -> list[str]:
+        """The platform keys that have a golden of ``case_id``."""
+        ...
 
-    def entries(self) -> list[tuple[str, str]]: ...
+    def get(self, case_id: str, platform: str) -> Golden | None:
+        """The verified golden of ``case_id`` on ``platform``; None when there is none."""
+        ...
 
-    def publish(self, staged: list[StagedGolden], *, message: str) -> Any: ...
+    def entries(self) -> list[tuple[str, str]]:
+        """Every (case id, platform) with a golden."""
+        ...
+
+    def file(self, relpath: str) -> Path | None:
+        """A file outside ``cases/`` (pinned LPIPS weights under ``_metrics/``); None if absent."""
+        ...
+
+    def publish(self, staged: list[StagedGolden], *, message: str = "") -> str:
+        """Publish goldens as one change and move the lock; the new revision."""
+        ...
+
+    def publish_files(self, files: dict[str, bytes], *, message: str = "") -> str:
+        """Publish files outside ``cases/`` as one change and move the lock; the new revision."""
+        ...
+
+
+def store_relpath(relpath: str, *, pinning: bool) -> tuple[str, ...]:
+    """The parts of a path inside a store, refused in one line when it could leave the store
+    (absolute, ``..``) or, for a file being pinned, land among the goldens (``cases/``)."""
+    p = Path(relpath)
+    parts = p.parts
+    if not parts or p.is_absolute() or ".." in parts or "\\" in relpath:
+        raise StoreError(f"{relpath!r}: not a path inside the store")
+    if pinning and parts[0] == "cases":
+        raise StoreError(f"{relpath!r}: not a path this store can pin (outside cases/, inside the store)")
+    return parts
 
 
 def lookup(store: Store, case_id: str, platform: str, *, identity: Any = None) -> tuple[Golden | None, str]:

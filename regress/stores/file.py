@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..lock import EMPTY, Lock, write_lock
-from .base import META_FILE, Golden, StagedGolden, load_meta, sha256_file
+from .base import META_FILE, Golden, StagedGolden, load_meta, sha256_file, store_relpath
+from .publish import PublishResult
 from .publish import fail_point
 
 
@@ -70,6 +71,7 @@ def _files(root: Path) -> list[tuple[str, ...]]:
 
 class FileStore:
     kind = "file"
+    last_publish: PublishResult | None = None  # a file store's publish has no commit page to name
 
     def __init__(self, root: Path, *, lock: Lock | None, lock_path: Path, verify: bool = True) -> None:
         self.root = root
@@ -146,10 +148,7 @@ class FileStore:
     def file(self, relpath: str) -> Path | None:
         """A file of the store outside ``cases/`` (e.g. pinned LPIPS weights under
         ``_metrics/``), as of the pinned revision (the tree hash covers it), or None."""
-        parts = Path(relpath).parts
-        if not parts or Path(relpath).is_absolute() or ".." in parts:
-            raise StoreError(f"{relpath!r}: not a path inside the store")
-        p = self.root.joinpath(*parts)
+        p = self.root.joinpath(*store_relpath(relpath, pinning=False))
         return p if p.is_file() else None
 
     def entries(self) -> list[tuple[str, str]]:
@@ -176,10 +175,8 @@ class FileStore:
             return self.revision or EMPTY
         items: list[tuple[Path, Callable[[Path], object]]] = []
         for rel, data in files.items():
-            parts = Path(rel).parts
-            if not parts or Path(rel).is_absolute() or ".." in parts or parts[0] == "cases":
-                raise StoreError(f"{rel!r}: not a path this store can pin (outside cases/, inside the store)")
-            items.append((self.root.joinpath(*parts), lambda path, data=data: path.write_bytes(data)))
+            items.append((self.root.joinpath(*store_relpath(rel, pinning=True)),
+                          lambda path, data=data: path.write_bytes(data)))
         return self._swap_in(items)
 
     def _swap_in(self, items: list[tuple[Path, Callable[[Path], object]]]) -> str:

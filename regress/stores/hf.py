@@ -33,7 +33,7 @@ from ..errors import StoreError
 from ..modes import PUBLISH_TARGETS
 from ..lock import Lock, write_lock
 from ..suite import StoreSpec
-from .base import META_FILE, Golden, StagedGolden, load_meta
+from .base import META_FILE, Golden, StagedGolden, load_meta, store_relpath
 from .hub_errors import chain as _chain
 from .hub_errors import is_network_error, probe, status_of, token_hint
 from .publish import Publisher, PublishResult, fail_point, golden_dir, plan, provenance, redact
@@ -258,6 +258,29 @@ class HfStore:
                              f"repo is broken ({fix})")
         return golden
 
+    def file(self, relpath: str) -> Path | None:
+        """A file of the repo outside ``cases/`` (e.g. pinned LPIPS weights under ``_metrics/``)
+        at the pinned commit, from the HF cache or the Hub; None when the commit has none."""
+        import huggingface_hub
+
+        parts = store_relpath(relpath, pinning=False)
+        rel = "/".join(parts)
+        if rel not in self.files():
+            return None
+        kw: dict[str, Any] = dict(repo_type=self.repo_type, revision=self.revision,
+                                  cache_dir=str(self.settings.cache_dir))
+        cached = huggingface_hub.try_to_load_from_cache(self.repo, rel, **kw)
+        if isinstance(cached, str):
+            return Path(cached)
+        if self.settings.offline:
+            raise StoreError(f"{self.where}: {rel} is not in the HF cache ({self.settings.cache_dir}) and "
+                             "HF_HUB_OFFLINE is set: run `regress fetch` while online")
+        self._ensure_reachable()
+        try:
+            return Path(huggingface_hub.hf_hub_download(self.repo, rel, endpoint=self.settings.endpoint, **kw))
+        except Exception as exc:
+            raise self._error(exc, path=rel) from None
+
     def _load(self, case_id: str, platform: str, root: Path) -> tuple[Golden | None, str | None]:
         """The golden in a snapshot folder and, if it is not intact, '<file>: <problem>'."""
         directory = root / golden_dir(case_id, platform)
@@ -405,7 +428,18 @@ class HfStore:
             return self.revision
         files, deletes = plan(staged, self.files())
         title = message or f"regress: goldens for {len(staged)} case(s)"
-        title, body = provenance(staged, parent=self.revision, title=title)
+        return self._commit(files, deletes, *provenance(staged, parent=self.revision, title=title))
+
+    def publish_files(self, files: dict[str, bytes], *, message: str = "") -> str:
+        """ONE commit adding files outside ``cases/`` (e.g. pinned LPIPS weights under
+        ``_metrics/``) on top of the pinned commit, then the lock, like :meth:`publish`."""
+        if not files:
+            return self.revision
+        paths = {"/".join(store_relpath(rel, pinning=True)): data for rel, data in files.items()}
+        body = f"files: {', '.join(sorted(paths))}\non top of: {self.revision}"
+        return self._commit(paths, [], message or f"regress: pin {len(paths)} file(s)", body)
+
+    def _commit(self, files: dict[str, bytes], deletes: list[str], title: str, body: str) -> str:
         publisher = self.publisher()
         fail_point("before-publish")
         result = publisher.commit(files, deletes, parent=self.revision, title=title, body=body)
