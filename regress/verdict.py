@@ -22,15 +22,6 @@ PASSED, FAILED, MISSING, ERROR = Status.PASSED, Status.FAILED, Status.MISSING, S
 SKIPPED, XFAILED, WRITTEN = Status.SKIPPED, Status.XFAILED, Status.WRITTEN
 
 
-# The defaults of a new suite, and what `regress compare` judges with outside a repository (the
-# tiny suite's [defaults]: a test keeps them equal): bit-reproducible CPU runs give SSIM 1 and
-# max_abs 0; a real change to a tiny pipeline moves SSIM to 0.9996-0.99999.
-DEFAULT_THRESHOLDS: Mapping[str, float] = {
-    "ssim": 0.9999, "psnr": 60.0, "max_abs": 2, "mean_abs": 0.05, "audio_snr": 60.0, "audio_mel": 0.05,
-    "audio_max_abs": 0.001, "stage_cos": 0.99999, "stage_rel_l2": 0.005,
-}
-
-
 @dataclass(frozen=True)
 class Threshold:
     value: float

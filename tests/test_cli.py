@@ -46,19 +46,21 @@ def test_compare_regression_is_1(images, capsys) -> None:
 
 
 def test_compare_uses_the_same_thresholds_in_and_out_of_a_repository(images, capsys, tmp_path: Path) -> None:
-    """Outside a repository `regress compare` judges with regress's defaults, which are the
-    tiny suite's own: the same values in both places, each printed with where it came from."""
-    from regress.suite import load_suite
-    from regress.verdict import DEFAULT_THRESHOLDS
+    """Outside a repository `regress compare` judges with the starter thresholds (what `regress
+    init` writes and a project without a suite file gets), which the tiny suite also uses: the
+    same values in both places for what an image is judged on, each printed with its source."""
+    from regress.suite import STARTER_DEFAULTS, load_suite
 
-    assert dict(load_suite(REPO / "goldens" / "suite.toml").defaults) == dict(DEFAULT_THRESHOLDS)
+    repo_defaults = load_suite(REPO / "goldens" / "suite.toml").defaults
+    assert {k: repo_defaults[k] for k in STARTER_DEFAULTS} == dict(STARTER_DEFAULTS)
     a, _, b = images
     docs = []
     for suite in (REPO / "goldens" / "suite.toml", tmp_path / "none.toml"):
         assert main(["compare", str(a), str(b), "--json", "--suite", str(suite)]) == 1
         docs.append(json.loads(capsys.readouterr().out)["thresholds"])
     inside, outside = docs
-    assert {k: t["value"] for k, t in inside.items()} == {k: t["value"] for k, t in outside.items()}
+    image = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs")
+    assert {k: inside[k]["value"] for k in image} == {k: outside[k]["value"] for k in image}
     assert inside["ssim"]["source"] == f"suite default ({REPO / 'goldens' / 'suite.toml'})"
     assert outside["ssim"]["source"] == f"suite default (regress defaults: no suite at {tmp_path / 'none.toml'})"
     assert main(["compare", str(a), str(b), "--suite", str(tmp_path / "none.toml")]) == 1

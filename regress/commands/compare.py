@@ -2,7 +2,8 @@
 
 The thresholds are layered exactly as for a case (:func:`regress.verdict.resolve_thresholds`):
 from the suite file when there is one (its defaults and the platform overlays matching this
-machine), else from :data:`regress.verdict.DEFAULT_THRESHOLDS`, the defaults of a new suite.
+machine), else from the suite a project without a suite file gets
+(:func:`regress.suite.implicit_suite`: the starter thresholds `regress init` writes).
 The one judging step (:func:`regress.judge.judge`) decides; each threshold is printed with
 where it came from.
 """
@@ -30,13 +31,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def compare_suite(suite_path: Path) -> Any:
     """The suite whose thresholds judge the pair: the file, or (none there) a suite with
     regress's defaults, so that a pair is judged alike in and out of a repository."""
-    from ..suite import load_suite, parse_suite
-    from ..verdict import DEFAULT_THRESHOLDS
+    from ..suite import implicit_suite, load_suite
 
-    if suite_path.exists():
-        return load_suite(suite_path)
-    return parse_suite({"store": {"kind": "file", "path": "store"}, "defaults": dict(DEFAULT_THRESHOLDS)},
-                       suite_path)
+    return load_suite(suite_path) if suite_path.exists() else implicit_suite(suite_path)
 
 
 def run(args: argparse.Namespace) -> int:
