@@ -37,8 +37,8 @@ _INTERPRETED = textwrap.dedent("""
     from regress.metrics import frames
 
     # Small shapes keep the (slow) interpreter quick and still cross every boundary: 14x30x3
-    # frames with 64-byte strips and bands of 2 output rows give 2 strips x 2 bands.
-    frames.BAND_ROWS, frames.BLOCK = 2, 64
+    # frames with 16 lanes (30-byte strips) and bands of 2 output rows give 2 strips x 2 bands.
+    frames.BAND_ROWS, frames.BLOCK, frames.UNROLL = 2, 16, 5
     # The interpreter checks every int32 operation for overflow, which triples its run time;
     # these inputs pass that check (it was run with it on), so it is off here for speed.
     ti.interpreter_builder.options = dataclasses.replace(ti.interpreter_builder.options, sanitize_overflow=False)
@@ -134,7 +134,8 @@ def test_fused_cuda_matches_skimage(h2d: str, monkeypatch: pytest.MonkeyPatch) -
 def test_compiled_kernel_carries_the_whole_ring() -> None:
     """The interpreter runs the kernel as Python, so it cannot see how Triton's frontend
     builds the loops. Compile for sm_90 (no GPU needed) and check that both row loops carry
-    all ten ring slots: a shared initial value once made Triton drop nine of them silently."""
+    all ten slots of both rings: a shared initial value once made Triton drop nine of them
+    silently."""
     import re
 
     import triton
@@ -145,9 +146,10 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
 
     sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "ssim_ptr": "*fp64", "sse_ptr": "*i64",
            "sad_ptr": "*i64", "max_ptr": "*i32", "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
-           "n_bands": "i32", "n_strips": "i32", "C": "constexpr", "BLOCK": "constexpr", "DT": "constexpr"}
+           "n_bands": "i32", "n_strips": "i32", "C": "constexpr", "BLOCK": "constexpr", "DT": "constexpr",
+           "UNROLL": "constexpr"}
     src = triton.compiler.ASTSource(fn=ssim_triton.ssim_stats_kernel, signature=sig,
-                                    constexprs={"C": 3, "BLOCK": 64, "DT": tl.float32})
+                                    constexprs={"C": 3, "BLOCK": 64, "DT": tl.float32, "UNROLL": 2})
     try:
         compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 2})
     except Exception as exc:  # a Triton build without the CUDA backend or its ptxas
@@ -155,4 +157,5 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
     loops = re.findall(r"scf\.for .*? iter_args\((.*?)\) ->", compiled.asm["ttir"])
     assert len(loops) == 2
     for carried in loops:
-        assert [n for n in re.findall(r"%(a\d)\b", carried)] == [f"a{i}" for i in range(10)], carried
+        for ring in "ab":
+            assert re.findall(rf"%({ring}\d)\b", carried) == [f"{ring}{i}" for i in range(10)], carried

@@ -3,35 +3,52 @@ difference of uint8 frames, in one pass over the inputs on the GPU.
 
 Why a kernel of our own: every SSIM in torch (ours on CPU included) filters four or five
 moment maps with convolutions, writing and re-reading each map through device memory; on
-an H100 the peers take 110-180 ms for a 121-frame 720p pair whose bytes can be read in
-about 0.3 ms. This kernel reads each input byte from device memory about once (the row and
+an H100 the peers take 80-130 ms for a 121-frame 720p pair whose bytes can be read in
+about 0.23 ms. This kernel reads each input byte from device memory about once (the row and
 column halos are served by the L1/L2 caches) and keeps every intermediate in registers.
 
-Layout and work split. Inputs are (T, H, W, C) uint8, so a row is ``L = W*C`` contiguous
-bytes; the horizontal neighbour k of element (j, c) sits ``k*C`` bytes further on. A program
-owns ``BLOCK`` consecutive bytes of a row (all channels at once, coalesced loads), one band
-of ``RB`` output rows and one frame. It walks down its band row by row:
+What bounds it. On an H100 the kernel is bound by instruction issue, not by memory: each
+output value needs its 11 horizontal taps of four maps, a vertical pass over ten earlier
+rows and the SSIM quotient. Measured on the 121-frame 720p pair (benchmarks/RESULTS.md),
+a first version that gave each lane one output byte ran ~410 instructions per pixel-row
+(8.6 ms in float64, 5.5 ms in float32). The present layout cuts that by:
 
-* horizontal pass: 11 shifted loads of x and y; ``s = x + y`` and ``d = x - y`` (the same
+* two outputs per lane: a lane owns the same channel of two neighbouring pixels, ``f`` and
+  ``f + C``, so their windows share 10 of their 11 taps: 12 loads, conversions and squares
+  per tap row serve both (instead of 22 for one);
+* unmasked loads with constant offsets from one row pointer (lanes past the last window
+  are clamped onto it and masked out of the sums), so a tap costs one load instruction;
+* the ring of the last ten horizontal results rotated by unrolling the row loop ten times
+  (no register moves: after ten rows every slot holds a new value);
+* float32 moments by default (see below).
+
+Layout and work split. Inputs are (T, H, W, C) uint8, so a row is ``L = W*C`` contiguous
+bytes; the horizontal neighbour k of byte ``f`` sits ``k*C`` bytes further on. A program
+owns a strip of ``SPAN = 2*C*(BLOCK//C)`` row bytes, one band of ``RB`` output rows and one
+frame. It walks down its band row by row:
+
+* horizontal pass: 12 shifted loads of x and y; ``s = x + y`` and ``d = x - y`` (the same
   four-map formulation as :mod:`regress.metrics.ssim`) are formed in int32, centred on the
-  first row's window-centre value, squared in int32 and folded pairwise with the symmetric
-  Gaussian taps, so only six int->float conversions per map are needed and every value
-  entering the float arithmetic is an exact integer;
-* vertical pass: a ring of the last ten horizontal results (kept in registers) and the new
-  row give the 11-tap vertical filter; the SSIM map value of the window is accumulated per
-  lane; lanes of the last 10 columns produce no window (valid windows only, as skimage);
-* pixel statistics: the lane's own byte (tap 0) gives ``x - y`` for the squared-error sum,
-  the absolute-error sum and the maximum, counted only on the rows the band owns, so that
-  each pixel is counted once. They are exact integers (int32 per lane, int64 per program).
+  first row's window-centre value (an exact integer), converted, squared (exact in float32:
+  |s| <= 510), and folded pairwise with the symmetric Gaussian taps;
+* vertical pass: a ring of the last ten horizontal results (in registers) and the new row
+  give the 11-tap vertical filter; the SSIM map value of each window is accumulated per
+  lane; valid windows only, as skimage;
+* pixel statistics: each output position's own byte (tap 0 for ``f``, tap 1 for ``f + C``)
+  gives ``x - y`` for the squared-error sum, the absolute-error sum and the maximum, counted
+  only on the rows the band owns, so that each pixel is counted once. They are exact
+  integers (int32 per lane, int64 per program). The last ten pixels of each row own no
+  window; the caller adds their statistics (:func:`regress.metrics.frames` does it with
+  torch on the device).
 
 Per-program partial sums go to small buffers that torch reduces afterwards: no atomics, so
-results are deterministic run to run.
+results are deterministic run to run. There is no ``tl.dot``: TF32 settings cannot reach
+this kernel (every product is a float32 or float64 FMA).
 
-Precision (``F64``). The moments are accumulated in float64 by default: Hopper and Ampere
-datacenter GPUs run float64 at half the float32 rate, the kernel stays far below its
-arithmetic limits, and E[s^2] - E[s]^2 then cannot cancel (agreement with skimage's
-float64 ~1e-12). In float32 the centring keeps typical agreement near 1e-7; use it on GPUs
-with slow float64 (consumer cards).
+Precision (``DT``). float32 by default: the centring keeps every value entering the float
+arithmetic an exact integer below 2^24, and agreement with skimage's float64 stays near
+1e-8 (the tests' tolerance is 1e-5). float64 (``DT=tl.float64``) agrees to ~1e-15 and runs
+~2x slower on datacenter GPUs, much slower on consumer ones.
 """
 
 from __future__ import annotations
@@ -41,69 +58,112 @@ import triton.language as tl
 
 
 @triton.jit
-def _tap(xp, yp, off, mask, cs, cd):
-    """Centred s = x + y - cs and d = x - y - cd of one tap, as exact int32."""
-    x = tl.load(xp + off, mask=mask, other=0).to(tl.int32)
-    y = tl.load(yp + off, mask=mask, other=0).to(tl.int32)
-    return x + y - cs, x - y - cd
+def _tap(rx, ry, off, ms, md, DT: tl.constexpr):
+    """Tap at byte offset ``off`` of the row: the centred maps [[s, s^2], [d, d^2]] (exact
+    values) and the raw difference x - y. ``ms``/``md`` hold the centring (see _centre)."""
+    x = tl.load(rx + off).to(tl.int32)
+    y = tl.load(ry + off).to(tl.int32)
+    if DT == tl.float32:
+        # int -> float32 as one integer add and one float add: bitcast(v + 0x4B400000) is
+        # exactly 1.5 * 2^23 + v for |v| < 2^22. Written out so that the compiler cannot turn the
+        # float pair sums of the filter back into integer sums that each need a conversion.
+        s = (x + y + ms).to(tl.float32, bitcast=True) - 12582912.0
+        d = (x - y + md).to(tl.float32, bitcast=True) - 12582912.0
+    else:
+        s = (x + y - ms).to(DT)
+        d = (x - y - md).to(DT)
+    return tl.join(tl.join(s, d), tl.join(s * s, d * d)), x - y
 
 
 @triton.jit
-def _pair(xp, yp, row, k: tl.constexpr, mask, cs, cd, g, C: tl.constexpr, DT: tl.constexpr):
-    """Taps k and 10 - k (equal Gaussian weights) of the four maps: their int sums, weighted."""
-    sa, da = _tap(xp, yp, row + k * C, mask, cs, cd)
-    sb, db = _tap(xp, yp, row + (10 - k) * C, mask, cs, cd)
-    return (g * (sa + sb).to(DT), g * (da + db).to(DT), g * (sa * sa + sb * sb).to(DT),
-            g * (da * da + db * db).to(DT))
+def _centre(cs, cd, DT: tl.constexpr):
+    """The integer operands _tap adds to x + y and x - y: minus the centring constants, plus
+    the float32 conversion's magic number."""
+    if DT == tl.float32:
+        return 0x4B400000 - cs, 0x4B400000 - cd
+    else:
+        return cs, cd
 
 
 @triton.jit
-def _hrow(xp, yp, row, in_row, out_col, cs, cd, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr):
-    """Horizontal Gaussian of the four maps on one row -> (BLOCK, 2, 2) [[s, d], [s^2, d^2]],
-    plus the lane's own raw difference x - y (for the pixel statistics). Taps are folded in
-    symmetric pairs as they are loaded, which keeps few values live at a time."""
-    x0 = tl.load(xp + row, mask=in_row, other=0).to(tl.int32)
-    y0 = tl.load(yp + row, mask=in_row, other=0).to(tl.int32)
-    raw = x0 - y0
-    s0, d0 = x0 + y0 - cs, raw - cd
-    s10, d10 = _tap(xp, yp, row + 10 * C, out_col, cs, cd)
-    hs = g0 * (s0 + s10).to(DT)
-    hd = g0 * (d0 + d10).to(DT)
-    hss = g0 * (s0 * s0 + s10 * s10).to(DT)
-    hdd = g0 * (d0 * d0 + d10 * d10).to(DT)
-    ps, pd, pss, pdd = _pair(xp, yp, row, 1, out_col, cs, cd, g1, C, DT)
-    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
-    ps, pd, pss, pdd = _pair(xp, yp, row, 2, out_col, cs, cd, g2, C, DT)
-    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
-    ps, pd, pss, pdd = _pair(xp, yp, row, 3, out_col, cs, cd, g3, C, DT)
-    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
-    ps, pd, pss, pdd = _pair(xp, yp, row, 4, out_col, cs, cd, g4, C, DT)
-    hs, hd, hss, hdd = hs + ps, hd + pd, hss + pss, hdd + pdd
-    s5, d5 = _tap(xp, yp, row + 5 * C, out_col, cs, cd)
-    hs += g5 * s5.to(DT)
-    hd += g5 * d5.to(DT)
-    hss += g5 * (s5 * s5).to(DT)
-    hdd += g5 * (d5 * d5).to(DT)
-    return tl.join(tl.join(hs, hd), tl.join(hss, hdd)), raw
+def _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5):
+    """11-tap symmetric Gaussian of one window from its taps, folded in pairs."""
+    return (g0 * (t0 + t10) + g1 * (t1 + t9) + g2 * (t2 + t8) + g3 * (t3 + t7) + g4 * (t4 + t6)
+            + g5 * t5)
+
+
+@triton.jit
+def _hrow(rx, ry, off11, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr):
+    """Horizontal Gaussian of the four maps for both windows of a lane on one row: two
+    [BLOCK, 2(s, d), 2(mean, square)] (window f, window f + C) and both own raw differences."""
+    t0, r0 = _tap(rx, ry, 0, ms, md, DT)
+    t1, r1 = _tap(rx, ry, C, ms, md, DT)
+    t2, _ = _tap(rx, ry, 2 * C, ms, md, DT)
+    t3, _ = _tap(rx, ry, 3 * C, ms, md, DT)
+    t4, _ = _tap(rx, ry, 4 * C, ms, md, DT)
+    t5, _ = _tap(rx, ry, 5 * C, ms, md, DT)
+    t6, _ = _tap(rx, ry, 6 * C, ms, md, DT)
+    t7, _ = _tap(rx, ry, 7 * C, ms, md, DT)
+    t8, _ = _tap(rx, ry, 8 * C, ms, md, DT)
+    t9, _ = _tap(rx, ry, 9 * C, ms, md, DT)
+    t10, _ = _tap(rx, ry, 10 * C, ms, md, DT)
+    t11, _ = _tap(rx, ry, off11, ms, md, DT)  # clamped into the row: only window f + C uses it
+    ha = _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5)
+    hb = _hfilter(t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, g0, g1, g2, g3, g4, g5)
+    return ha, hb, r0, r1
+
+
+@triton.jit
+def _stats(sse, sad, mx, raw, own):
+    ad = tl.abs(raw) * own
+    return sse + ad * ad, sad + ad, tl.maximum(mx, ad)
+
+
+@triton.jit
+def _ssim(v, cs, cd, c1, c2):
+    """SSIM of windows from their filtered centred moments [BLOCK, 2(s, d), 2(mean, square)]."""
+    mu, sq = tl.split(v)
+    us, ud = tl.split(mu)
+    vs, vd = tl.split(sq)
+    var_s = vs - us * us  # variances are shift-invariant: use the centred moments
+    var_d = vd - ud * ud
+    ms = us + cs
+    md = ud + cd
+    ms2 = ms * ms
+    md2 = md * md
+    p = ms2 + c1
+    q = var_s + c2
+    num = (p - md2) * (q - var_d)
+    den = (p + md2) * (q + var_d)
+    if num.dtype == tl.float32:
+        return tl.fdiv(num, den, ieee_rounding=False)  # ~2 ulp: far below the 1e-5 tolerance
+    else:
+        return num / den
 
 
 @triton.jit
 def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
                       H, L, L_out, RB, n_bands, n_strips,
-                      C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr):
-    """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows,
-    strip ``program_id(0)`` of BLOCK row bytes. Writes, at index
+                      C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr):
+    """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows (a
+    multiple of 10), strip ``program_id(0)`` of SPAN row bytes. Writes, at index
     ``(frame * n_bands + band) * n_strips + strip``: the SSIM-map sum per channel
     (``ssim_ptr``, C float64 values), the squared and absolute difference sums (int64) and the
-    largest absolute difference (int32) of the pixels the band owns."""
+    largest absolute difference (int32) of the bytes before ``L_out`` of the rows the band owns."""
     strip = tl.program_id(0)
     band = tl.program_id(1)
     t = tl.program_id(2)
-    f = strip * BLOCK + tl.arange(0, BLOCK)
-    in_row = f < L
-    out_col = f < L_out
+    NP: tl.constexpr = BLOCK // C  # pixel pairs per strip
+    SPAN: tl.constexpr = 2 * C * NP
+    lane = tl.arange(0, BLOCK)
+    ch = lane % C
+    f = strip * SPAN + (lane // C) * (2 * C) + ch  # window f and window f + C
+    ok_a = (lane < NP * C) & (f < L_out)
+    ok_b = (lane < NP * C) & (f + C < L_out)
+    f = tl.minimum(f, L_out - 1)  # taps 0..10 stay in the row; tap 11 is clamped below
+    off11 = tl.minimum(f + 11 * C, L - 1) - f
     r0 = band * RB
-    row_end = tl.minimum(r0 + RB, H - 10) + 10  # exclusive; the band's last input row + 1
+    out_end = tl.minimum(r0 + RB, H - 10)  # exclusive: the band's output rows
     own_end = tl.where(band == n_bands - 1, H, r0 + RB)  # pixel statistics: each row once
     base = t.to(tl.int64) * H * L
     xp = x_ptr + base + f
@@ -120,15 +180,18 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
 
     # Centring constants: s and d at the centre of the lane's first window (exact ints).
     row0 = r0.to(tl.int64) * L
-    xc = tl.load(xp + row0 + 5 * C, mask=out_col, other=0).to(tl.int32)
-    yc = tl.load(yp + row0 + 5 * C, mask=out_col, other=0).to(tl.int32)
+    xc = tl.load(xp + row0 + 5 * C).to(tl.int32)
+    yc = tl.load(yp + row0 + 5 * C).to(tl.int32)
     cs = xc + yc
     cd = xc - yc
+    csf = cs.to(DT)
+    cdf = cd.to(DT)
+    ms, md = _centre(cs, cd, DT)
 
-    # The ring of the last ten horizontal results. Each slot needs its own initial value:
-    # Triton's frontend treats a variable as loop-carried only if its IR value changes in the
-    # body, so with one shared `zero` the rotation `a0 = a1` would look unchanged and a0..a8
-    # would silently stay zero (tests/test_fused.py checks the compiled loop carries all ten).
+    # Two rings (window f and window f + C) of the last ten horizontal results. Each slot needs
+    # its own initial value: Triton's frontend treats a variable as loop-carried only if its IR
+    # value changes in the body, so with one shared `zero` a slot could silently stay zero
+    # (tests/test_fused.py checks the compiled loops carry every slot).
     a0 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     a1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     a2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
@@ -139,49 +202,63 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     a7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     a8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     a9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    sse = tl.zeros([BLOCK], dtype=tl.int32)
-    sad = tl.zeros([BLOCK], dtype=tl.int32)
-    mx = tl.zeros([BLOCK], dtype=tl.int32)
-    acc = tl.zeros([BLOCK], dtype=DT)
+    b0 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    b9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    sse_a = tl.zeros([BLOCK], dtype=tl.int32)
+    sad_a = tl.zeros([BLOCK], dtype=tl.int32)
+    mx_a = tl.zeros([BLOCK], dtype=tl.int32)
+    sse_b = tl.zeros([BLOCK], dtype=tl.int32)
+    sad_b = tl.zeros([BLOCK], dtype=tl.int32)
+    mx_b = tl.zeros([BLOCK], dtype=tl.int32)
+    acc_a = tl.zeros([BLOCK], dtype=DT)
+    acc_b = tl.zeros([BLOCK], dtype=DT)
 
-    # Fill the ring with the first ten rows of the band.
+    # Fill the rings with the first ten rows of the band (all inside the frame: r0 <= H - 11).
     for r in range(r0, r0 + 10):
-        h, raw = _hrow(xp, yp, r * L, in_row, out_col, cs, cd, g0, g1, g2, g3, g4, g5, C, DT)
-        own = in_row & (r < own_end)
-        ad = tl.where(own, tl.abs(raw), 0)
-        sse += ad * ad
-        sad += ad
-        mx = tl.maximum(mx, ad)
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, h
+        rr = r * L
+        ha, hb, raw_a, raw_b = _hrow(xp + rr, yp + rr, off11, ms, md, g0, g1, g2, g3, g4, g5, C, DT)
+        own = (r < own_end).to(tl.int32)
+        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
+        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
+        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
 
-    for r in range(r0 + 10, row_end):
-        h, raw = _hrow(xp, yp, r * L, in_row, out_col, cs, cd, g0, g1, g2, g3, g4, g5, C, DT)
-        own = in_row & (r < own_end)
-        ad = tl.where(own, tl.abs(raw), 0)
-        sse += ad * ad
-        sad += ad
-        mx = tl.maximum(mx, ad)
-        v = (g0 * (a0 + h) + g1 * (a1 + a9) + g2 * (a2 + a8) + g3 * (a3 + a7) + g4 * (a4 + a6)
-             + g5 * a5)
-        mu, sq = tl.split(v)
-        us, ud = tl.split(mu)  # centred means of s and d
-        vs, vd = tl.split(sq)
-        var_s = vs - us * us  # variances are shift-invariant: use the centred moments
-        var_d = vd - ud * ud
-        ms = us + cs.to(DT)
-        md = ud + cd.to(DT)
-        ms2 = ms * ms
-        md2 = md * md
-        num = (ms2 - md2 + c1) * (var_s - var_d + c2)
-        den = (ms2 + md2 + c1) * (var_s + var_d + c2)
-        acc += tl.where(out_col, num / den, 0.0)
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, h
+    # UNROLL rows per iteration: the rings rotate by renaming inside the body, so only the
+    # back edge moves registers (none when UNROLL is 10). Rows past the band's end (the last
+    # iteration's tail) are read clamped into the frame and count for nothing.
+    for r_it in range(r0 + 10, out_end + 10, UNROLL):
+        for i in tl.static_range(UNROLL):
+            r = r_it + i
+            rr = tl.minimum(r, H - 1) * L
+            ha, hb, raw_a, raw_b = _hrow(xp + rr, yp + rr, off11, ms, md, g0, g1, g2, g3, g4, g5, C, DT)
+            own = (r < own_end).to(tl.int32)
+            sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
+            sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
+            live = (r - 10 < out_end).to(DT)
+            va = (g0 * (a0 + ha) + g1 * (a1 + a9) + g2 * (a2 + a8) + g3 * (a3 + a7) + g4 * (a4 + a6)
+                  + g5 * a5)
+            vb = (g0 * (b0 + hb) + g1 * (b1 + b9) + g2 * (b2 + b8) + g3 * (b3 + b7) + g4 * (b4 + b6)
+                  + g5 * b5)
+            acc_a += _ssim(va, csf, cdf, c1, c2) * live
+            acc_b += _ssim(vb, csf, cdf, c1, c2) * live
+            a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
+            b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
 
     pid = (t.to(tl.int64) * n_bands + band) * n_strips + strip
-    ch = f % C
-    acc64 = acc.to(tl.float64)
+    per_lane = tl.where(ok_a, acc_a, 0.0).to(tl.float64) + tl.where(ok_b, acc_b, 0.0).to(tl.float64)
     for c in tl.static_range(C):
-        tl.store(ssim_ptr + pid * C + c, tl.sum(tl.where(ch == c, acc64, 0.0), axis=0))
-    tl.store(sse_ptr + pid, tl.sum(sse.to(tl.int64), axis=0))
-    tl.store(sad_ptr + pid, tl.sum(sad.to(tl.int64), axis=0))
+        tl.store(ssim_ptr + pid * C + c, tl.sum(tl.where(ch == c, per_lane, 0.0), axis=0))
+    sse = tl.where(ok_a, sse_a, 0).to(tl.int64) + tl.where(ok_b, sse_b, 0).to(tl.int64)
+    sad = tl.where(ok_a, sad_a, 0).to(tl.int64) + tl.where(ok_b, sad_b, 0).to(tl.int64)
+    mx = tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0))
+    tl.store(sse_ptr + pid, tl.sum(sse, axis=0))
+    tl.store(sad_ptr + pid, tl.sum(sad, axis=0))
     tl.store(max_ptr + pid, tl.max(mx, axis=0))
