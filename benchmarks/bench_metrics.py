@@ -189,11 +189,14 @@ def ssim_section(label: str, a: np.ndarray, b: np.ndarray, dev: str, repeats: in
                  parity_frames: tuple[int, ...] | None, note: str = "") -> dict[str, Any]:
     import torch
 
-    from regress.metrics.frames import frame_metrics
+    from regress.metrics.frames import frame_metrics, frame_metrics_on_device
 
     entries: dict[str, Callable[[], Any]] = {
         "regress": lambda: frame_metrics(a, b, device=dev),
     }
+    if dev.startswith("cuda"):  # regress from device-resident uint8 (as a pipeline's output is)
+        xu, yu = torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev)
+        entries["regress (device)"] = lambda: frame_metrics_on_device(golden=xu, current=yu)
     xs, ys = to_nchw(a, dev), to_nchw(b, dev)  # the peers' device-resident float32 inputs
     for name, fn in peer_fns().items():
         entries[name] = (lambda f: (lambda: f(xs, ys)))(fn)
@@ -202,8 +205,10 @@ def ssim_section(label: str, a: np.ndarray, b: np.ndarray, dev: str, repeats: in
     with torch.inference_mode():
         res = bench(entries, dev, repeats)
     reg = res["regress"]["out"]
-    res["regress"]["path"] = reg.path
-    res["regress"]["out"] = reg.ssim
+    for name in ("regress", "regress (device)"):
+        if name in res:
+            res[name]["path"] = res[name]["out"].path
+            res[name]["out"] = res[name]["out"].ssim
     frames = parity_frames if parity_frames is not None else tuple(range(len(reg.ssim)))
     a4, b4 = (a[None], b[None]) if a.ndim == 3 else (a, b)
     ref = res["skimage"]["out"] if with_skimage and parity_frames is None else \
@@ -213,7 +218,7 @@ def ssim_section(label: str, a: np.ndarray, b: np.ndarray, dev: str, repeats: in
         r["parity"] = float(np.max(np.abs(vals[list(frames)] - ref))) if len(vals) >= len(a4) else \
             float(np.max(np.abs(vals - ref)))
         r.pop("out")
-    xs = ys = None  # free the peers' inputs before the next section
+    xs = ys = xu = yu = None  # free the device inputs before the next section
     if dev.startswith("cuda"):
         torch.cuda.empty_cache()
     return {"label": label, "note": note, "results": res}
@@ -264,13 +269,13 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     x = torch.from_numpy(a).cuda()
     y = torch.from_numpy(b).cuda()
     ref = sk_ssim(a[list(SAMPLE_FRAMES)], b[list(SAMPLE_FRAMES)])
-    shapes = {"default": {}, "block256/w8": {"BLOCK": 256, "NUM_WARPS": 8}, "band32": {"BAND_ROWS": 32},
-              "band128": {"BAND_ROWS": 128}, "block64/w2": {"BLOCK": 64, "NUM_WARPS": 2}}
-    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS")}
+    shapes = {"default": {}, "unroll5": {"UNROLL": 5}, "block64/w2": {"BLOCK": 64, "NUM_WARPS": 2},
+              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240}}
+    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL")}
     kernel: dict[str, Any] = {}
-    for f64 in (True, False):
+    for f64 in (False, True):
         for name, cfg in shapes.items():
-            if not f64 and name != "default":
+            if f64 and name != "unroll5":  # float64: one shape (its rings need twice the registers)
                 continue
             key = f"{'f64' if f64 else 'f32'} {name}"
             try:
@@ -289,6 +294,14 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     for k, v in base.items():
         setattr(frames, k, v)
     out["kernel"] = kernel
+    # TF32 cannot reach the kernel (no tl.dot): the same bits with the flags on.
+    plain = fused_on_device(x, y).ssim
+    saved_tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        out["tf32_on_identical"] = bool(np.array_equal(plain, fused_on_device(x, y).ssim))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_tf32
     # Bandwidth: a device-to-device copy (bytes read + written) and the pinned host->device copy.
     buf = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(buf)
@@ -297,6 +310,7 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     bw = 2 * buf.numel() / (statistics.median(ts) / 1e3)
     out["d2d_GBps"] = bw / 1e9
     out["floor_ms"] = (a.nbytes + b.nbytes) / bw * 1e3
+    out["kernel_x_floor"] = kernel.get("f32 default", {}).get("ms", float("nan")) / out["floor_ms"]
     pinned = torch.empty(a.nbytes + b.nbytes, dtype=torch.uint8, pin_memory=True)
     dev_buf = torch.empty(pinned.numel(), dtype=torch.uint8, device="cuda")
     dev_buf.copy_(pinned, non_blocking=True)
@@ -308,6 +322,27 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     buf = dst = pinned = dev_buf = x = y = None
     torch.cuda.empty_cache()
     return out
+
+
+def compare_verdict_ms(a: np.ndarray, b: np.ndarray, dev: str, repeats: int) -> dict[str, float]:
+    """A case's comparison as the session runs it: compare_outputs on the two Outputs (host
+    uint8 arrays, the golden as loaded from its file) and the metric verdict."""
+    from regress.metrics.compare import compare_outputs
+    from regress.outputs import Output
+    from regress.verdict import Threshold, judge_metrics
+
+    video = a.ndim == 4
+    golden = Output(video=a, fps=24.0) if video else Output(image=a)
+    current = Output(video=b, fps=24.0) if video else Output(image=b)
+    th = {"ssim": Threshold(0.99, "bench"), "psnr": Threshold(30.0, "bench"), "max_abs": Threshold(255.0, "bench")}
+
+    def case() -> Any:
+        cmp = compare_outputs(golden, current, device=dev)
+        return judge_metrics(cmp.values, th)
+
+    timed(case, dev)
+    ts = [timed(case, dev)[0] for _ in range(max(3, repeats))]
+    return {"median_ms": statistics.median(ts)}
 
 
 def seeded_alexnet_file(directory: Path) -> Path:
@@ -393,12 +428,13 @@ def machine(dev: str) -> str:
 
 def print_ssim_table(sec: dict[str, Any]) -> None:
     res = sec["results"]
-    reg = res["regress"]["median_ms"]
+    ref = "regress (device)" if "regress (device)" in res else "regress"
+    reg = res[ref]["median_ms"]
     print(f"\n{sec['label']}" + (f"  [{sec['note']}]" if sec["note"] else ""))
-    print(f"  {'library':<16}{'median ms':>12}{'x regress':>12}{'|ssim - skimage|':>20}")
+    print(f"  {'library':<18}{'median ms':>12}{'x ' + ref:>20}{'|ssim - skimage|':>20}")
     for name, r in sorted(res.items(), key=lambda kv: kv[1]["median_ms"]):
         extra = f"  ({r['path']})" if "path" in r else ""
-        print(f"  {name:<16}{r['median_ms']:>12.2f}{r['median_ms'] / reg:>12.2f}{r['parity']:>20.2e}{extra}")
+        print(f"  {name:<18}{r['median_ms']:>12.3f}{r['median_ms'] / reg:>20.2f}{r['parity']:>20.2e}{extra}")
 
 
 def main() -> int:
@@ -422,7 +458,8 @@ def main() -> int:
     print(f"peers: {', '.join(peer_fns()) or 'none installed'}; TF32 off; repeats {args.repeats}")
 
     a, b = image_pair()
-    doc["image"] = ssim_section("SSIM, 1024x1024 RGB pair (regress: SSIM+PSNR from uint8 host arrays)", a, b, dev,
+    doc["image"] = ssim_section("SSIM, 1024x1024 RGB pair (regress: SSIM+PSNR from uint8 host arrays, and from "
+                                "device-resident uint8; peers device-resident float32)", a, b, dev,
                                 args.repeats, with_skimage=True, parity_frames=None)
     print_ssim_table(doc["image"])
 
@@ -445,6 +482,16 @@ def main() -> int:
             doc["gpu"] = {"e2e_settings_ms": {}, "kernel": {}, "d2d_GBps": float("nan"), "floor_ms": float("nan"),
                           "pinned_h2d_ms": float("nan"), "host_copy_1thread_ms": float("nan")}
         g = doc["gpu"]
+        try:
+            doc["compare_verdict"] = {"image": compare_verdict_ms(a, b, dev, args.repeats),
+                                      "video": compare_verdict_ms(va, vb, dev, args.repeats)}
+            print("\n  compare_outputs + judge_metrics per case (host outputs in): "
+                  f"1024x1024 image {doc['compare_verdict']['image']['median_ms']:.1f} ms, "
+                  f"121-frame 720p video {doc['compare_verdict']['video']['median_ms']:.1f} ms")
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
         print("\n  regress end to end (uint8 host in, SSIM+PSNR out), ms by host->device setting:")
         for k, v in g["e2e_settings_ms"].items():
             print(f"    {k:<22}{v:8.1f}")
@@ -454,6 +501,8 @@ def main() -> int:
         for k, v in g["kernel"].items():
             print(f"    {k:<22}" + (f"{v['ms']:8.2f} ms  |ssim - skimage| {v['parity']:.1e}" if "ms" in v
                                      else f"failed: {v['error']}"))
+        print(f"  kernel / floor: {g.get('kernel_x_floor', float('nan')):.1f}x; same SSIM bits with TF32 on: "
+              f"{g.get('tf32_on_identical')}")
         print(f"  floor: read both videos once at {g['d2d_GBps']:.0f} GB/s = {g['floor_ms']:.2f} ms; pinned H2D of "
               f"the pair alone {g['pinned_h2d_ms']:.1f} ms; one host thread copying one video into pinned memory "
               f"{g['host_copy_1thread_ms']:.1f} ms")
@@ -485,7 +534,7 @@ def main() -> int:
         traceback.print_exc()
 
     vid = doc["video"]["results"]
-    peers = {k: v["median_ms"] for k, v in vid.items() if k not in ("regress", "skimage")}
+    peers = {k: v["median_ms"] for k, v in vid.items() if not k.startswith("regress") and k != "skimage"}
     fastest = min(peers, key=peers.get) if peers else None
     img = doc["image"]["results"]
     result = (f"RESULT device={dev} image_regress_ms={img['regress']['median_ms']:.1f} "
@@ -493,6 +542,14 @@ def main() -> int:
               f"image_speedup_vs_skimage={img['skimage']['median_ms'] / img['regress']['median_ms']:.2f}x "
               f"video_frames={n} video_regress_ms={vid['regress']['median_ms']:.1f} "
               f"video_regress_parity={vid['regress']['parity']:.1e}")
+    for sec_name, sec in (("image", img), ("video", vid)):
+        if "regress (device)" in sec:
+            dev_ms = sec["regress (device)"]["median_ms"]
+            best = min((v["median_ms"] for k, v in sec.items() if not k.startswith("regress") and k != "skimage"),
+                       default=float("nan"))
+            result += f" {sec_name}_regress_device_ms={dev_ms:.3f} {sec_name}_fastest_peer_over_device={best / dev_ms:.2f}x"
+    if gpu and "kernel_x_floor" in doc.get("gpu", {}):
+        result += f" kernel_x_floor={doc['gpu']['kernel_x_floor']:.1f}"
     if fastest:
         result += (f" fastest_peer={fastest} peer_ms={peers[fastest]:.1f} "
                    f"speedup_vs_fastest_peer={peers[fastest] / vid['regress']['median_ms']:.2f}x")

@@ -131,6 +131,57 @@ def test_fused_cuda_matches_skimage(h2d: str, monkeypatch: pytest.MonkeyPatch) -
     assert fm.pixel.sse.tolist() == (d**2).reshape(5, -1).sum(1).astype(float).tolist()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_frame_metrics_on_device_matches_skimage_without_host_copies() -> None:
+    """Device-resident uint8 frames (RGB and grey, odd widths so that strips end mid-pixel):
+    SSIM within 1e-5 of skimage, exact pixel statistics (the last ten columns included),
+    exactly 1 / 0 for an identical frame, and TF32 settings make no difference."""
+    from skimage import data
+    from skimage.metrics import structural_similarity
+
+    from regress.metrics.frames import frame_metrics_on_device
+
+    rng = np.random.default_rng(3)
+    base = np.ascontiguousarray(data.astronaut()[:131, :301])
+    frames = np.stack([np.roll(base, 7 * t, axis=1) for t in range(3)])
+    noisy = np.clip(np.rint(frames + rng.normal(0, 8, frames.shape)), 0, 255).astype(np.uint8)
+    noisy[1] = frames[1]
+    for g, c in ((frames, noisy), (frames[..., :1], noisy[..., :1])):
+        gd, cd = torch.from_numpy(g).cuda(), torch.from_numpy(c).cuda()
+        fm = frame_metrics_on_device(golden=gd, current=cd)
+        assert fm.path == "fused-triton-f32"
+        assert fm.ssim[1] == 1.0 and fm.pixel.sse[1] == 0.0
+        for t in range(3):
+            ref = structural_similarity(g[t], c[t], gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                        data_range=255, channel_axis=-1)
+            assert abs(fm.ssim[t] - ref) < 1e-5, (t, fm.ssim[t], ref)
+        d = np.abs(g.astype(np.int64) - c).reshape(3, -1)
+        assert fm.pixel.sse.tolist() == (d**2).sum(1).astype(float).tolist()
+        assert fm.pixel.sum_abs.tolist() == d.sum(1).astype(float).tolist()
+        assert fm.pixel.max_abs.tolist() == d.max(1).astype(float).tolist()
+        one = frame_metrics_on_device(golden=gd[0], current=cd[0])  # (H, W, C)
+        assert one.ssim.tolist() == fm.ssim[:1].tolist()
+        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            assert frame_metrics_on_device(golden=gd, current=cd).ssim.tolist() == fm.ssim.tolist()
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_frame_metrics_on_device_takes_tensors_only() -> None:
+    from regress.metrics.frames import frame_metrics_on_device
+
+    a = np.zeros((12, 12, 3), np.uint8)
+    with pytest.raises(TypeError):
+        frame_metrics_on_device(golden=a, current=a)
+    t = torch.zeros(12, 12, 3, dtype=torch.uint8)
+    with pytest.raises(ValueError):
+        frame_metrics_on_device(golden=t, current=t[:11])
+    fm = frame_metrics_on_device(golden=t, current=t + 1)  # CPU tensors: the host path
+    assert fm.path in ("torch", "identical") and fm.pixel.max_abs.tolist() == [1.0]
+
+
 def test_compiled_kernel_carries_the_whole_ring() -> None:
     """The interpreter runs the kernel as Python, so it cannot see how Triton's frontend
     builds the loops. Compile for sm_90 (no GPU needed) and check that both row loops carry
