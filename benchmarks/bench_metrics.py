@@ -270,8 +270,10 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     y = torch.from_numpy(b).cuda()
     ref = sk_ssim(a[list(SAMPLE_FRAMES)], b[list(SAMPLE_FRAMES)])
     shapes = {"default": {}, "unroll5": {"UNROLL": 5}, "block64/w2": {"BLOCK": 64, "NUM_WARPS": 2},
-              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240}}
-    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL")}
+              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240},
+              "3 per lane/unroll5": {"WINDOWS_PER_LANE": 3, "UNROLL": 5},
+              "3 per lane/block64/w2/unroll5": {"WINDOWS_PER_LANE": 3, "UNROLL": 5, "BLOCK": 64, "NUM_WARPS": 2}}
+    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL", "WINDOWS_PER_LANE")}
     kernel: dict[str, Any] = {}
     for f64 in (False, True):
         for name, cfg in shapes.items():

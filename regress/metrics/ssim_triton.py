@@ -93,12 +93,14 @@ def _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5
 
 
 @triton.jit
-def _hrow(rx, ry, off11, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr):
-    """Horizontal Gaussian of the four maps for both windows of a lane on one row: two
-    [BLOCK, 2(s, d), 2(mean, square)] (window f, window f + C) and both own raw differences."""
+def _hrow(rx, ry, off11, off12, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr,
+          P: tl.constexpr):
+    """Horizontal Gaussian of the four maps for the P (2 or 3) windows of a lane on one row:
+    [BLOCK, 2(s, d), 2(mean, square)] each (windows f, f + C, f + 2C; the third repeats the
+    first when P is 2) and their own raw differences."""
     t0, r0 = _tap(rx, ry, 0, ms, md, DT)
     t1, r1 = _tap(rx, ry, C, ms, md, DT)
-    t2, _ = _tap(rx, ry, 2 * C, ms, md, DT)
+    t2, r2 = _tap(rx, ry, 2 * C, ms, md, DT)
     t3, _ = _tap(rx, ry, 3 * C, ms, md, DT)
     t4, _ = _tap(rx, ry, 4 * C, ms, md, DT)
     t5, _ = _tap(rx, ry, 5 * C, ms, md, DT)
@@ -107,10 +109,16 @@ def _hrow(rx, ry, off11, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl
     t8, _ = _tap(rx, ry, 8 * C, ms, md, DT)
     t9, _ = _tap(rx, ry, 9 * C, ms, md, DT)
     t10, _ = _tap(rx, ry, 10 * C, ms, md, DT)
-    t11, _ = _tap(rx, ry, off11, ms, md, DT)  # clamped into the row: only window f + C uses it
+    t11, _ = _tap(rx, ry, off11, ms, md, DT)  # clamped into the row: only later windows use it
     ha = _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5)
     hb = _hfilter(t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, g0, g1, g2, g3, g4, g5)
-    return ha, hb, r0, r1
+    if P == 3:
+        t12, _ = _tap(rx, ry, off12, ms, md, DT)
+        he = _hfilter(t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, g0, g1, g2, g3, g4, g5)
+    else:
+        he = ha
+        r2 = r0
+    return ha, hb, he, r0, r1, r2
 
 
 @triton.jit
@@ -144,7 +152,8 @@ def _ssim(v, cs, cd, c1, c2):
 @triton.jit
 def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
                       H, L, L_out, RB, n_bands, n_strips,
-                      C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr):
+                      C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr,
+                      P: tl.constexpr = 2):
     """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows (a
     multiple of 10), strip ``program_id(0)`` of SPAN row bytes. Writes, at index
     ``(frame * n_bands + band) * n_strips + strip``: the SSIM-map sum per channel
@@ -153,15 +162,20 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     strip = tl.program_id(0)
     band = tl.program_id(1)
     t = tl.program_id(2)
-    NP: tl.constexpr = BLOCK // C  # pixel pairs per strip
-    SPAN: tl.constexpr = 2 * C * NP
+    NP: tl.constexpr = BLOCK // C  # pixel groups per strip
+    SPAN: tl.constexpr = P * C * NP
     lane = tl.arange(0, BLOCK)
     ch = lane % C
-    f = strip * SPAN + (lane // C) * (2 * C) + ch  # window f and window f + C
+    f = strip * SPAN + (lane // C) * (P * C) + ch  # windows f, f + C (and f + 2C)
     ok_a = (lane < NP * C) & (f < L_out)
     ok_b = (lane < NP * C) & (f + C < L_out)
-    f = tl.minimum(f, L_out - 1)  # taps 0..10 stay in the row; tap 11 is clamped below
+    if P == 3:
+        ok_e = (lane < NP * C) & (f + 2 * C < L_out)
+    else:
+        ok_e = lane < 0
+    f = tl.minimum(f, L_out - 1)  # taps 0..10 stay in the row; later taps are clamped below
     off11 = tl.minimum(f + 11 * C, L - 1) - f
+    off12 = tl.minimum(f + 12 * C, L - 1) - f
     r0 = band * RB
     out_end = tl.minimum(r0 + RB, H - 10)  # exclusive: the band's output rows
     own_end = tl.where(band == n_bands - 1, H, r0 + RB)  # pixel statistics: each row once
@@ -212,24 +226,42 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     b7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     b8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     b9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e0 = tl.zeros([BLOCK, 2, 2], dtype=DT)  # the third ring: only when P is 3
+    e1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    e9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
     sse_a = tl.zeros([BLOCK], dtype=tl.int32)
     sad_a = tl.zeros([BLOCK], dtype=tl.int32)
     mx_a = tl.zeros([BLOCK], dtype=tl.int32)
     sse_b = tl.zeros([BLOCK], dtype=tl.int32)
     sad_b = tl.zeros([BLOCK], dtype=tl.int32)
     mx_b = tl.zeros([BLOCK], dtype=tl.int32)
+    sse_e = tl.zeros([BLOCK], dtype=tl.int32)
+    sad_e = tl.zeros([BLOCK], dtype=tl.int32)
+    mx_e = tl.zeros([BLOCK], dtype=tl.int32)
     acc_a = tl.zeros([BLOCK], dtype=DT)
     acc_b = tl.zeros([BLOCK], dtype=DT)
+    acc_e = tl.zeros([BLOCK], dtype=DT)
 
     # Fill the rings with the first ten rows of the band (all inside the frame: r0 <= H - 11).
     for r in range(r0, r0 + 10):
         rr = r * L
-        ha, hb, raw_a, raw_b = _hrow(xp + rr, yp + rr, off11, ms, md, g0, g1, g2, g3, g4, g5, C, DT)
+        ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
+                                                g0, g1, g2, g3, g4, g5, C, DT, P)
         own = (r < own_end).to(tl.int32)
         sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
         sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
         a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
         b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
+        if P == 3:
+            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e, own)
+            e0, e1, e2, e3, e4, e5, e6, e7, e8, e9 = e1, e2, e3, e4, e5, e6, e7, e8, e9, he
 
     # UNROLL rows per iteration: the rings rotate by renaming inside the body, so only the
     # back edge moves registers (none when UNROLL is 10). Rows past the band's end (the last
@@ -238,7 +270,8 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
         for i in tl.static_range(UNROLL):
             r = r_it + i
             rr = tl.minimum(r, H - 1) * L
-            ha, hb, raw_a, raw_b = _hrow(xp + rr, yp + rr, off11, ms, md, g0, g1, g2, g3, g4, g5, C, DT)
+            ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
+                                                    g0, g1, g2, g3, g4, g5, C, DT, P)
             own = (r < own_end).to(tl.int32)
             sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
             sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
@@ -251,14 +284,23 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
             acc_b += _ssim(vb, csf, cdf, c1, c2) * live
             a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
             b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
+            if P == 3:
+                sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e, own)
+                ve = (g0 * (e0 + he) + g1 * (e1 + e9) + g2 * (e2 + e8) + g3 * (e3 + e7)
+                      + g4 * (e4 + e6) + g5 * e5)
+                acc_e += _ssim(ve, csf, cdf, c1, c2) * live
+                e0, e1, e2, e3, e4, e5, e6, e7, e8, e9 = e1, e2, e3, e4, e5, e6, e7, e8, e9, he
 
     pid = (t.to(tl.int64) * n_bands + band) * n_strips + strip
-    per_lane = tl.where(ok_a, acc_a, 0.0).to(tl.float64) + tl.where(ok_b, acc_b, 0.0).to(tl.float64)
-    for c in tl.static_range(C):
-        tl.store(ssim_ptr + pid * C + c, tl.sum(tl.where(ch == c, per_lane, 0.0), axis=0))
-    sse = tl.where(ok_a, sse_a, 0).to(tl.int64) + tl.where(ok_b, sse_b, 0).to(tl.int64)
-    sad = tl.where(ok_a, sad_a, 0).to(tl.int64) + tl.where(ok_b, sad_b, 0).to(tl.int64)
-    mx = tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0))
+    per_lane = (tl.where(ok_a, acc_a, 0.0).to(tl.float64) + tl.where(ok_b, acc_b, 0.0).to(tl.float64)
+                + tl.where(ok_e, acc_e, 0.0).to(tl.float64))
+    for k in tl.static_range(C):
+        tl.store(ssim_ptr + pid * C + k, tl.sum(tl.where(ch == k, per_lane, 0.0), axis=0))
+    sse = (tl.where(ok_a, sse_a, 0).to(tl.int64) + tl.where(ok_b, sse_b, 0).to(tl.int64)
+           + tl.where(ok_e, sse_e, 0).to(tl.int64))
+    sad = (tl.where(ok_a, sad_a, 0).to(tl.int64) + tl.where(ok_b, sad_b, 0).to(tl.int64)
+           + tl.where(ok_e, sad_e, 0).to(tl.int64))
+    mx = tl.maximum(tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0)), tl.where(ok_e, mx_e, 0))
     tl.store(sse_ptr + pid, tl.sum(sse, axis=0))
     tl.store(sad_ptr + pid, tl.sum(sad, axis=0))
     tl.store(max_ptr + pid, tl.max(mx, axis=0))
