@@ -19,8 +19,11 @@ K2 0.03, population covariance, data_range 255, mean over *valid* windows and ch
   (valid windows already);
 * kornia: ``metrics.ssim(window_size=11, max_val=255, eps=0, padding='valid')`` averaged.
 
-Timing rules. regress takes the uint8 host (numpy) arrays and returns host numbers: the
-host->device copy, SSIM *and* PSNR / abs diffs are inside its time. Peers get float32 NCHW
+Timing rules. ``regress`` takes the uint8 host (numpy) arrays and returns host numbers: the
+host->device copy, SSIM *and* PSNR / abs diffs are inside its time. ``regress (device)``
+(GPU only) takes uint8 tensors already on the device (``frame_metrics_on_device``, as a
+pipeline's output or a golden cached on the device would be) and returns the same host
+numbers: kernel, border statistics, reductions and the copy of the per-frame results back. Peers get float32 NCHW
 tensors already on the device ("device-resident"; conversion and copy not timed), the most
 favourable setting for them. TF32 is switched off for everything (with TF32 on, cuDNN moves
 SSIM by ~1e-2 on Hopper). Each number is the median of ``--repeats`` calls after one warm-up
@@ -269,15 +272,15 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     x = torch.from_numpy(a).cuda()
     y = torch.from_numpy(b).cuda()
     ref = sk_ssim(a[list(SAMPLE_FRAMES)], b[list(SAMPLE_FRAMES)])
-    shapes = {"default": {}, "unroll5": {"UNROLL": 5}, "block64/w2": {"BLOCK": 64, "NUM_WARPS": 2},
-              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240},
-              "3 per lane/unroll5": {"WINDOWS_PER_LANE": 3, "UNROLL": 5},
-              "3 per lane/block64/w2/unroll5": {"WINDOWS_PER_LANE": 3, "UNROLL": 5, "BLOCK": 64, "NUM_WARPS": 2}}
-    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL", "WINDOWS_PER_LANE")}
+    shapes = {"default": {}, "folded taps": {"FOLD_TAPS": True}, "unroll10": {"UNROLL": 10},
+              "maxnreg128": {"MAX_REGS": 128}, "3 per lane": {"WINDOWS_PER_LANE": 3},
+              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240}}
+    base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL", "WINDOWS_PER_LANE",
+                                            "MAX_REGS", "FOLD_TAPS")}
     kernel: dict[str, Any] = {}
     for f64 in (False, True):
         for name, cfg in shapes.items():
-            if f64 and name != "unroll5":  # float64: one shape (its rings need twice the registers)
+            if f64 and name != "default":  # float64: one shape (its rings need twice the registers)
                 continue
             key = f"{'f64' if f64 else 'f32'} {name}"
             try:

@@ -44,11 +44,16 @@ BLOCK = 128
 NUM_WARPS = 4
 BAND_ROWS = 120
 # Rows per iteration of the kernel's row loop (unrolled): 10 rotates the rings without a
-# register move; 5 compiles in half the time.
-UNROLL = 10
+# register move, 5 compiles in a third of the time (a first call compiles the kernel).
+UNROLL = 5
 # Windows per lane (2 or 3): neighbouring windows share all but one tap, so more windows per
 # lane mean fewer loads and conversions per window, and more registers (a ring per window).
 WINDOWS_PER_LANE = 2
+# Horizontal filter: symmetric taps added in pairs first (True) or one multiply-add per tap
+# (False: same instruction count, fewer live registers).
+FOLD_TAPS = False
+# Register cap per thread for the kernel (Triton's maxnreg); None: the compiler's choice.
+MAX_REGS: int | None = None
 # Device bytes per chunk of frames in flight (both inputs); the pipeline keeps three.
 CHUNK_BYTES = 48 << 20
 # float64 moments in the fused kernel: ~2x slower on datacenter GPUs for agreement with skimage
@@ -263,8 +268,8 @@ class _FusedRun:
         ssim_triton.ssim_stats_kernel[(self.n_strips, self.n_bands, t1 - t0)](
             x, y, self.w, self.part[t0:t1], self.sse[t0:t1], self.sad[t0:t1], self.mx[t0:t1],
             H, W * C, (W - 10) * C, self.band_rows, self.n_bands, self.n_strips,
-            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, UNROLL=UNROLL, P=WINDOWS_PER_LANE,
-            num_warps=NUM_WARPS)
+            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, UNROLL=UNROLL, P=WINDOWS_PER_LANE, FOLD=FOLD_TAPS,
+            num_warps=NUM_WARPS, **({"maxnreg": MAX_REGS} if MAX_REGS else {}))
         d = (x[:, :, W - 10:].to(torch.int32) - y[:, :, W - 10:].to(torch.int32)).abs_().flatten(1)
         self.border[0, t0:t1] = (d * d).sum(dim=1)
         self.border[1, t0:t1] = d.sum(dim=1)

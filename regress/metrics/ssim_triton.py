@@ -86,15 +86,31 @@ def _centre(cs, cd, DT: tl.constexpr):
 
 
 @triton.jit
-def _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5):
-    """11-tap symmetric Gaussian of one window from its taps, folded in pairs."""
-    return (g0 * (t0 + t10) + g1 * (t1 + t9) + g2 * (t2 + t8) + g3 * (t3 + t7) + g4 * (t4 + t6)
-            + g5 * t5)
+def _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5, FOLD: tl.constexpr):
+    """11-tap symmetric Gaussian of one window from its taps. FOLD: add the symmetric pairs
+    first; otherwise one multiply-add per tap in tap order (as many instructions, and each
+    tap can be dropped once used, which keeps fewer registers live)."""
+    if FOLD:
+        h = (g0 * (t0 + t10) + g1 * (t1 + t9) + g2 * (t2 + t8) + g3 * (t3 + t7) + g4 * (t4 + t6)
+             + g5 * t5)
+    else:
+        h = g0 * t0
+        h += g1 * t1
+        h += g2 * t2
+        h += g3 * t3
+        h += g4 * t4
+        h += g5 * t5
+        h += g4 * t6
+        h += g3 * t7
+        h += g2 * t8
+        h += g1 * t9
+        h += g0 * t10
+    return h
 
 
 @triton.jit
 def _hrow(rx, ry, off11, off12, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr,
-          P: tl.constexpr):
+          P: tl.constexpr, FOLD: tl.constexpr):
     """Horizontal Gaussian of the four maps for the P (2 or 3) windows of a lane on one row:
     [BLOCK, 2(s, d), 2(mean, square)] each (windows f, f + C, f + 2C; the third repeats the
     first when P is 2) and their own raw differences."""
@@ -110,11 +126,11 @@ def _hrow(rx, ry, off11, off12, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr,
     t9, _ = _tap(rx, ry, 9 * C, ms, md, DT)
     t10, _ = _tap(rx, ry, 10 * C, ms, md, DT)
     t11, _ = _tap(rx, ry, off11, ms, md, DT)  # clamped into the row: only later windows use it
-    ha = _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5)
-    hb = _hfilter(t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, g0, g1, g2, g3, g4, g5)
+    ha = _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5, FOLD)
+    hb = _hfilter(t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, g0, g1, g2, g3, g4, g5, FOLD)
     if P == 3:
         t12, _ = _tap(rx, ry, off12, ms, md, DT)
-        he = _hfilter(t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, g0, g1, g2, g3, g4, g5)
+        he = _hfilter(t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, g0, g1, g2, g3, g4, g5, FOLD)
     else:
         he = ha
         r2 = r0
@@ -144,7 +160,9 @@ def _ssim(v, cs, cd, c1, c2):
     num = (p - md2) * (q - var_d)
     den = (p + md2) * (q + var_d)
     if num.dtype == tl.float32:
-        return tl.fdiv(num, den, ieee_rounding=False)  # ~2 ulp: far below the 1e-5 tolerance
+        # ~2 ulp (far below the 1e-5 tolerance), and exactly 1 where numerator and denominator
+        # are equal (an unchanged window), as IEEE division would give.
+        return tl.where(num == den, 1.0, tl.fdiv(num, den, ieee_rounding=False))
     else:
         return num / den
 
@@ -153,7 +171,7 @@ def _ssim(v, cs, cd, c1, c2):
 def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
                       H, L, L_out, RB, n_bands, n_strips,
                       C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr,
-                      P: tl.constexpr = 2):
+                      P: tl.constexpr = 2, FOLD: tl.constexpr = False):
     """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows (a
     multiple of 10), strip ``program_id(0)`` of SPAN row bytes. Writes, at index
     ``(frame * n_bands + band) * n_strips + strip``: the SSIM-map sum per channel
@@ -253,7 +271,7 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     for r in range(r0, r0 + 10):
         rr = r * L
         ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
-                                                g0, g1, g2, g3, g4, g5, C, DT, P)
+                                                g0, g1, g2, g3, g4, g5, C, DT, P, FOLD)
         own = (r < own_end).to(tl.int32)
         sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
         sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
@@ -271,7 +289,7 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
             r = r_it + i
             rr = tl.minimum(r, H - 1) * L
             ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
-                                                    g0, g1, g2, g3, g4, g5, C, DT, P)
+                                                    g0, g1, g2, g3, g4, g5, C, DT, P, FOLD)
             own = (r < own_end).to(tl.int32)
             sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
             sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
