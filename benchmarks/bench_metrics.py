@@ -227,7 +227,8 @@ def ssim_section(label: str, a: np.ndarray, b: np.ndarray, dev: str, repeats: in
     return {"label": label, "note": note, "results": res}
 
 
-def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
+def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int, *, variants: set[str] | None = None,
+               h2d_settings: bool = True) -> dict[str, Any]:
     """regress on the video pair: each host->device mode and staging setting, the kernel alone
     on device-resident uint8 tensors (and its shape settings), the copy alone, the floor."""
     import torch
@@ -246,6 +247,8 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     for threads in (4, 16):
         settings[f"stage threads={threads}"] = {"MODE": "stage", "HOST_THREADS": threads}
     settings["stage 96MB threads=16"] = {"MODE": "stage", "CHUNK_BYTES": 96 << 20, "HOST_THREADS": 16}
+    if not h2d_settings:
+        settings = {"mode=stage": {"MODE": "stage"}}
     transfer._MAX_SLOT_SETS = 4  # every staging size tried here stays allocated (no re-pinning in the loop)
     saved = {"MODE": transfer.MODE, "HOST_THREADS": transfer.HOST_THREADS, "CHUNK_BYTES": frames.CHUNK_BYTES}
 
@@ -272,15 +275,18 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, Any]:
     x = torch.from_numpy(a).cuda()
     y = torch.from_numpy(b).cuda()
     ref = sk_ssim(a[list(SAMPLE_FRAMES)], b[list(SAMPLE_FRAMES)])
-    shapes = {"default": {}, "folded taps": {"FOLD_TAPS": True}, "unroll10": {"UNROLL": 10},
+    shapes = {"default": {}, "unfolded taps": {"FOLD_TAPS": False}, "unroll10": {"UNROLL": 10},
               "maxnreg128": {"MAX_REGS": 128}, "3 per lane": {"WINDOWS_PER_LANE": 3},
-              "band60": {"BAND_ROWS": 60}, "band240": {"BAND_ROWS": 240}}
+              "band120": {"BAND_ROWS": 120}, "band360": {"BAND_ROWS": 360}, "band720": {"BAND_ROWS": 720}}
+    if variants is not None:
+        shapes = {k: v for k, v in shapes.items() if k in variants}
     base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL", "WINDOWS_PER_LANE",
                                             "MAX_REGS", "FOLD_TAPS")}
     kernel: dict[str, Any] = {}
     for f64 in (False, True):
         for name, cfg in shapes.items():
-            if f64 and name != "default":  # float64: one shape (its rings need twice the registers)
+            # float64: one shape (its rings need twice the registers), unless the variants leave it out
+            if f64 and (name != "default" or (variants is not None and "f64" not in variants)):
                 continue
             key = f"{'f64' if f64 else 'f32'} {name}"
             try:
@@ -450,6 +456,9 @@ def main() -> int:
     parser.add_argument("--lpips-modes", default="fp32,tf32,bf16,fp32+benchmark,tf32+benchmark,bf16+benchmark",
                         help="precision modes, '+benchmark' for cudnn.benchmark on")
     parser.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
+    parser.add_argument("--kernel-variants", default=None,
+                        help="comma list of fused-kernel shapes to time (default: all; see gpu_extras)")
+    parser.add_argument("--no-h2d-settings", action="store_true", help="time only the default host->device mode")
     args = parser.parse_args()
 
     import torch
@@ -479,7 +488,8 @@ def main() -> int:
                                     note=f"parity on frames {SAMPLE_FRAMES}")
         print_ssim_table(doc["video"])
         try:
-            doc["gpu"] = gpu_extras(va, vb, args.repeats)
+            variants = set(args.kernel_variants.split(",")) if args.kernel_variants else None
+            doc["gpu"] = gpu_extras(va, vb, args.repeats, variants=variants, h2d_settings=not args.no_h2d_settings)
         except Exception:  # keep the rest of a (costly) GPU session's numbers
             import traceback
 
