@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from suite_edit import case_table, edit_suite
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))  # tests/hubserver.py
@@ -127,10 +128,7 @@ def report_project(golden_project: Path, tmp_path_factory: pytest.TempPathFactor
     root = tmp_path_factory.mktemp("report-project")
     shutil.copytree(golden_project, root, dirs_exist_ok=True)
     suite_path = root / "goldens" / "suite.toml"
-    text = suite_path.read_text()
-    qwen = text[text.index("[[case]]"):text.index("[[case]]", text.index("[[case]]") + 1)]
-    suite_path.write_text(text + "\n" + qwen.replace('id = "qwen"', 'id = "qwen-b"').replace(
-        'prompt = "dance monkey"', 'prompt = "a red fox"'))
+    edit_suite(suite_path, lambda d: d["case"].append({**case_table(d, "qwen"), "id": "qwen-b", "prompt": "a red fox"}))
     suite = load_suite(suite_path)
     session = GoldenSession(suite, Options(update="missing", device="cpu"))
     assert session.check(suite.case("qwen-b")).verdict.status == "written"
@@ -239,8 +237,7 @@ def hub_project(project: Path, olah_hub, tmp_path: Path, monkeypatch: pytest.Mon
     first = olah_hub.commit("org/goldens", project / "goldens" / "store", "goldens from the tiny suite")
     shutil.rmtree(project / "goldens" / "store")
     suite = project / "goldens" / "suite.toml"
-    suite.write_text(suite.read_text().replace(
-        'kind = "file"\npath = "store"', f'kind = "hf"\nrepo = "org/goldens"\nurl = "{repo_dir}"'))
+    edit_suite(suite, lambda d: d.update(store={"kind": "hf", "repo": "org/goldens", "url": str(repo_dir)}))
     lock = project / "goldens" / "goldens.lock"
     write_lock(lock, Lock(kind="hf", repo="org/goldens", repo_type="dataset", revision=first))
     cache = tmp_path / "hf-cache"

@@ -9,11 +9,12 @@ import math
 from pathlib import Path
 
 import pytest
+from suite_edit import edit_suite, merge
 
 from regress.calibrate import derive_thresholds, worst_values
 from regress.cli import main
 from regress.session import GoldenSession, Options
-from regress.suite import load_suite
+from regress.suite import load_suite, tomllib
 
 # Loose suite defaults: the VAE switch passes these, so only calibration can catch it.
 LOOSE = """
@@ -29,14 +30,12 @@ def _loosen(project: Path) -> Path:
     """The test project's suite with loose defaults, the fingerprint check lowered to a
     warning and the memory gate off, so that a precision switch can only fail on its metrics."""
     suite = project / "goldens" / "suite.toml"
-    text = suite.read_text()
-    start = text.index("[defaults]")
-    end = text.index("[fallback]")
-    text = text[:start] + LOOSE.strip() + "\n\n" + text[end:]
-    # metrics alone: no fingerprint failure, no peak-memory gate (an fp32 VAE needs more memory)
-    text = text.replace('fingerprint = "fail"', 'fingerprint = "warn"\nmemory_tolerance = false')
-    suite.write_text(text)
-    return suite
+    def loosen(d: dict) -> None:
+        d["defaults"] = tomllib.loads(LOOSE)["defaults"]
+        # metrics alone: no fingerprint failure, no peak-memory gate (an fp32 VAE needs more memory)
+        d["suite"].update(fingerprint="warn", memory_tolerance=False)
+
+    return edit_suite(suite, loosen)
 
 
 def _meta(project: Path, case: str) -> dict:
@@ -117,9 +116,11 @@ def test_calibrate_derives_audio_thresholds_and_the_audio_vae_switch_then_fails(
     """Audio gets calibrated thresholds too: loose audio defaults let an fp32 -> bf16 audio VAE
     through; after calibration unchanged runs pass and the switch fails on an audio metric."""
     suite_path = _loosen(project)
-    text = suite_path.read_text().replace("mean_abs = 4.0\n", "mean_abs = 4.0\naudio_snr = 10.0\naudio_mel = 2.0\n"
-                                          "audio_max_abs = 0.9\n", 1)
-    suite_path.write_text(text + AUDIO_CASE)
+    def audio(d: dict) -> None:
+        d["defaults"].update(audio_snr=10.0, audio_mel=2.0, audio_max_abs=0.9)
+        merge(d, AUDIO_CASE)
+
+    edit_suite(suite_path, audio)
     write_golden(suite_path, "audio")
     switched = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "bf16"}))
     before = switched.check(switched.suite.case("audio")).verdict

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from suite_edit import case_table, edit_suite
 
 from regress.cli import main
 from regress.outputs import Output
@@ -100,7 +101,7 @@ def test_check_validates_components(project: Path, capsys) -> None:
     suite = project / "goldens" / "suite.toml"
     assert main(["check", "--suite", str(suite)]) == 0
     assert "2 cases" in capsys.readouterr().out
-    suite.write_text(suite.read_text().replace('id = "qwen"', 'id = "qwen"\nprecision = { vea = "fp32" }'))
+    edit_suite(suite, lambda d: case_table(d, "qwen").update(precision={"vea": "fp32"}))
     assert main(["check", "--suite", str(suite)]) == 2
     err = capsys.readouterr().err
     assert "case 'qwen'" in err and "precision.vea" in err and "unknown component 'vea'" in err
@@ -129,7 +130,7 @@ def test_failed_refresh_leaves_lock_and_store(project: Path, monkeypatch, capsys
     assert lock.read_bytes() == before and tree_hash(project / "goldens" / "store") == tree
     monkeypatch.delenv("REGRESS_FAIL_AT")
     # a case that cannot run stops the whole refresh before anything is written
-    suite.write_text(suite.read_text().replace('pipeline = "wan"', 'pipeline = "nope"'))
+    edit_suite(suite, lambda d: case_table(d, "wan").update(pipeline="nope"))
     assert main(["refresh", "--suite", str(suite), "--precision", "vae=fp32"]) == 1
     assert lock.read_bytes() == before and tree_hash(project / "goldens" / "store") == tree
     assert "unknown pipeline 'nope'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from suite_edit import edit_suite
 
 from regress.cli import main
 from regress.gate import drift_problems, is_pure_noise, quality_problems
@@ -149,8 +150,7 @@ def test_refresh_refuses_black_blank_and_nan_outputs(project: Path, monkeypatch,
 
 def test_refresh_refuses_drift_beyond_the_cap_unless_forced(project: Path, monkeypatch, capsys) -> None:
     suite = project / "goldens" / "suite.toml"
-    suite.write_text(suite.read_text().replace('fingerprint = "fail"', 'fingerprint = "fail"\n'
-                                                                       'drift_cap = { ssim = 0.5 }'))
+    edit_suite(suite, lambda d: d["suite"].update(drift_cap={"ssim": 0.5}))
     lock = project / "goldens" / "goldens.lock"
     before = lock.read_bytes()
     use_runner(monkeypatch, FixedOutput(255 - qwen_golden(project)))  # a photographic negative: a new image

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from suite_edit import edit_suite
 
 from regress.cli import main
 from regress.errors import StoreError
@@ -179,7 +180,7 @@ def test_unknown_repo_and_unknown_revision(hub_project) -> None:
     assert f"commit {'1' * 40} is not in dataset repo 'org/goldens'" in str(ei.value)
     assert "field 'revision'" in str(ei.value) and "regress pin" in str(ei.value)
 
-    hp.suite.write_text(hp.suite.read_text().replace('repo = "org/goldens"', 'repo = "org/nope"'))
+    edit_suite(hp.suite, lambda d: d["store"].update(repo="org/nope"))
     write_lock(hp.lock, Lock(kind="hf", repo="org/nope", repo_type="dataset", revision=hp.first))
     with pytest.raises(StoreError) as ei:
         store_of(hp).platforms("qwen")

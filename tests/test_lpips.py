@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from suite_edit import edit_suite, merge
 
 torch = pytest.importorskip("torch")
 lpips_pkg = pytest.importorskip("lpips")
@@ -212,10 +212,11 @@ lpips_net = "alex"
 
 def _lpips_project(project: Path, strict_threshold: float = 0.05) -> Path:
     suite = project / "goldens" / "suite.toml"
-    text = suite.read_text()
-    text = text.replace("mean_abs = 0.05\n", f"mean_abs = 0.05\nlpips = {strict_threshold}\n", 1)
-    suite.write_text(text + textwrap.dedent(LPIPS_SUITE_EXTRA))
-    return suite
+    def add_lpips(d: dict) -> None:
+        d["defaults"]["lpips"] = strict_threshold
+        merge(d, LPIPS_SUITE_EXTRA)
+
+    return edit_suite(suite, add_lpips)
 
 
 def _check(suite_path: Path, case_id: str, *, strict: bool):

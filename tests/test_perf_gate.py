@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from suite_edit import edit_suite
 
 from regress.errors import SuiteError
 from regress.suite import load_suite
@@ -19,6 +20,13 @@ def gate(golden: dict, current: dict, mem: float | None = 0.02, time: float | No
 
 def perf(decode: int, total: int, wall: float = 1.0, source: str = "cuda.max_memory_allocated") -> dict:
     return {"wall_s": wall, "peak_memory": {"decode": decode, "total": total}, "memory_source": source}
+
+
+def _thresholds(d: dict, **defaults: float) -> None:
+    """Metric gates loose enough to let a precision switch through, and the fingerprint only
+    warned about: what is left to fail is the perf gate."""
+    d["suite"]["fingerprint"] = "warn"
+    d["defaults"].update(defaults)
 
 
 def test_growth_beyond_tolerance_fails_with_stage_and_both_figures() -> None:
@@ -64,10 +72,7 @@ def test_vae_fp32_fails_on_cpu_peak_memory_with_stage(project: Path) -> None:
     from regress.session import GoldenSession, Options
 
     suite_path = project / "goldens" / "suite.toml"
-    text = suite_path.read_text().replace('fingerprint = "fail"', 'fingerprint = "warn"')
-    text = text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
-                        "ssim = 0.9\npsnr = 20.0\nmax_abs = 64\nmean_abs = 8.0")
-    suite_path.write_text(text)
+    edit_suite(suite_path, lambda d: _thresholds(d, ssim=0.9, psnr=20.0, max_abs=64, mean_abs=8.0))
     suite = load_suite(suite_path)
     session = GoldenSession(suite, Options(device="cpu", precision={"vae": "fp32"}))
     v = session.check(suite.case("qwen")).verdict
@@ -91,10 +96,7 @@ def test_vae_fp32_fails_on_cuda_peak_memory_with_stage(golden_project: Path, tmp
     root = tmp_path / "cuda-project"
     shutil.copytree(golden_project, root)
     suite_path = root / "goldens" / "suite.toml"
-    text = suite_path.read_text().replace('fingerprint = "fail"', 'fingerprint = "warn"')
-    text = text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
-                        "ssim = -1\npsnr = 0\nmax_abs = 255\nmean_abs = 255")
-    suite_path.write_text(text)
+    edit_suite(suite_path, lambda d: _thresholds(d, ssim=-1, psnr=0, max_abs=255, mean_abs=255))
     write_golden(suite_path, "qwen", device="cuda")
     session = GoldenSession(load_suite(suite_path), Options(device="cuda", precision={"vae": "fp32"}))
     v = session.check(session.suite.case("qwen")).verdict
@@ -145,9 +147,7 @@ def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, mo
         return lambda device: {**real(device), "cudnn.benchmark": benchmark, "cudnn.allow_tf32": "True"}
 
     suite_path = project / "goldens" / "suite.toml"
-    text = suite_path.read_text().replace('fingerprint = "fail"', 'fingerprint = "warn"')
-    suite_path.write_text(text.replace("ssim = 0.9999\npsnr = 60.0\nmax_abs = 2\nmean_abs = 0.05",
-                                       "ssim = 0.9\npsnr = 20.0\nmax_abs = 64\nmean_abs = 8.0"))
+    edit_suite(suite_path, lambda d: _thresholds(d, ssim=0.9, psnr=20.0, max_abs=64, mean_abs=8.0))
     monkeypatch.setattr(df, "versions", with_flags("False"))
     write_golden(suite_path, "qwen", update="all")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from suite_edit import case_table, edit_suite
 
 from regress.outputs import Output
 from regress.stores import open_store
@@ -143,10 +144,11 @@ def test_nan_output_fails(pytester: pytest.Pytester, project: Path, monkeypatch:
 
 def test_platform_xfail_and_skip_rules(pytester: pytest.Pytester, project: Path) -> None:
     suite = project / "goldens" / "suite.toml"
-    text = suite.read_text().replace(
-        'id = "qwen"', 'id = "qwen"\nxfail = [{ platform = "cpu-*", reason = "known drift" }]').replace(
-        'id = "wan"', 'id = "wan"\nskip = [{ platform = "cpu-*", reason = "too slow" }]')
-    suite.write_text(text)
+    def rules(d: dict) -> None:
+        case_table(d, "qwen")["xfail"] = [{"platform": "cpu-*", "reason": "known drift"}]
+        case_table(d, "wan")["skip"] = [{"platform": "cpu-*", "reason": "too slow"}]
+
+    edit_suite(suite, rules)
     report = project / "report"
     r = run(pytester, project, "--golden-precision", "vae=fp32", "-rsx", f"--golden-report={report}")
     r.assert_outcomes(xfailed=1, skipped=1)
@@ -167,7 +169,7 @@ def test_platform_xfail_and_skip_rules(pytester: pytest.Pytester, project: Path)
 
 def test_bad_suite_is_one_line_collection_error(pytester: pytest.Pytester, project: Path) -> None:
     suite = project / "goldens" / "suite.toml"
-    suite.write_text(suite.read_text().replace("steps = 2", 'steps = "two"', 1))
+    edit_suite(suite, lambda d: case_table(d, "qwen").update(steps="two"))
     r = run(pytester, project)
     assert r.ret != 0
     out = r.stdout.str()

@@ -13,6 +13,7 @@ from types import MappingProxyType
 import httpx2
 import numpy as np
 import pytest
+from suite_edit import edit_suite
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -213,7 +214,7 @@ def test_refresh_publishes_one_git_commit_and_moves_the_lock(hub_project, pytest
 
 def test_pytest_golden_update_publishes_to_a_git_store(hub_project, pytester) -> None:
     hp = hub_project
-    hp.suite.write_text(hp.suite.read_text().replace('kind = "hf"', 'kind = "git"'))
+    edit_suite(hp.suite, lambda d: d["store"].update(kind="git"))
     write_lock(hp.lock, Lock(kind="git", repo="org/goldens", repo_type="dataset", revision=hp.first))
     s = str(hp.suite)
     r = pytester.runpytest_inprocess(s, f"--golden-suite={s}", "-m", "golden", "-p", "no:cacheprovider", "-k", "qwen",
