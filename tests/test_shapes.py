@@ -1,0 +1,104 @@
+"""Shape-true models: the released architectures, counted on the meta device, built with
+seeded random weights (regress.shapes)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from regress.errors import RunnerError  # noqa: E402
+from regress.runners import get_runner  # noqa: E402
+from regress.shapes import Spec, families, specs  # noqa: E402
+from regress.shapes.build import check_fits, count, materialize, memory_plan, on_meta  # noqa: E402
+
+# Released checkpoints' parameter totals, as their model cards / safetensors indexes state them.
+# These are independent of released.toml: a wrong layer count or width there fails here.
+RELEASED = {
+    ("qwen-image", "transformer"): 20_430_401_088,
+    ("qwen-image", "text_encoder"): 8_292_166_656,   # Qwen2.5-VL-7B-Instruct
+    ("flux", "transformer"): 11_901_408_320,
+    ("flux", "vae"): 83_819_683,
+    ("flux", "text_encoder"): 123_060_480,           # CLIP ViT-L/14 text tower
+    ("flux", "text_encoder_2"): 4_762_310_656,       # T5 v1.1 XXL encoder
+    ("wan", "transformer"): 14_288_491_584,
+    ("z-image", "text_encoder"): 4_022_468_096,      # Qwen3-4B
+    ("ltx2", "text_encoder"): 12_187_325_040,        # Gemma 3 12B
+    ("sd", "unet"): 859_520_964,
+    ("sd", "vae"): 83_653_863,
+    ("stable-audio", "text_encoder"): 109_628_544,   # T5-base encoder
+}
+
+
+def _all() -> list[Spec]:
+    return [s for f in families() for s in specs(f)]
+
+
+@pytest.mark.parametrize("spec", _all(), ids=lambda s: f"{s.family}.{s.component}")
+def test_meta_build_has_the_released_parameter_count(spec: Spec) -> None:
+    model = on_meta(spec)
+    assert all(p.device.type == "meta" for p in model.parameters())
+    n = count(model)
+    assert n == spec.params, f"{spec.family}.{spec.component}: {n:,} parameters, released {spec.params:,}"
+    if (spec.family, spec.component) in RELEASED:
+        assert n == RELEASED[spec.family, spec.component]
+    assert spec.source, "every released config names where it comes from"
+
+
+def test_every_family_component_has_a_dtype_and_a_shape() -> None:
+    for family in families():
+        table = dict(get_runner(family).default_precision)
+        assert {s.component for s in specs(family)} == set(table), family
+        plan = memory_plan(specs(family), table)
+        assert all(v > 0 for v in plan.values())
+
+
+def test_headline_sizes() -> None:
+    """What the seed measured against: the transformers' sizes in billions."""
+    billions = {f: round(next(s.params for s in specs(f) if s.component in ("transformer", "unet")) / 1e9, 2)
+                for f in families()}
+    assert billions == {"qwen-image": 20.43, "flux": 11.9, "wan": 14.29, "z-image": 6.15, "ltx2": 18.88,
+                        "sd": 0.86, "stable-audio": 1.06}
+
+
+def test_unknown_family_is_refused() -> None:
+    with pytest.raises(RunnerError, match="no released shapes for pipeline 'nope'"):
+        specs("nope")
+
+
+def _small() -> Spec:
+    return next(s for s in specs("stable-audio") if s.component == "projection_model")
+
+
+def test_materialize_is_seeded_typed_and_finite() -> None:
+    spec = next(s for s in specs("sd") if s.component == "text_encoder")
+    a = materialize(spec, device="cpu", dtype="bf16", seed=3)
+    b = materialize(spec, device="cpu", dtype="bf16", seed=3)
+    c = materialize(spec, device="cpu", dtype="bf16", seed=4)
+    assert count(a) == spec.params
+    assert {p.dtype for p in a.parameters()} == {torch.bfloat16}
+    assert not any(p.requires_grad for p in a.parameters())
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+    ids = torch.randint(0, 49408, (1, 77), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = a(ids).last_hidden_state
+    assert torch.isfinite(out.float()).all()
+    assert 0.05 < out.float().std().item() < 50  # variance-preserving fill: neither vanishing nor exploding
+
+
+def test_buffers_are_real_and_follow_the_dtype() -> None:
+    spec = next(s for s in specs("qwen-image") if s.component == "vae")
+    model = materialize(spec, device="cpu", dtype="bf16", seed=0)
+    assert not any(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()])
+    assert {b.dtype for b in model.buffers() if b.is_floating_point()} <= {torch.bfloat16}
+
+
+def test_a_case_that_cannot_fit_says_so_before_it_allocates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (40 * 2**30, 80 * 2**30))
+    plan = memory_plan(specs("qwen-image"), dict(get_runner("qwen-image").default_precision))
+    with pytest.raises(RunnerError, match=r"needs 53\.7 GiB of weights .* 40\.0 of 80\.0 GiB free: it cannot fit"):
+        check_fits(plan, device="cuda:0", family="qwen-image", case="qwen-image-full")
+    check_fits(plan, device="cpu", family="qwen-image")  # the host is not checked: it swaps, it does not refuse
