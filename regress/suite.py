@@ -66,6 +66,9 @@ class Case:
     pipeline: str
     model: str = "tiny"
     model_revision: str | None = None
+    # "random": the released architecture (regress/shapes/released.toml) with seeded random
+    # weights, built on the device: production memory and time without a download.
+    weights: str | None = None
     prompt: str = ""
     negative_prompt: str | None = None
     seed: int = field(default=0, metadata={"schema": {"minimum": 0, "maximum": 2**63 - 1}})
@@ -85,11 +88,18 @@ class Case:
 
     @property
     def is_tiny(self) -> bool:
-        return self.model == "tiny"
+        return self.model == "tiny" and self.weights is None
+
+    @property
+    def is_shape_true(self) -> bool:
+        return self.weights == "random"
 
     def spec(self) -> dict[str, Any]:
         """What determines the output (not how it is judged): hashed into each golden's meta."""
-        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in ((k, getattr(self, k)) for k in SPEC_FIELDS)}
+        spec = {k: dict(v) if isinstance(v, Mapping) else v for k, v in ((k, getattr(self, k)) for k in SPEC_FIELDS)}
+        if spec.get("weights") is None:  # only when set: the hashes of existing goldens stay valid
+            spec.pop("weights", None)
+        return spec
 
     def spec_hash(self) -> str:
         blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"), default=str)
@@ -406,6 +416,13 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
     for j, m in enumerate(raw.get("marks", [])):
         if not isinstance(m, str) or not m.isidentifier():
             raise SuiteError("marks must be identifiers", file=path, case=cid, field=f"marks[{j}]")
+    if "weights" in raw:
+        if raw["weights"] != "random":
+            raise SuiteError(f"unknown weights {raw['weights']!r}: \"random\" is the only value (leave it out to "
+                             "use the model's own weights)", file=path, case=cid, field="weights")
+        if raw.get("model", "tiny") != "tiny":
+            raise SuiteError("weights = \"random\" builds the family's released architecture; leave 'model' out",
+                             file=path, case=cid, field="model")
     values = dict(raw)
     values.update({k: float(raw[k]) for k in ("fps", "guidance") if k in raw})
     values.update(precision=precision, thresholds=_parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds"),

@@ -38,6 +38,7 @@ class SweepRow:
     time_change: float | None = None
     error: str | None = None  # the assignment could not run (e.g. dtypes the pipeline cannot mix)
     lpips_note: str | None = None  # why the LPIPS cell is n/a (no weights, frames too small)
+    reference: str = ""  # the row its metrics compare against: 'all fp32' unless that could not run
 
     def to_json(self) -> dict[str, Any]:
         from .verdict import json_safe
@@ -117,6 +118,7 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
     lpips, no_lpips = lpips_request(session)
     rows: list[SweepRow] = []
     reference = None
+    reference_label = ""
     for i, (label, ov) in enumerate(plan):
         if progress is not None:
             progress(i, len(plan), label)
@@ -128,15 +130,15 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
                                  memory_source="none", wall_s=0.0, error=exc.detail))
             continue
         last = results[-1]
-        if reference is None:
-            reference = last.output
+        if reference is None:  # all fp32 when it runs; at production size it may not fit
+            reference, reference_label = last.output, label
         metrics, note = _quality(reference, last.output, session.device, lpips)
         rows.append(SweepRow(
             label=label, overrides=ov, fingerprint=last.fingerprint, metrics=metrics,
             lpips_note=no_lpips or note,
             peak_memory=last.perf.peak_memory.get("total"), memory_source=last.perf.memory_source,
             wall_s=statistics.median(r.perf.wall_s for r in results), stages=last.perf.stages,
-            stage_memory=dict(last.perf.peak_memory)))
+            stage_memory=dict(last.perf.peak_memory), reference=reference_label))
     session.pipelines.release()
     base = next((r for r in rows if r.label == "default"), None)
     for r in rows:
@@ -173,8 +175,12 @@ def notes(rows: Sequence[SweepRow]) -> list[str]:
     return sorted({r.lpips_note for r in rows if r.lpips_note and r.metrics.get("lpips") is None})
 
 
+def _reference(rows: Sequence[SweepRow]) -> str:
+    return next((r.reference for r in rows if r.reference), "all fp32")
+
+
 def render_markdown(case: Case, platform: str, rows: Sequence[SweepRow]) -> str:
-    lines = [f"**{case.id}** ({case.pipeline}) on `{platform}`; quality against the all-fp32 run; memory: "
+    lines = [f"**{case.id}** ({case.pipeline}) on `{platform}`; quality against the {_reference(rows)} run; memory: "
              f"{rows[0].memory_source if rows else 'none'}", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
@@ -185,7 +191,7 @@ def render_markdown(case: Case, platform: str, rows: Sequence[SweepRow]) -> str:
 def render_rich(case: Case, platform: str, rows: Sequence[SweepRow]) -> Any:
     from rich.table import Table
 
-    t = Table(title=f"{case.id} ({case.pipeline}) on {platform}: quality vs all-fp32, memory "
+    t = Table(title=f"{case.id} ({case.pipeline}) on {platform}: quality vs {_reference(rows)}, memory "
                     f"({rows[0].memory_source if rows else 'none'}) and time vs default")
     for h in HEADERS:
         t.add_column(h, overflow="fold")
