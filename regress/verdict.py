@@ -249,6 +249,16 @@ def _mib(n: float) -> str:
     return f"{n / (1 << 20):.2f} MiB"
 
 
+def _weights_cause(golden: Mapping[str, int], current: Mapping[str, int]) -> str:
+    """Which components' resident weights moved: the part of a peak change that is weights,
+    not activations. Empty when either side did not record weights."""
+    if not golden or not current:
+        return ""
+    moved = [f"{k} {_mib(golden[k])} -> {_mib(current[k])}" for k in sorted(set(golden) & set(current))
+             if golden[k] != current[k]]
+    return f"; weights: {', '.join(moved)}" if moved else "; weights unchanged: activations moved"
+
+
 def perf_gates(perf: Mapping[str, Any], *, memory_tolerance: float | None,
                time_tolerance: float | None) -> dict[str, dict[str, Any]]:
     """Each gated perf figure of a :func:`perf_diff` result: ``peak_memory.<stage>`` and
@@ -265,6 +275,7 @@ def perf_gates(perf: Mapping[str, Any], *, memory_tolerance: float | None,
         return gates
     if memory_tolerance is not None and golden.get("memory_source") == current.get("memory_source") != "none":
         gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
+        cause = _weights_cause(golden.get("weights") or {}, current.get("weights") or {})
         for stage in sorted(set(gm) & set(cm)):
             g, c = gm[stage], cm[stage]
             if not g:
@@ -273,7 +284,7 @@ def perf_gates(perf: Mapping[str, Any], *, memory_tolerance: float | None,
             gates[f"peak_memory.{stage}"] = {
                 "tolerance": memory_tolerance, "change": change, "passed": change <= memory_tolerance,
                 "text": f"peak memory {stage} {_mib(g)} -> {_mib(c)} ({change:+.1%}, tolerance "
-                        f"{memory_tolerance:.0%}, {current.get('memory_source')})"}
+                        f"{memory_tolerance:.0%}, {current.get('memory_source')}){cause}"}
     if time_tolerance is not None and golden.get("wall_s") and current.get("wall_s") is not None:
         change = current["wall_s"] / golden["wall_s"] - 1.0
         gates["wall_s"] = {"tolerance": time_tolerance, "change": change, "passed": change <= time_tolerance,

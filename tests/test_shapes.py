@@ -102,3 +102,83 @@ def test_a_case_that_cannot_fit_says_so_before_it_allocates(monkeypatch: pytest.
     with pytest.raises(RunnerError, match=r"needs 53\.7 GiB of weights .* 40\.0 of 80\.0 GiB free: it cannot fit"):
         check_fits(plan, device="cuda:0", family="qwen-image", case="qwen-image-full")
     check_fits(plan, device="cpu", family="qwen-image")  # the host is not checked: it swaps, it does not refuse
+
+
+# ---------------------------------------------------------------- the shape-true build path
+
+def _small_sd_catalog() -> dict[str, tuple[Spec, ...]]:
+    """SD with small stand-ins for the released configs: the same build path at test cost."""
+    unet = {"block_out_channels": [8, 16], "layers_per_block": 1, "sample_size": 8, "cross_attention_dim": 32,
+            "attention_head_dim": 2, "norm_num_groups": 4,
+            "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]}
+    vae = {"block_out_channels": [8, 16], "down_block_types": ["DownEncoderBlock2D"] * 2,
+           "up_block_types": ["UpDecoderBlock2D"] * 2, "latent_channels": 4, "norm_num_groups": 4}
+    clip = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "vocab_size": 1000, "max_position_embeddings": 77, "projection_dim": 32}
+    raw = [("unet", "diffusers:UNet2DConditionModel", unet, None),
+           ("vae", "diffusers:AutoencoderKL", vae, None),
+           ("text_encoder", "transformers:CLIPTextModel", clip, "transformers:CLIPTextConfig")]
+    specs_ = []
+    for name, cls, config, config_class in raw:
+        spec = Spec(family="sd", component=name, cls=cls, config=config, config_class=config_class, source="test")
+        specs_.append(Spec(family="sd", component=name, cls=cls, config=config, config_class=config_class,
+                           source="test", params=count(on_meta(spec))))
+    return {"sd": tuple(specs_)}
+
+
+def test_shape_true_case_replaces_every_network_and_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    import regress.shapes as shapes
+    from regress.suite import Case
+
+    monkeypatch.setattr(shapes, "_catalog", _small_sd_catalog)
+    runner = get_runner("sd")
+    case = Case(id="sd-shape-true", pipeline="sd", weights="random", height=32, width=32, steps=1, prompt="x")
+    assert case.is_shape_true and not case.is_tiny
+    outputs = []
+    for _ in range(2):
+        built = runner.build(case, {}, "cpu")
+        pipe = built.pipe
+        assert pipe.unet.config.block_out_channels == (8, 16) or list(pipe.unet.config.block_out_channels) == [8, 16]
+        assert pipe.vae_scale_factor == 2  # read from the new VAE in __init__, not from the scaffold's
+        result = runner.run(built, case, "cpu")
+        outputs.append(result.output.image)
+        assert result.fingerprint == {"unet": "fp16", "vae": "fp32", "text_encoder": "fp16"}
+        expect = {s.component: s.params * (4 if s.component == "vae" else 2) for s in shapes.specs("sd")}
+        assert result.perf.weights == pytest.approx(expect, rel=0.02)  # parameters plus a few buffers
+        assert result.output.nonfinite == 0
+    assert (outputs[0] == outputs[1]).all()
+
+
+def test_weights_field_is_validated(tmp_path) -> None:
+    from regress.errors import SuiteError
+    from regress.suite import load_suite
+
+    def suite(body: str):
+        path = tmp_path / "suite.toml"
+        path.write_text('[store]\nkind = "file"\npath = "s"\n\n[[case]]\nid = "c"\npipeline = "sd"\n' + body)
+        return load_suite(path)
+
+    assert suite('weights = "random"\n').cases[0].is_shape_true
+    with pytest.raises(SuiteError, match=r"case 'c'.*weights.*\"random\" is the only value"):
+        suite('weights = "released"\n')
+    with pytest.raises(SuiteError, match=r"model.*leave 'model' out"):
+        suite('weights = "random"\nmodel = "org/name"\n')
+    # spec hashes of cases without the field are unchanged (existing goldens stay valid)
+    assert "weights" not in suite("").cases[0].spec()
+
+
+def test_memory_verdict_names_the_component_whose_weights_moved() -> None:
+    from regress.verdict import perf_gate
+
+    mib = 1 << 20
+    golden = {"memory_source": "cuda.max_memory_allocated", "peak_memory": {"decode": 7367 * mib},
+              "weights": {"vae": 242 * mib, "transformer": 38967 * mib}}
+    current = {"memory_source": "cuda.max_memory_allocated", "peak_memory": {"decode": 14733 * mib},
+               "weights": {"vae": 484 * mib, "transformer": 38967 * mib}}
+    failures, _ = perf_gate({"golden": golden, "current": current}, memory_tolerance=0.05, time_tolerance=None)
+    assert failures == ["peak memory decode 7367.00 MiB -> 14733.00 MiB (+100.0%, tolerance 5%, "
+                        "cuda.max_memory_allocated); weights: vae 242.00 MiB -> 484.00 MiB"]
+    current["weights"]["vae"] = 242 * mib
+    failures, _ = perf_gate({"golden": golden, "current": current}, memory_tolerance=0.05, time_tolerance=None)
+    assert failures[0].endswith("weights unchanged: activations moved")

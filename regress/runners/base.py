@@ -29,10 +29,16 @@ class Perf:
     peak_memory: dict[str, int] = field(default_factory=dict)
     memory_source: str = "none"
     build_s: float | None = None
+    # Resident bytes per component after the call (parameters and buffers): the part of a peak
+    # that is weights, so a memory verdict can say whether weights or activations moved.
+    weights: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"wall_s": self.wall_s, "stages": self.stages, "peak_memory": self.peak_memory,
-                "memory_source": self.memory_source, "build_s": self.build_s}
+        d = {"wall_s": self.wall_s, "stages": self.stages, "peak_memory": self.peak_memory,
+             "memory_source": self.memory_source, "build_s": self.build_s}
+        if self.weights:
+            d["weights"] = self.weights
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> Perf | None:
@@ -40,7 +46,8 @@ class Perf:
             return None
         return cls(wall_s=float(d.get("wall_s", 0.0)), stages=dict(d.get("stages", {})),
                    peak_memory={k: int(v) for k, v in d.get("peak_memory", {}).items()},
-                   memory_source=d.get("memory_source", "none"), build_s=d.get("build_s"))
+                   memory_source=d.get("memory_source", "none"), build_s=d.get("build_s"),
+                   weights={k: int(v) for k, v in d.get("weights", {}).items()})
 
 
 @dataclass

@@ -31,10 +31,12 @@ class BuiltPipeline:
     recorder: Any = None
     _walk: TensorWalk = field(default_factory=TensorWalk, repr=False)
     _resident: int | None = field(default=None, repr=False)
+    weights: dict[str, int] = field(default_factory=dict)  # resident bytes per component, last observed
 
     def observe(self) -> tuple[dict[str, str], int]:
         """Fingerprint and resident bytes now (the tensor lists are kept between calls)."""
-        fp, self._resident = observe(self.pipe, self._walk)
+        self.weights = {}
+        fp, self._resident = observe(self.pipe, self._walk, self.weights)
         return fp, self._resident
 
     def resident_bytes(self) -> int:

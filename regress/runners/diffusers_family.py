@@ -44,6 +44,7 @@ from .environment import quiet_libraries, seed_defaults, warm_up_device
 from .measurement import StageMeter
 from .observation import fingerprint, versions
 from .recording import StageRecorder, instrument
+from .shape_true import build_shape_true
 
 _RESERVED_KWARGS = ("generator", "output_type", "return_dict")
 
@@ -85,6 +86,10 @@ class DiffusersFamily:
     def build_tiny(self, case: Case) -> Any:
         """A pipeline with random weights from a config, seeded per module, all in fp32."""
         raise NotImplementedError
+
+    def adapt(self, pipe: Any) -> None:
+        """Fix-ups a pipeline needs once built (e.g. for the offline tokenizer); the tiny build
+        and the shape-true build both call it."""
 
     def call_kwargs(self, case: Case) -> dict[str, Any]:
         """Case fields -> pipeline kwargs. A field left as None falls back to the family's
@@ -154,7 +159,13 @@ class DiffusersFamily:
         """
         table = self.resolve_precision(precision, case)
         quiet_libraries()
-        pipe, commit = (self.build_tiny(case), None) if case.is_tiny else self.load_checkpoint(case, table)
+        if case.is_shape_true:
+            pipe, commit = build_shape_true(self, case, table, device), None
+        elif case.is_tiny:
+            pipe, commit = self.build_tiny(case), None
+            self.adapt(pipe)
+        else:
+            pipe, commit = self.load_checkpoint(case, table)
         place(pipe, table, device)
         casts = cast_at_boundaries(pipe, table, self.default_precision,
                                    skip=("vae", *self.audio_decoders))  # the decoders cast their own input
@@ -205,7 +216,9 @@ class DiffusersFamily:
         fp, _ = built.observe()  # also refreshes the resident bytes the next call's meter starts from
         for name in built.boundary_casts:
             fp[name] = f"{fp[name]} (cast at its boundaries)"
-        return RunResult(output=output, fingerprint=fp, perf=meter.perf(), versions=provenance)
+        perf = meter.perf()
+        perf.weights = dict(built.weights)
+        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance)
 
     # ---- helpers subclasses rarely touch
 

@@ -37,18 +37,24 @@ class TensorWalk:
         return self._tensors
 
 
-def observe(pipe: Any, walk: TensorWalk | None = None) -> tuple[dict[str, str], int]:
+def observe(pipe: Any, walk: TensorWalk | None = None,
+            weights: dict[str, int] | None = None) -> tuple[dict[str, str], int]:
     """The fingerprint and the resident bytes of a pipeline in one walk over its tensors.
 
     Fingerprint: the observed dtype of each ``nn.Module`` component's floating parameters
     (buffers when it has none): what actually ran, not what was asked for. Resident bytes:
     what the components' parameters and buffers hold (the memory baseline). ``walk`` keeps
     the tensor lists between calls (see :class:`TensorWalk`); without one they are walked afresh.
+    ``weights``, when given, receives the resident bytes per component (at production size the
+    memory verdict names the component whose weights moved).
     """
     fp: dict[str, str] = {}
     total = 0
     for name, params, buffers in (walk or TensorWalk()).components(pipe):
-        total += sum(t.nbytes for t in params) + sum(t.nbytes for t in buffers)
+        held = sum(t.nbytes for t in params) + sum(t.nbytes for t in buffers)
+        total += held
+        if weights is not None:
+            weights[name] = held
         floats = {d for d in {t.dtype for t in params} if d.is_floating_point}
         if not floats:
             floats = {d for d in {t.dtype for t in buffers} if d.is_floating_point}

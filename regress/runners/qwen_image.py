@@ -55,15 +55,16 @@ class QwenImage(DiffusersFamily):
         text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
         # A decoder-only encoder: its prompt template ends without an eos token.
         tokenizer = make_tokenizer(1024, add_eos=False)
-        pipe = QwenImagePipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+        return QwenImagePipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
                                  text_encoder=text_encoder, tokenizer=tokenizer)
+
+    def adapt(self, pipe: Any) -> None:
         # The pipeline drops the template's system part by a token count (34) that is right for
         # Qwen's tokenizer only; with bytes it would keep ~120 system bytes, and truncation to
         # max_sequence_length would then leave no trace of the prompt at all.
         template = pipe.prompt_template_encode
         system_part = template[: template.index("{}")]
-        pipe.prompt_template_encode_start_idx = len(tokenizer(system_part).input_ids)
-        return pipe
+        pipe.prompt_template_encode_start_idx = len(pipe.tokenizer(system_part).input_ids)
 
 
 RUNNER = QwenImage()
