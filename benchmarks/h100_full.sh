@@ -39,6 +39,7 @@ step "pytest -m golden (exact, must pass)"
 /usr/bin/time -f "pytest exact: %e s wall" timeout 300 $P -k qwen-image-1328 --golden-report "$OUT/report-exact" 2>&1 | tail -12
 step "pytest -m golden --golden-precision vae=fp32 (must fail on decode memory)"
 /usr/bin/time -f "pytest vae=fp32: %e s wall" timeout 300 $P -k qwen-image-1328 --golden-precision vae=fp32 --golden-report "$OUT/report-vae32" 2>&1 | grep -v "^$" | tail -30
-tar czf "$OUT/full_goldens.tgz" benchmarks/full/goldens.lock benchmarks/full/store 2>/dev/null
+tar czf "$OUT/full_goldens.tgz" benchmarks/full/goldens.lock benchmarks/full/store
 fi
 } 2>&1 | grep -v -E "USDT|profiler_st|gpuGetDeviceCount" | tee "$OUT/log.txt"
+cd "$OUT" && tar czf results.tgz --exclude results.tgz --exclude log.txt . 2>/dev/null && find . -mindepth 1 -not -name results.tgz -not -name log.txt -delete

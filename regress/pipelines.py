@@ -22,12 +22,14 @@ class PipelineCache:
 
     def __init__(self, *, freeze_heap: bool = False) -> None:
         self._built: dict[tuple[Any, ...], tuple[Any, float]] = {}
-        self._freeze = freeze_heap
+        self._freeze = self._freeze_option = freeze_heap
 
     def get(self, runner: Any, case: Any, precision: Mapping[str, str], device: str) -> tuple[Any, float]:
         """(the built pipeline, seconds its build took), building it on first use."""
         key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), device)
         if key not in self._built:
+            if case.is_shape_true and self._built:
+                self.release()  # production-size pipelines are not cached side by side: 20-65 GB each
             t0 = time.perf_counter()
             built = runner.build(case, precision, device)
             self._built[key] = (built, time.perf_counter() - t0)
@@ -47,6 +49,10 @@ class PipelineCache:
         import gc
         import sys
 
+        # A frozen heap (see freeze_heap) is never collected, and a built pipeline holds
+        # reference cycles (its stage wrappers): unfreeze, or its weights stay allocated.
+        gc.unfreeze()
+        self._freeze = self._freeze_option  # frozen again after the next build
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():

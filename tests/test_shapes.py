@@ -98,6 +98,8 @@ def test_buffers_are_real_and_follow_the_dtype() -> None:
 
 def test_a_case_that_cannot_fit_says_so_before_it_allocates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (40 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda _dev=None: 0)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda _dev=None: 0)
     plan = memory_plan(specs("qwen-image"), dict(get_runner("qwen-image").default_precision))
     with pytest.raises(RunnerError, match=r"needs 53\.7 GiB of weights .* 40\.0 of 80\.0 GiB free: it cannot fit"):
         check_fits(plan, device="cuda:0", family="qwen-image", case="qwen-image-full")
@@ -182,3 +184,21 @@ def test_memory_verdict_names_the_component_whose_weights_moved() -> None:
     current["weights"]["vae"] = 242 * mib
     failures, _ = perf_gate({"golden": golden, "current": current}, memory_tolerance=0.05, time_tolerance=None)
     assert failures[0].endswith("weights unchanged: activations moved")
+
+
+def test_out_of_memory_is_a_one_line_answer_naming_the_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    import regress.shapes as shapes
+    from regress.suite import Case
+
+    monkeypatch.setattr(shapes, "_catalog", _small_sd_catalog)
+    runner = get_runner("sd")
+    case = Case(id="sd-oom", pipeline="sd", weights="random", height=32, width=32, steps=1)
+    built = runner.build(case, {}, "cpu")
+
+    def boom(*_a, **_k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 294.00 MiB.\nmore")
+
+    monkeypatch.setattr(built.pipe.unet, "forward", boom)
+    with pytest.raises(RunnerError, match=r"out of cpu memory in stage 'denoise' with 0\.\d GiB of weights "
+                                          r"resident: CUDA out of memory\. Tried to allocate 294\.00 MiB\.$"):
+        runner.run(built, case, "cpu")

@@ -56,7 +56,7 @@ def check_model_pin(case: Case, *, strict: bool, file: str | Path | None = None)
     model id, a revision on a tiny model, or, under ``strict``, a revision that is not a
     40-hex commit sha.
     """
-    if case.is_tiny:
+    if case.model == "tiny":  # tiny or shape-true: built from configs in this repository
         if case.model_revision is not None:
             raise RunnerError("model_revision applies to Hub models only (model = \"org/name\"), not to "
                               "model = \"tiny\"", file=file, case=case.id, field="model_revision")

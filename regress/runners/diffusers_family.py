@@ -199,6 +199,11 @@ class DiffusersFamily:
         with StageMeter(built, device, cpu_memory=self.profile_cpu_memory) as meter:
             try:
                 result = pipe(**kwargs, generator=generator, output_type="np", return_dict=True)
+            except torch.OutOfMemoryError as exc:
+                # at production size this is an answer, not a crash: which stage, on what weights
+                raise RunnerError(f"out of {device} memory in stage '{meter.stage}' with "
+                                  f"{built.resident_bytes() / 2**30:.1f} GiB of weights resident: "
+                                  f"{str(exc).splitlines()[0]}", case=case.id, field="precision") from None
             except RuntimeError as exc:
                 if "dtype" not in str(exc):
                     raise

@@ -108,6 +108,11 @@ class StageMeter:
                 self._cpu_peaks(*events)
             self.profile_overhead_s = time.perf_counter() - end
 
+    @property
+    def stage(self) -> str:
+        """The stage running now ('post' after the last decode)."""
+        return self._seg
+
     # ---- stage boundaries (called by the wrappers)
 
     def enter(self, stage: str) -> None:

@@ -162,6 +162,8 @@ def check_fits(plan: Mapping[str, int], *, device: str, family: str, case: str |
     if dev.type != "cuda":
         return
     free, total = torch.cuda.mem_get_info(dev)
+    # what torch's caching allocator holds but does not use is free for this build too
+    free += torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
     need = sum(plan.values())
     if need > free:
         parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in plan.items())
