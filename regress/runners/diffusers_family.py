@@ -214,7 +214,7 @@ class DiffusersFamily:
             finally:
                 built.recorder = None
         output = self.to_output(result, case, pipe)
-        output.stages = recorder.tensors or None
+        output.stages = recorder.finish() or None
         provenance = versions(device)
         if built.model_commit:
             provenance["model_commit"] = built.model_commit  # the snapshot a checkpoint came from

@@ -24,17 +24,40 @@ class StageRecorder:
     ``encode_prompt`` call returned (``text_encode/call1/out0``), the latents after denoising
     steps (``denoise/step01``; every step of a tiny case, the first, middle and last of a real
     one), and what each decoder was given (``decode/vae/input``). Float32 copies on the CPU:
-    recording changes no value the pipeline computes."""
+    recording changes no value the pipeline computes.
+
+    On a GPU a copy is queued into pinned host memory on the pipeline's stream and turned into
+    numpy after the call (:meth:`finish`): a ``.cpu()`` per step would make the host wait for
+    the step's kernels and leave the GPU idle while the next step's launches refill the queue,
+    and a device-side copy would add to the peak memory the gate judges."""
 
     def __init__(self, *, steps: int, every_step: bool) -> None:
         self.tensors: dict[str, Any] = {}
+        self._queued: dict[str, Any] = {}  # name -> pinned host tensor, filled by a queued copy
         self.calls = 0
         keep = range(1, steps + 1) if every_step else {1, (steps + 1) // 2, steps}
         self.steps = set(keep)
 
+    def has(self, name: str) -> bool:
+        return name in self.tensors or name in self._queued
+
     def add(self, name: str, t: Any) -> None:
-        if torch.is_tensor(t) and t.is_floating_point():
+        if not (torch.is_tensor(t) and t.is_floating_point()):
+            return
+        if t.device.type == "cuda":  # CUDA and ROCm
+            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            host.copy_(t.detach(), non_blocking=True)
+            self._queued[name] = host
+        else:
             self.tensors[name] = float32_copy(t)
+
+    def finish(self) -> dict[str, Any]:
+        """The recorded tensors as float32 numpy, once the call's work has completed (the
+        meter synchronises at the end of the call)."""
+        for name, host in self._queued.items():
+            self.tensors[name] = float32_copy(host)
+        self._queued.clear()
+        return self.tensors
 
     def text(self, returned: Any) -> None:
         self.calls += 1
@@ -86,7 +109,7 @@ def _wrap_decode(built: BuiltPipeline, module: Any, method: str, stage: str, nam
 
     def wrapped(z: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = built.recorder
-        if recorder is not None and f"{stage}/{name}/input" not in recorder.tensors:
+        if recorder is not None and not recorder.has(f"{stage}/{name}/input"):
             recorder.add(f"{stage}/{name}/input", z)  # the first call (a tiled decode calls again)
         if torch.is_tensor(z) and z.is_floating_point():
             z = z.to(module.dtype)
