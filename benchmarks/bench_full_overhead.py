@@ -8,6 +8,10 @@ process also pays the one-time kernel probe; a second case on the same built pip
 steady state.
 
     python benchmarks/bench_full_overhead.py qwen-image-1328 qwen-image-1328 qwen-image-1024
+    python benchmarks/bench_full_overhead.py --profile qwen-image-1328   # where the time goes
+
+The shares are measured without the profiler (it slows Python, i.e. regress, far more than the
+GPU-bound pipeline).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from regress.suite import load_suite
 SUITE = Path(__file__).parent / "full" / "suite.toml"
 
 
-def main(case_ids: list[str]) -> None:
+def main(case_ids: list[str], *, profile: bool) -> None:
     import torch
 
     suite = load_suite(SUITE)
@@ -38,9 +42,11 @@ def main(case_ids: list[str]) -> None:
         prof = cProfile.Profile()
         cached = set(session._pipes)  # a benchmark may look: did this check build a pipeline?
         t0 = time.perf_counter()
-        prof.enable()
+        if profile:
+            prof.enable()
         run = session.check(case)
-        prof.disable()
+        if profile:
+            prof.disable()
         total = time.perf_counter() - t0
         perf = run.result.perf if run.result else None
         build = (perf.build_s or 0.0) if perf and set(session._pipes) - cached else 0.0
@@ -50,7 +56,7 @@ def main(case_ids: list[str]) -> None:
               f"{rest / total:.2%} |")
         profiles.append((cid, prof))
     session.close()
-    for cid, prof in profiles:
+    for cid, prof in profiles if profile else ():
         print(f"\n--- {cid}: regress functions by cumulative time (s)")
         stats = pstats.Stats(prof)
         rows = [(v[3], f"{Path(k[0]).parent.name}/{Path(k[0]).name}:{k[2]}") for k, v in stats.stats.items()
@@ -60,4 +66,5 @@ def main(case_ids: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["qwen-image-1328", "qwen-image-1328"])
+    args = sys.argv[1:]
+    main([a for a in args if a != "--profile"] or ["qwen-image-1328", "qwen-image-1328"], profile="--profile" in args)
