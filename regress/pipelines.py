@@ -38,6 +38,10 @@ class PipelineCache:
                 self._freeze = False
         return self._built[key]
 
+    def __len__(self) -> int:
+        """How many pipelines are built (a benchmark asks whether a case built one)."""
+        return len(self._built)
+
     def clear(self) -> None:
         """Forget every pipeline: the next case builds afresh, as a new process would."""
         self._built.clear()
