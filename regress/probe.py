@@ -243,43 +243,9 @@ def run_probe(device: str) -> tuple[dict[str, str], float]:
     return digests, (time.perf_counter() - t0) * 1e3
 
 
-def start_identity(device: str) -> None:
-    """Begin :func:`identity` on a GPU in a background thread, to be overlapped with a build.
-
-    On an H100 the first probe of a process costs ~370 ms (loading the kernels of 36 ops that
-    the pipeline does not use), against 5-8 ms repeated; a shape-true build spends seconds in
-    Python constructing modules while the GPU idles. The probe's kernels go to the same
-    (default) stream as the build's, so its bits are what they would be on the main thread.
-    Callers must let it finish before a measured call (:func:`identity` waits), so that
-    neither the meter's peak memory nor its time sees the probe. No-op on the CPU, where the
-    probe costs 12-18 ms and would compete with the build for the same cores.
-    """
-    if not device.startswith("cuda") or device in _PENDING:
-        return
-    import threading
-
-    done = threading.Event()
-    _PENDING[device] = done
-
-    def work() -> None:
-        try:
-            identity(device, _wait=False)
-        except Exception:  # noqa: BLE001 - identity() on the main thread runs it again and raises there
-            pass
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="regress-probe", daemon=True).start()
-
-
-_PENDING: dict[str, Any] = {}
-
-
-def identity(device: str, *, _wait: bool = True) -> Identity:
+def identity(device: str) -> Identity:
     """This process's numerics identity on ``device`` (cached while the kernel-choosing
     settings stay the same)."""
-    if _wait and (pending := _PENDING.get(device)) is not None:
-        pending.wait()
     inst = installed(device)
     key = (device, tuple(sorted(inst.items())))
     found = _CACHE.get(key)

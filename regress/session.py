@@ -73,13 +73,13 @@ class GoldenSession(RunContext):
         ``--golden-precision`` layer."""
         runner = get_runner(case.pipeline)
         gpu = self.device.startswith("cuda")
-        if gpu:  # the kernel probe's first run overlaps the build (see probe.start_identity)
-            from .probe import start_identity
+        if gpu:  # the judgement's one-time GPU costs overlap the build (regress.warmup)
+            from . import warmup
 
-            start_identity(self.device)
+            warmup.start(self.device)
         built, build_s = self.pipelines.get(runner, case, self.precision_for(case, precision), self.device)
         if gpu:
-            _ = self.identity  # finished before a measured call: its memory and time are not the call's
+            warmup.wait(self.device)  # finished before a measured call: its memory and time are not the call's
         result = runner.run(built, case, self.device)
         check_result(runner, case, result, file=self.suite.path)
         result.perf.build_s = build_s  # the cache times every runner's build, and owns the figure
