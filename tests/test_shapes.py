@@ -202,3 +202,23 @@ def test_out_of_memory_is_a_one_line_answer_naming_the_stage(monkeypatch: pytest
     with pytest.raises(RunnerError, match=r"out of cpu memory in stage 'denoise' with 0\.\d GiB of weights "
                                           r"resident: CUDA out of memory\. Tried to allocate 294\.00 MiB\.$"):
         runner.run(built, case, "cpu")
+
+
+def test_tensor_quantisation_is_the_numpy_path_bit_for_bit() -> None:
+    """Images on a GPU are quantised there; the result must equal regress.outputs.to_uint8's."""
+    import numpy as np
+
+    from regress.outputs import to_uint8
+    from regress.runners.casting import tensor_to_uint8
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 37, 53, generator=g) * 1.2 - 0.1  # out of range both ways
+    x[0, 0, :4] = torch.tensor([0.5 / 255, 1.5 / 255, 2.5 / 255, 254.5 / 255])  # round half to even
+    x[1, 1, 1], x[2, 2, 2], x[0, 3, 3] = float("nan"), float("inf"), float("-inf")
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        t = x.to(dtype)
+        got, bad = tensor_to_uint8(t)
+        want, want_bad = to_uint8(t.float().permute(1, 2, 0).numpy())
+        assert bad == want_bad == 3
+        assert got.dtype == np.uint8 and got.shape == (37, 53, 3)
+        assert np.array_equal(got, want), dtype

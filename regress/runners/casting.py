@@ -84,6 +84,17 @@ def float32_copy(t: Any) -> Any:
     return np.array(t.contiguous().numpy(), dtype=np.float32, copy=True)
 
 
+def tensor_to_uint8(image: Any) -> tuple[Any, int]:
+    """A (C, H, W) float image tensor in [0, 1], on any device, to (H, W, C) uint8 numpy, with
+    its non-finite count: :func:`regress.outputs.to_uint8`'s arithmetic on the tensor's device."""
+    x = image.detach().float()
+    bad = int(x.numel() - torch.isfinite(x).sum().item())
+    if bad:
+        x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
+    q = (x * 255.0).clamp_(0.0, 255.0).round_().to(torch.uint8)
+    return q.permute(1, 2, 0).contiguous().cpu().numpy(), bad
+
+
 def to_float32_audio(x: Any) -> tuple[Any, int]:
     """A waveform (tensor or array, channels x samples) as float32 numpy, counting NaN/Inf.
 
