@@ -25,8 +25,6 @@ built pipeline the session caches in :mod:`.built`.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -39,15 +37,13 @@ from ..precision import resolve_precision
 from ..suite import Case
 from .base import RunResult
 from .built import BuiltPipeline
+from .call_args import call_parameters, check_kwargs
 from .casting import cast_at_boundaries, place, tensor_to_uint8, to_float32_audio
 from .environment import quiet_libraries, seed_defaults, warm_up_device
 from .measurement import StageMeter
 from .observation import fingerprint, versions
 from .recording import StageRecorder, instrument
 from .shape_true import build_shape_true
-
-_RESERVED_KWARGS = ("generator", "output_type", "return_dict")
-
 
 # --------------------------------------------------------------------------- family base
 
@@ -131,10 +127,8 @@ class DiffusersFamily:
         raise NotImplementedError(f"{type(self).__name__} must implement sample_rate for '{self.output_kind}'")
 
     def output_type(self, device: str) -> str:
-        """What the pipeline is asked to return. Images on a GPU stay there as a tensor and are
-        quantised there (:func:`~regress.runners.casting.tensor_to_uint8`): the host receives
-        uint8 instead of 4x the bytes in float32 and converts nothing. Bit for bit the same as
-        the numpy path (the same IEEE float32 multiply, clip and round-half-to-even)."""
+        """Images on a GPU are quantised there (:func:`~.casting.tensor_to_uint8`, bit for bit
+        the numpy path): the host gets uint8, not 4x the bytes in float32."""
         return "pt" if self.output_kind == "image" and torch.device(device).type == "cuda" else "np"
 
     def to_output(self, result: Any, case: Case, pipe: Any = None) -> Output:
@@ -193,11 +187,11 @@ class DiffusersFamily:
         counted before quantisation could hide them."""
         pipe = built.pipe
         kwargs = self.call_kwargs(case)
-        _check_kwargs(pipe, kwargs, case)
+        check_kwargs(pipe, kwargs, case)
         generator = torch.Generator(device="cpu").manual_seed(case.seed)
         seed_defaults(case.seed, device)
         recorder = StageRecorder(steps=case.steps, every_step=case.is_tiny)
-        accepted, _ = _call_parameters(type(pipe))
+        accepted, _ = call_parameters(type(pipe))
         if "callback_on_step_end" in accepted and "callback_on_step_end" not in kwargs:
             kwargs["callback_on_step_end"] = recorder.on_step_end
         elif "callback" in accepted and "callback" not in kwargs:  # Stable Audio's older hook
@@ -252,21 +246,3 @@ class DiffusersFamily:
         from .checkpoint import load_pipeline
 
         return load_pipeline(self.pipeline_class, case, table, extra=self.checkpoint_kwargs)
-
-
-def _check_kwargs(pipe: Any, kwargs: Mapping[str, Any], case: Case) -> None:
-    """Turn a misspelt ``args`` key into a one-line error instead of a TypeError deep inside."""
-    params, takes_any = _call_parameters(type(pipe))
-    for key in kwargs:
-        if key in _RESERVED_KWARGS:
-            raise RunnerError(f"'{key}' is set by regress and cannot be passed", case=case.id, field=f"args.{key}")
-        if not takes_any and key not in params:
-            raise RunnerError(f"{type(pipe).__name__} takes no argument '{key}'", case=case.id, field=f"args.{key}")
-
-
-@functools.lru_cache(maxsize=None)
-def _call_parameters(cls: type) -> tuple[frozenset[str], bool]:
-    """A pipeline class's ``__call__`` argument names and whether it takes ``**kwargs``
-    (``inspect.signature`` once per class, not once per case)."""
-    params = inspect.signature(cls.__call__).parameters
-    return frozenset(params), any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
