@@ -17,8 +17,6 @@ from ..errors import RunnerError
 from ..precision import to_torch_dtype
 from . import Spec
 
-_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp64": 8, "fp8_e4m3": 1, "fp8_e5m2": 1}
-
 
 def _resolve(path: str) -> Any:
     module, _, name = path.partition(":")
@@ -69,7 +67,7 @@ def count(module: nn.Module) -> int:
 
 
 def weight_bytes(params: int, dtype: str) -> int:
-    return params * _BYTES[dtype]
+    return params * to_torch_dtype(dtype).itemsize
 
 
 @contextlib.contextmanager
