@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .judge import Evidence, Subject, thresholds_for
+from .metrics.resident import GoldenOnDevice
 from .outputs import Output
 from .stores.base import Store, lookup
 from .suite import Case, Suite
@@ -27,11 +28,13 @@ def load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Ou
 
 def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Case | Mapping[str, float],
            suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Any],
-           exact: bool = False) -> tuple[Evidence, dict[str, Threshold], Output | None]:
+           exact: bool = False, on_device: GoldenOnDevice | None = None,
+           ) -> tuple[Evidence, dict[str, Threshold], Output | None]:
     """(evidence, thresholds, the golden's output) for ``subject`` against the golden
     :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity,
     asked for only when there is a golden. ``exact``: judge in the exact regime even where the
-    kernel probe differs (bisect --exact)."""
+    kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
+    for an earlier judgement of the same case is kept (see regress.metrics.resident)."""
     from .metrics.compare import compare_outputs
     from .metrics.lpips import lpips_setup
     from .metrics.stages import stage_evidence
@@ -53,7 +56,11 @@ def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Ca
     thresholds = thresholds_for(suite, case, platform, golden_platform=golden.platform, golden_meta=golden.meta,
                                 regime=numerics.regime)
     lp = lpips_setup(suite, store, thresholds)
+    if on_device is not None:
+        on_device.lend(case_id=subject.id, meta=golden.meta, golden=golden_output)
     comparison = compare_outputs(golden_output, subject.output, device=device, lpips=lp and lp.request)
+    if on_device is not None:
+        on_device.keep(golden_output)
     stages, stage_values = stage_evidence(golden_output, subject.output)
     evidence = Evidence(golden=golden, match=match, revision=store.revision, numerics=numerics,
                         comparison=comparison, stages=stages, stage_values=stage_values, lpips=lp)

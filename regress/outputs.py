@@ -7,13 +7,19 @@ one call, and both belong to one golden, so tracks live side by side in one obje
 Files: image -> ``output.png``; video -> ``output.npz`` (``frames``, ``fps``); audio ->
 ``audio.npz`` (``samples``, ``sample_rate``). npz files are always read with
 ``allow_pickle=False``.
+
+Frames still on the device that made them (a GPU run's image or video, a golden uploaded for
+judging) may ride along as :class:`DeviceFrames`: the metrics read them there instead of
+copying the host arrays back (:mod:`regress.metrics.resident`). They are a cache of the
+host arrays, never more: not written, not pickled, not compared, not part of ``kind``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +50,36 @@ class Output:
     # Intermediate tensors between the pipeline's stages (judged apart from the tracks, so that
     # a verdict can name the first stage that diverged). Not part of ``kind``.
     stages: dict[str, np.ndarray] | None = None
+    # The same frames on a device (see DeviceFrames); set with keep_on_device, never by the
+    # constructor, so that copies (dataclasses.replace, pickle, deepcopy) start without them.
+    on_device: DeviceFrames | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["on_device"] = None  # device memory never travels with a copy
+        return state
+
+    def keep_on_device(self, *, image: Any = None, video: Any = None) -> Output:
+        """Attach the uint8 frames of the image / video track as they are on a device (torch
+        tensors equal to the host arrays, which the caller guarantees by making one from the
+        other). Only their shape is checked here: comparing the values would cost the copy
+        this exists to avoid. ``None`` for both drops them. Returns this output."""
+        if image is None and video is None:
+            self.on_device = None
+            return self
+        for name, t in (("image", image), ("video", video)):
+            host = getattr(self, name)
+            if t is None:
+                continue
+            if host is None or tuple(t.shape) != host.shape or str(t.dtype) != "torch.uint8":
+                raise OutputError(f"device copy of the {name} track must be uint8 {getattr(host, 'shape', None)}, "
+                                  f"got {t.dtype} {tuple(t.shape)}")
+        self.on_device = DeviceFrames(image=image, video=video)
+        return self
+
+    def device_frames(self, track: str) -> Any:
+        """The device copy of ``track`` ('image' or 'video'), or None."""
+        return getattr(self.on_device, track) if self.on_device is not None else None
 
     def __post_init__(self) -> None:
         if self.image is None and self.video is None and self.audio is None:
@@ -137,6 +173,15 @@ class Output:
                 return cls(audio=samples, sample_rate=rate)
             raise OutputError(f"{path}: npz holds neither 'frames' (video) nor 'samples' (audio)")
         raise OutputError(f"{path}: unsupported output file type {suffix!r} (.png or .npz)")
+
+
+@dataclass(frozen=True)
+class DeviceFrames:
+    """An :class:`Output`'s image (H, W, 3) and video (T, H, W, 3) as uint8 torch tensors on
+    the device where they already are (typed Any: ``import regress`` does not import torch)."""
+
+    image: Any = None
+    video: Any = None
 
 
 def write_npz(**arrays: np.ndarray) -> bytes:

@@ -21,6 +21,7 @@ from .errors import RegressError, one_line
 from .evidence import gather, load_golden
 from .judge import Subject, judge
 from .media import MediaQueue
+from .metrics.resident import GoldenOnDevice
 from .options import Options
 from .outputs import Output
 from .pipelines import PipelineCache, run_precision
@@ -59,6 +60,8 @@ class GoldenSession(RunContext):
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
         self.selected: list[str] | None = None  # case ids asked for before sharding (for coverage)
+        # The golden frames of the case being judged, on the GPU (bisect judges one case many times).
+        self.golden_on_device = GoldenOnDevice()
 
     # ------------------------------------------------------------------ running
 
@@ -100,6 +103,7 @@ class GoldenSession(RunContext):
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, None, None))
         run = self.judge(case, result, started=t0, prefetched=golden)
+        self.golden_on_device.release()  # a suite run judges each case once
         if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
             run.verdict.warnings.append(pin_warning)
         return run
@@ -131,16 +135,21 @@ class GoldenSession(RunContext):
                started: float | None, prefetched: Future[tuple[Any, str, Output | None]] | None) -> CaseRun:
         t0 = time.perf_counter() if started is None else started
         platform = self.platform
+        golden_output: Output | None = None
         try:
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
-                identity=lambda: self.identity, exact=self.options.exact)
+                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device)
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)
             verdict.duration_s = time.perf_counter() - t0
             return self._record(CaseRun(verdict, result, None))
+        finally:  # judged: no device memory goes on to the report, staging or the media writer
+            for judged in (subject.output, golden_output):
+                if judged is not None:
+                    judged.keep_on_device()
         verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite,
                         strict=self.options.strict)
         o = self.options
@@ -219,6 +228,7 @@ class GoldenSession(RunContext):
 
     def close(self) -> None:
         """Finish the I/O threads' work and stop them (a long-lived process keeps no idle threads)."""
+        self.golden_on_device.release()
         self._reads.close()
         self.media.close()
 

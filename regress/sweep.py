@@ -133,6 +133,9 @@ def sweep(session: GoldenSession, case: Case, *, components: Sequence[str] | Non
         if reference is None:  # all fp32 when it runs; at production size it may not fit
             reference, reference_label = last.output, label
         metrics, note = _quality(reference, last.output, session.device, lpips)
+        for r in results:  # only the reference's frames stay on the GPU (regress.metrics.resident)
+            if r.output is not reference:
+                r.output.keep_on_device()
         rows.append(SweepRow(
             label=label, overrides=ov, fingerprint=last.fingerprint, metrics=metrics,
             lpips_note=no_lpips or note,

@@ -24,6 +24,11 @@ Metric names per track:
   identical), ``audio_mel`` (log-mel spectral distance in dB) and ``audio_max_abs``; channel
   count, sample rate and duration must match. Defined in :mod:`regress.metrics.audio`.
 
+Where the frames are judged: when both outputs hold a frame track on one CUDA device (a GPU
+run's output, its golden uploaded once), SSIM, the pixel statistics and LPIPS read it there
+(:mod:`regress.metrics.resident`, ``on_device`` names the tracks); otherwise from the host
+arrays. Same kernel, same numbers; mismatches are found before either, from the shapes.
+
 Non-finite values are not special-cased here (the verdict fails any case with
 ``current.nonfinite > 0``), but the metric functions propagate NaN so that no NaN-tainted
 input can yield a passing value.
@@ -32,7 +37,7 @@ input can yield a passing value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,6 +55,7 @@ class Comparison:
     worst_frames: dict[str, int] = field(default_factory=dict)  # video: metric -> index of its worst frame
     notes: dict[str, str] = field(default_factory=dict)  # metric -> why it has no value
     path: str | None = None  # which SSIM implementation ran (see regress.metrics.frames)
+    on_device: tuple[str, ...] = ()  # tracks judged where they were, on the GPU (no host round trip)
 
 
 def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
@@ -60,7 +66,7 @@ def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
         result.mismatch.append(f"output kind differs: golden {golden.kind}, current {current.kind}")
     if golden.image is not None and current.image is not None:
         prefix = "image_" if (golden.video is not None or current.video is not None) else ""
-        _compare_image(golden.image, current.image, result, prefix, device, lpips)
+        _compare_image(golden, current, result, prefix, device, lpips)
     if golden.video is not None and current.video is not None:
         _compare_video(golden, current, result, device, lpips)
     if golden.audio is not None and current.audio is not None:
@@ -68,15 +74,14 @@ def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
     return result
 
 
-def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, device: str,
+def _compare_image(golden: Output, current: Output, out: Comparison, prefix: str, device: str,
                    lpips: LpipsRequest | None) -> None:
+    g, c = golden.image, current.image
+    assert g is not None and c is not None
     if g.shape != c.shape:
         out.mismatch.append(f"image shape differs: golden {_dims(g.shape)}, current {_dims(c.shape)}")
         return
-    from .frames import frame_pair, pair_metrics
-
-    pair = frame_pair(g, c, device=device)  # normalised and identity-checked once, for every metric
-    fm = pair_metrics(pair, device=device)
+    pair, fm = _frame_metrics(golden, current, "image", out, device)
     stats = fm.pixel
     max_abs, mean_abs = stats.abs_diff()
     out.path = fm.path
@@ -90,8 +95,38 @@ def _compare_image(g: np.ndarray, c: np.ndarray, out: Comparison, prefix: str, d
             out.values[prefix + "lpips"] = float(per[0])
 
 
+class _DevicePair(NamedTuple):
+    """A track's two (T, H, W, C) uint8 tensors on one GPU, read by every frame metric."""
+
+    golden: Any
+    current: Any
+    identical: bool
+
+
+def _frame_metrics(golden: Output, current: Output, track: str, out: Comparison, device: str) -> tuple[Any, Any]:
+    """(the pair LPIPS reads, SSIM and pixel statistics) of a frame track of one shape: on the
+    device when both outputs hold it there (:func:`~.resident.device_pair`), else from the host
+    arrays (normalised and identity-checked once, for every metric)."""
+    from .frames import frame_pair, pair_metrics
+    from .resident import device_pair
+
+    on_device = device_pair(golden, current, track)
+    if on_device is None:
+        pair = frame_pair(getattr(golden, track), getattr(current, track), device=device)
+        return pair, pair_metrics(pair, device=device)
+    from .frames import frame_metrics_on_device, identical_metrics
+
+    x, y = on_device if on_device[0].dim() == 4 else (on_device[0][None], on_device[1][None])
+    fm = frame_metrics_on_device(golden=x, current=y)
+    # The squared differences are exact integer sums: zero on every frame means equal bytes,
+    # found without a scan of its own. Then the values are the host path's exact ones.
+    same = not fm.pixel.sse.any()
+    out.on_device += (track,)
+    return _DevicePair(x, y, same), identical_metrics(tuple(x.shape)) if same else fm
+
+
 def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest) -> np.ndarray | None:
-    from .lpips import MIN_SIDE, lpips_frames
+    from .lpips import MIN_SIDE, lpips_frames, lpips_on_device
 
     side = MIN_SIDE[req.weights.net]
     h, w = pair.golden.shape[1], pair.golden.shape[2]
@@ -101,6 +136,9 @@ def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest
         return None
     if pair.identical:  # equal features, bias-free heads: exactly 0 (see identity.py)
         return np.zeros(pair.golden.shape[0], dtype=np.float64)
+    if isinstance(pair, _DevicePair):
+        return lpips_on_device(golden=pair.golden, current=pair.current, weights=req.weights,
+                               precision=req.precision)
     return lpips_frames(pair.golden, pair.current, req.weights, device=device, precision=req.precision)
 
 
@@ -119,10 +157,7 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     if reasons:
         out.mismatch.extend(reasons)
         return
-    from .frames import frame_pair, pair_metrics
-
-    pair = frame_pair(g, c, device=device)  # normalised and identity-checked once, for every metric
-    fm = pair_metrics(pair, device=device)
+    pair, fm = _frame_metrics(golden, current, "video", out, device)
     ssim, stats = fm.ssim, fm.pixel
     out.path = fm.path
     psnr = stats.psnr_frames(255.0)

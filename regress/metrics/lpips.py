@@ -313,11 +313,43 @@ def lpips_frames(a: np.ndarray, b: np.ndarray, weights: LpipsWeights, *, device:
         raise ValueError(f"LPIPS expects RGB frames, got {a4.shape[-1]} channels")
     if precision not in PRECISIONS:
         raise ValueError(f"LPIPS precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    T, H, W, _ = a4.shape
+    dev = torch.device(device)
+    return _lpips_chunks(a4.shape, weights, dev, precision, chunk_bytes,
+                         lambda chunk: stream_frames([a4, b4], dev, chunk))
+
+
+def lpips_on_device(*, golden: Any, current: Any, weights: LpipsWeights, precision: str = "fp32",
+                    chunk_bytes: int | None = None) -> np.ndarray:
+    """:func:`lpips_frames` of uint8 (T, H, W, 3) torch tensors already on one device (a
+    GPU run's output and its golden uploaded once: see :mod:`regress.metrics.resident`):
+    the chunks are slices of them, nothing crosses host memory. Same model, same batches,
+    same arithmetic as from host arrays."""
+    import torch
+
+    x, y = golden, current
+    if tuple(x.shape) != tuple(y.shape) or x.dim() != 4 or x.device != y.device:
+        raise ValueError(f"expected two (T, H, W, 3) tensors of one shape on one device, got {tuple(x.shape)} "
+                         f"on {x.device} and {tuple(y.shape)} on {y.device}")
+    if x.dtype != torch.uint8 or y.dtype != torch.uint8 or x.shape[-1] != 3:
+        raise ValueError(f"LPIPS expects uint8 RGB frames, got {x.dtype} and {y.dtype}, {x.shape[-1]} channels")
+    if precision not in PRECISIONS:
+        raise ValueError(f"LPIPS precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    T = x.shape[0]
+    return _lpips_chunks(tuple(x.shape), weights, x.device, precision, chunk_bytes,
+                         lambda chunk: ((t0, min(T, t0 + chunk), [x[t0:t0 + chunk], y[t0:t0 + chunk]])
+                                        for t0 in range(0, T, chunk)))
+
+
+def _lpips_chunks(shape: tuple[int, ...], weights: LpipsWeights, dev: Any, precision: str, chunk_bytes: int | None,
+                  chunks: Any) -> np.ndarray:
+    """LPIPS per frame over ``chunks(frames per chunk)``: (t0, t1, [golden, current]) uint8
+    NHWC device tensors, frames per chunk bounded by the device's memory budget."""
+    import torch
+
+    T, H, W, _ = shape
     side = MIN_SIDE[weights.net]
     if H < side or W < side:
         raise ValueError(f"frames of {H}x{W} are smaller than LPIPS-{weights.net}'s minimum {side}x{side}")
-    dev = torch.device(device)
     model = load_model(weights, str(dev))
     budget = chunk_bytes or _CHUNK_BYTES["cuda" if dev.type == "cuda" else "cpu"]
     per_frame = max(1, H * W * _BYTES_PER_PIXEL[weights.net])
@@ -325,7 +357,7 @@ def lpips_frames(a: np.ndarray, b: np.ndarray, weights: LpipsWeights, *, device:
     out = torch.empty(T, dtype=torch.float64, device=dev)
     cuda = dev.type == "cuda"
     with torch.inference_mode(), _precision(dev, precision):
-        for t0, t1, (x, y) in stream_frames([a4, b4], dev, chunk):
+        for t0, t1, (x, y) in chunks(chunk):
             out[t0:t1] = _lpips_batch(model, x, y, channels_last=cuda).to(torch.float64)
     return out.cpu().numpy()
 

@@ -84,15 +84,37 @@ def float32_copy(t: Any) -> Any:
     return np.array(t.contiguous().numpy(), dtype=np.float32, copy=True)
 
 
-def tensor_to_uint8(image: Any) -> tuple[Any, int]:
-    """A (C, H, W) float image tensor in [0, 1], on any device, to (H, W, C) uint8 numpy, with
-    its non-finite count: :func:`regress.outputs.to_uint8`'s arithmetic on the tensor's device."""
-    x = image.detach().float()
+def quantise_on_device(frames: Any) -> tuple[Any, int]:
+    """A (C, H, W) image or (T, C, H, W) video float tensor in [0, 1] to (H, W, C) / (T, H, W, C)
+    uint8 on the same device, with its non-finite count: :func:`regress.outputs.to_uint8`'s
+    arithmetic (one float32 multiply, clip, round half to even), so bit for bit the numpy path.
+    The host then receives a quarter of the float32 bytes, and the device keeps the frames the
+    metrics read (:meth:`regress.outputs.Output.keep_on_device`)."""
+    x = frames.detach().float()
     bad = int(x.numel() - torch.isfinite(x).sum().item())
     if bad:
         x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
     q = (x * 255.0).clamp_(0.0, 255.0).round_().to(torch.uint8)
-    return q.permute(1, 2, 0).contiguous().cpu().numpy(), bad
+    return q.movedim(-3, -1).contiguous(), bad
+
+
+def pixels_to_uint8(x: Any) -> tuple[Any, Any, int]:
+    """One pixel track as the pipeline returned it (a tensor from output_type "pt", or float
+    numpy) -> (host uint8 frames, their device copy when ``x`` is a CUDA tensor else None,
+    non-finite count)."""
+    if not torch.is_tensor(x):
+        from ..outputs import to_uint8
+
+        host, bad = to_uint8(x)
+        return host, None, bad
+    q, bad = quantise_on_device(x)
+    return q.cpu().numpy(), (q if q.is_cuda else None), bad
+
+
+def tensor_to_uint8(image: Any) -> tuple[Any, int]:
+    """:func:`quantise_on_device`, copied to the host as numpy."""
+    q, bad = quantise_on_device(image)
+    return q.cpu().numpy(), bad
 
 
 def to_float32_audio(x: Any) -> tuple[Any, int]:

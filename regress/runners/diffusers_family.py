@@ -32,13 +32,13 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import RunnerError
-from ..outputs import Output, to_uint8
+from ..outputs import Output
 from ..precision import resolve_precision
 from ..suite import Case
 from .base import RunResult
 from .built import BuiltPipeline
 from .call_args import call_parameters, check_kwargs
-from .casting import cast_at_boundaries, place, tensor_to_uint8, to_float32_audio
+from .casting import cast_at_boundaries, pixels_to_uint8, place, to_float32_audio
 from .environment import quiet_libraries, seed_defaults, warm_up_device
 from .measurement import StageMeter
 from .observation import fingerprint, versions
@@ -127,20 +127,22 @@ class DiffusersFamily:
         raise NotImplementedError(f"{type(self).__name__} must implement sample_rate for '{self.output_kind}'")
 
     def output_type(self, device: str) -> str:
-        """Images on a GPU are quantised there (:func:`~.casting.tensor_to_uint8`, bit for bit
-        the numpy path): the host gets uint8, not 4x the bytes in float32."""
-        return "pt" if self.output_kind == "image" and torch.device(device).type == "cuda" else "np"
+        """Frames made on a GPU are quantised there (:func:`~.casting.quantise_on_device`, bit for
+        bit the numpy path): the host gets uint8, not 4x the bytes in float32, and the device
+        keeps the uint8 frames for the metrics."""
+        return "pt" if self.output_kind != "audio" and torch.device(device).type == "cuda" else "np"
 
     def to_output(self, result: Any, case: Case, pipe: Any = None) -> Output:
         """The pipeline's output -> :class:`Output`: float [0, 1] pixels to uint8, waveforms to
-        float32 channels x samples (lossless), NaN/Inf counted in every track."""
+        float32 channels x samples (lossless), NaN/Inf counted in every track; frames made on
+        a GPU keep their device copy (:class:`~regress.outputs.DeviceFrames`)."""
         kw: dict[str, Any] = {}
+        on_gpu: dict[str, Any] = {}
         bad = 0
         if self.output_kind == "image":
-            first = result.images[0]
-            kw["image"], bad = tensor_to_uint8(first) if torch.is_tensor(first) else to_uint8(first)
+            kw["image"], on_gpu["image"], bad = pixels_to_uint8(result.images[0])
         if "video" in self.output_kind:
-            kw["video"], bad = to_uint8(result.frames[0])
+            kw["video"], on_gpu["video"], bad = pixels_to_uint8(result.frames[0])
             kw["fps"] = float(case.fps or self.default_fps)
         if "audio" in self.output_kind:
             kw["audio"], bad_audio = to_float32_audio(self.audio_of(result))
@@ -148,7 +150,7 @@ class DiffusersFamily:
             bad += bad_audio
         if not kw:
             raise NotImplementedError(f"{type(self).__name__} must implement to_output for '{self.output_kind}'")
-        return Output(nonfinite=bad, **kw)
+        return Output(nonfinite=bad, **kw).keep_on_device(**on_gpu)
 
     # ---- the Runner protocol
 
