@@ -39,6 +39,7 @@ here: the time is the network's, the values mean nothing perceptually), in each 
 mode; ``fp32`` is checked against ``lpips.LPIPS`` with the same weights.
 
     python benchmarks/bench_metrics.py [--device cpu|cuda] [--repeats 5] [--out results.json]
+    python benchmarks/bench_metrics.py --resident [--out resident.json]   # GPU: compare_outputs, host vs resident
 
 The last line is machine-readable: ``RESULT ...``.
 """
@@ -356,6 +357,82 @@ def compare_verdict_ms(a: np.ndarray, b: np.ndarray, dev: str, repeats: int) -> 
     return {"median_ms": statistics.median(ts)}
 
 
+def compare_resident_ms(a: np.ndarray, b: np.ndarray, dev: str, repeats: int) -> dict[str, Any]:
+    """compare_outputs + judge_metrics per case from host outputs (the golden as loaded, the
+    current output as a CPU run or a hand-made test gives it) against device-resident ones
+    (a GPU run's output, see regress.metrics.resident): with the golden already on the device
+    (calibrate's runs, a sweep, bisect) and with a fresh golden uploaded in the call (a case's
+    first judgement). Same run, same GPU; the values must be equal."""
+    import torch
+
+    from regress.metrics.compare import compare_outputs
+    from regress.outputs import Output
+    from regress.verdict import Threshold, judge_metrics
+
+    video = a.ndim == 4
+
+    def out(x: np.ndarray) -> Output:
+        return Output(video=x, fps=24.0) if video else Output(image=x)
+
+    def held(x: np.ndarray, t: Any) -> Output:
+        return out(x).keep_on_device(**{"video" if video else "image": t})
+
+    th = {"ssim": Threshold(0.99, "bench"), "psnr": Threshold(30.0, "bench"), "max_abs": Threshold(255.0, "bench")}
+    golden_host, current_host = out(a), out(b)
+    xa, xb = torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev)
+    golden_dev, current_dev = held(a, xa), held(b, xb)
+    results: dict[str, Any] = {}
+
+    def case(golden: Any, current: Output) -> Callable[[], Any]:
+        def call() -> Any:
+            cmp = compare_outputs(golden() if callable(golden) else golden, current, device=dev)
+            judge_metrics(cmp.values, th)
+            return cmp
+        return call
+
+    entries = {"host outputs": case(golden_host, current_host),
+               "resident, golden kept": case(golden_dev, current_dev),
+               "resident, golden uploaded": case(lambda: out(a), current_dev)}
+    res = bench(entries, dev, repeats)
+    base = res["host outputs"]["out"]
+    for name, r in res.items():
+        cmp = r.pop("out")
+        results[name] = {"median_ms": r["median_ms"], "x_host": r["median_ms"] / res["host outputs"]["median_ms"],
+                         "on_device": list(cmp.on_device), "path": cmp.path,
+                         "same_values": cmp.values == base.values and cmp.per_frame == base.per_frame}
+    xa = xb = golden_dev = current_dev = None
+    torch.cuda.empty_cache()
+    return results
+
+
+def resident_main(dev: str, repeats: int, out: Path | None) -> int:
+    """--resident: only the host-vs-resident comparison rows, a few lines of output."""
+    doc: dict[str, Any] = {"device": dev, "machine": machine(dev), "repeats": repeats}
+    print(f"machine: {doc['machine']}")
+    a, b = image_pair()
+    pairs = {"1024x1024 image": (a, b)}
+    pairs[f"{VIDEO_FRAMES}x{VIDEO_H}x{VIDEO_W} video"] = video_pair(VIDEO_FRAMES)
+    ok = True
+    for label, (x, y) in pairs.items():
+        rows = compare_resident_ms(x, y, dev, repeats)
+        doc[label] = rows
+        same = all(r["same_values"] for r in rows.values())
+        resident = all(r["on_device"] for k, r in rows.items() if k != "host outputs")  # else nothing was timed
+        ok &= same and resident
+        print(f"{label}: compare+verdict ms " + ", ".join(
+            f"{k} {r['median_ms']:.2f} ({r['x_host']:.2f}x host)" for k, r in rows.items())
+            + f"; same values: {same}; resident rows judged on the device: {resident}")
+    if out:
+        out.write_text(json.dumps(doc, indent=2, default=float))
+    img, vid = doc["1024x1024 image"], doc[f"{VIDEO_FRAMES}x{VIDEO_H}x{VIDEO_W} video"]
+    print(f"RESULT resident device={dev} image_host_ms={img['host outputs']['median_ms']:.2f} "
+          f"image_resident_ms={img['resident, golden kept']['median_ms']:.2f} "
+          f"video_host_ms={vid['host outputs']['median_ms']:.2f} "
+          f"video_resident_ms={vid['resident, golden kept']['median_ms']:.2f} "
+          f"video_resident_upload_ms={vid['resident, golden uploaded']['median_ms']:.2f} same_values={ok}")
+    return 0 if ok else 1
+
+
 def seeded_alexnet_file(directory: Path) -> Path:
     """torchvision-format AlexNet features with seeded He-initialised values: an LPIPS-shaped
     network for timing and parity, not real ImageNet weights."""
@@ -459,6 +536,8 @@ def main() -> int:
     parser.add_argument("--kernel-variants", default=None,
                         help="comma list of fused-kernel shapes to time (default: all; see gpu_extras)")
     parser.add_argument("--no-h2d-settings", action="store_true", help="time only the default host->device mode")
+    parser.add_argument("--resident", action="store_true",
+                        help="(GPU) only compare_outputs from host outputs against device-resident ones")
     args = parser.parse_args()
 
     import torch
@@ -467,6 +546,10 @@ def main() -> int:
     gpu = dev.startswith("cuda")
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
+    if args.resident:
+        if not gpu:
+            parser.error("--resident needs a CUDA device (device-resident outputs exist only there)")
+        return resident_main(dev, args.repeats, args.out)
     doc: dict[str, Any] = {"device": dev, "machine": machine(dev), "repeats": args.repeats}
     print(f"machine: {doc['machine']}")
     print(f"peers: {', '.join(peer_fns()) or 'none installed'}; TF32 off; repeats {args.repeats}")
