@@ -357,15 +357,23 @@ def test_cuda_resident_comparison_equals_the_host_path() -> None:
 
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
 @pytest.mark.parametrize("family", ["sd", "wan"])
-def test_cuda_run_keeps_its_frames_on_the_device(family: str) -> None:
+def test_cuda_run_keeps_its_frames_on_the_device(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny run on the GPU keeps its uint8 frames there, equal to its host frames, and those
+    equal a second run's frames quantised by numpy (output_type "np"): bit for bit the old path."""
     from regress.runners import get_runner
     from regress.suite import Case
 
     runner = get_runner(family)
-    case = Case(id=f"{family}-resident", pipeline=family, weights="random", steps=1)
+    case = Case(id=f"{family}-resident", pipeline=family, steps=1)
     built = runner.build(case, {}, "cuda")
     out = runner.run(built, case, "cuda").output
     track = "image" if family == "sd" else "video"
     frames = out.device_frames(track)
     assert frames is not None and frames.is_cuda and frames.dtype == torch.uint8
     assert np.array_equal(frames.cpu().numpy(), getattr(out, track))
+    monkeypatch.setattr(type(runner), "output_type", lambda self, device: "np")
+    numpy_path = runner.run(built, case, "cuda").output
+    assert numpy_path.on_device is None
+    assert np.array_equal(getattr(numpy_path, track), getattr(out, track)) and numpy_path.nonfinite == out.nonfinite
+    comp = compare_outputs(numpy_path, out, device="cuda")  # golden uploaded, judged on the device
+    assert comp.on_device == (track,) and comp.path == "identical"
