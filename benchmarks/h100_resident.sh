@@ -10,6 +10,6 @@ python3 -m pytest tests/test_resident.py tests/test_fused.py \
     tests/test_shapes.py::test_tensor_quantisation_is_the_numpy_path_bit_for_bit \
     -q -p no:cacheprovider -rs 2>&1 | grep -E "passed|failed|error|SKIPPED" | tail -6
 echo "=== tiny suite against its cuda-sm90 goldens (video frames are now quantised on the GPU: must stay bit-identical)"
-python3 -m pytest goldens/suite.toml -p regress.plugin -p no:cacheprovider -m golden --golden-strict -q 2>&1 | tail -2
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest goldens/suite.toml -p regress.plugin -p no:cacheprovider -m golden --golden-strict -q 2>&1 | tail -2
 echo "=== compare_outputs + verdict: host outputs vs device-resident"
 python3 benchmarks/bench_metrics.py --resident --repeats 7 ${OUT:+--out "$OUT/resident.json"} 2>&1 | tail -4
