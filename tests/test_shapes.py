@@ -209,7 +209,7 @@ def test_tensor_quantisation_is_the_numpy_path_bit_for_bit() -> None:
     import numpy as np
 
     from regress.outputs import to_uint8
-    from regress.runners.casting import tensor_to_uint8
+    from regress.runners.casting import pixels_to_uint8
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 37, 53, generator=g) * 1.2 - 0.1  # out of range both ways
@@ -217,7 +217,7 @@ def test_tensor_quantisation_is_the_numpy_path_bit_for_bit() -> None:
     x[1, 1, 1], x[2, 2, 2], x[0, 3, 3] = float("nan"), float("inf"), float("-inf")
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
         t = x.to(dtype)
-        got, bad = tensor_to_uint8(t)
+        got, _, bad = pixels_to_uint8(t)
         want, want_bad = to_uint8(t.float().permute(1, 2, 0).numpy())
         assert bad == want_bad == 3
         assert got.dtype == np.uint8 and got.shape == (37, 53, 3)

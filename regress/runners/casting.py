@@ -111,12 +111,6 @@ def pixels_to_uint8(x: Any) -> tuple[Any, Any, int]:
     return q.cpu().numpy(), (q if q.is_cuda else None), bad
 
 
-def tensor_to_uint8(image: Any) -> tuple[Any, int]:
-    """:func:`quantise_on_device`, copied to the host as numpy."""
-    q, bad = quantise_on_device(image)
-    return q.cpu().numpy(), bad
-
-
 def to_float32_audio(x: Any) -> tuple[Any, int]:
     """A waveform (tensor or array, channels x samples) as float32 numpy, counting NaN/Inf.
 
