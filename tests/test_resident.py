@@ -3,7 +3,7 @@ golden, uploaded once, compared on the device; everything else on the host, with
 
 No GPU here. The device path's dispatch and numbers are checked with the real fused kernel under
 ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, in a subprocess as in test_fused.py) on CPU
-tensors standing in for device-resident frames (``frames.on_gpu`` widened to CPU tensors there).
+tensors standing in for device-resident frames (there, every tensor says it is on CUDA).
 The quantisation on the device is torch arithmetic, so CPU tensors test it bit for bit. On a CUDA
 machine the last tests run the real thing (benchmarks/h100_resident.sh runs them).
 """
@@ -26,9 +26,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from regress.errors import OutputError  # noqa: E402
-from regress.metrics import frames as frames_mod  # noqa: E402
+from regress.metrics import resident  # noqa: E402
 from regress.metrics.compare import compare_outputs  # noqa: E402
-from regress.metrics.resident import GoldenOnDevice  # noqa: E402
 from regress.outputs import Output, to_uint8  # noqa: E402
 from regress.runners.casting import pixels_to_uint8, quantise_on_device  # noqa: E402
 
@@ -157,7 +156,7 @@ def test_no_gpu_copy_means_the_host_path_and_no_upload() -> None:
 def test_mismatch_rules_and_copies_on_different_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     """With any tensor counted as on a GPU: a shape or fps mismatch is reported exactly as
     before and uploads nothing; copies on two different devices are judged on the host."""
-    monkeypatch.setattr(frames_mod, "on_gpu", lambda t: t is not None)
+    monkeypatch.setattr(resident, "on_gpu", lambda t: t is not None)
     g, c = _video(4), _video(5, t=3)
     plain = compare_outputs(Output(video=g, fps=8.0), Output(video=c, fps=8.0))
     golden = Output(video=g, fps=8.0)
@@ -177,7 +176,7 @@ def test_mismatch_rules_and_copies_on_different_devices(monkeypatch: pytest.Monk
 # --------------------------------------------------------------------------- the golden kept per case
 
 def test_golden_on_device_keeps_one_case_and_only_the_same_files() -> None:
-    cache = GoldenOnDevice()
+    cache = resident.GoldenOnDevice()
     meta = {"files": {"output.npz": "a" * 64}}
     first = Output(video=_video(7), fps=8.0)
     cache.lend(case_id="c1", meta=meta, golden=first)
@@ -294,8 +293,11 @@ _INTERPRETED = textwrap.dedent("""
     res["host_same"] = fields(compare_outputs(Output(video=g, fps=8.0), Output(video=g.copy(), fps=8.0), device="cpu"))
     res["host_streamed"] = len(streamed)
     frames.fused_available = real_available
-    # Now tensors count as on a GPU: the device path.
-    frames.on_gpu = lambda t: t is not None and torch.is_tensor(t)
+    # From here every tensor says it is on CUDA (the interpreter runs the kernel on CPU memory):
+    # the device path, through frame_metrics_on_device unchanged.
+    import contextlib
+    torch.Tensor.is_cuda = property(lambda self: True)
+    torch.cuda.device = lambda dev: contextlib.nullcontext()
     streamed.clear()
     res["both"] = fields(compare_outputs(held(Output(video=g, fps=8.0)), held(Output(video=c, fps=8.0))))
     res["both_image"] = fields(compare_outputs(held(Output(image=g[0])), held(Output(image=c[0]))))

@@ -191,21 +191,14 @@ def frame_metrics_on_device(*, golden: Any, current: Any, data_range: float = 25
         x, y = x.unsqueeze(0), y.unsqueeze(0)
     import torch
 
-    if not (on_gpu(x) and on_gpu(y) and x.device == y.device and x.dtype == torch.uint8 == y.dtype
+    if not (x.is_cuda and y.is_cuda and x.device == y.device and x.dtype == torch.uint8 == y.dtype
             and x.shape[1] >= 11 and x.shape[2] >= 11 and 0 not in x.shape and _has_triton()):
         return frame_metrics(x.detach().cpu().numpy(), y.detach().cpu().numpy(), device=str(x.device),
                              data_range=data_range)
-    # (Not CUDA only under TRITON_INTERPRET=1 in the tests, with on_gpu patched: see _fused.)
-    with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+    with torch.cuda.device(x.device):
         run = _FusedRun(tuple(x.shape), x.device, data_range, _use_f64(x.device))
         run.launch(x.contiguous(), y.contiguous(), 0)
         return run.result()
-
-
-def on_gpu(t: Any) -> bool:
-    """``t`` is a tensor on a CUDA (or ROCm) device: where frames are judged without a host
-    round trip (:func:`frame_metrics_on_device`, :mod:`regress.metrics.resident`)."""
-    return t is not None and bool(getattr(t, "is_cuda", False))
 
 
 def fused_on_device(x: Any, y: Any, *, data_range: float = 255.0, f64: bool | None = None) -> FrameMetrics:

@@ -31,21 +31,25 @@ from ..outputs import Output
 TRACKS = ("image", "video")
 
 
+def on_gpu(t: Any) -> bool:
+    """``t`` is a tensor on a CUDA (or ROCm) device: where frames are judged without a host
+    round trip (:func:`regress.metrics.frames.frame_metrics_on_device`)."""
+    return t is not None and bool(getattr(t, "is_cuda", False))
+
+
 def device_pair(golden: Output, current: Output, track: str) -> tuple[Any, Any] | None:
     """(golden, current) device copies of ``track`` when it can be judged where the current
     output is, uploading the golden's once if needed; None: judge on the host. The caller has
     checked that the two tracks have one shape."""
-    from . import frames
-
     c = current.device_frames(track)
-    if not frames.on_gpu(c):
+    if not on_gpu(c):
         return None
     g = golden.device_frames(track)
     if g is None:
         g = upload(getattr(golden, track), c.device)
         kept = {t: golden.device_frames(t) for t in TRACKS}
         golden.keep_on_device(**{**kept, track: g})
-    if not (frames.on_gpu(g) and g.device == c.device):
+    if not (on_gpu(g) and g.device == c.device):
         return None
     return g, c
 
