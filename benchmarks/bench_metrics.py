@@ -586,6 +586,11 @@ def main() -> int:
             print("\n  compare_outputs + judge_metrics per case (host outputs in): "
                   f"1024x1024 image {doc['compare_verdict']['image']['median_ms']:.1f} ms, "
                   f"121-frame 720p video {doc['compare_verdict']['video']['median_ms']:.1f} ms")
+            doc["compare_resident"] = {"image": compare_resident_ms(a, b, dev, args.repeats),
+                                       "video": compare_resident_ms(va, vb, dev, args.repeats)}
+            print("  the same from device-resident outputs, golden kept on the device: " + ", ".join(
+                f"{k} {r['resident, golden kept']['median_ms']:.2f} ms "
+                f"({r['resident, golden kept']['x_host']:.2f}x host outputs)" for k, r in doc["compare_resident"].items()))
         except Exception:
             import traceback
 

@@ -185,8 +185,8 @@ class DiffusersFamily:
 
     def run(self, built: BuiltPipeline, case: Case, device: str) -> RunResult:
         """One seeded call. The noise comes from a CPU generator so that a golden made on one
-        device is reproducible on another; pixels are taken as float numpy so that NaN/Inf are
-        counted before quantisation could hide them."""
+        device is reproducible on another; pixels are taken as float (numpy, or the device's
+        tensor on a GPU) so that NaN/Inf are counted before quantisation could hide them."""
         pipe = built.pipe
         kwargs = self.call_kwargs(case)
         check_kwargs(pipe, kwargs, case)
