@@ -276,13 +276,13 @@ def gpu_extras(a: np.ndarray, b: np.ndarray, repeats: int, *, variants: set[str]
     x = torch.from_numpy(a).cuda()
     y = torch.from_numpy(b).cuda()
     ref = sk_ssim(a[list(SAMPLE_FRAMES)], b[list(SAMPLE_FRAMES)])
-    shapes = {"default": {}, "unfolded taps": {"FOLD_TAPS": False}, "unroll10": {"UNROLL": 10},
-              "maxnreg128": {"MAX_REGS": 128}, "3 per lane": {"WINDOWS_PER_LANE": 3},
+    shapes = {"default": {}, "no prefetch": {"PREFETCH_ROWS": 0}, "no register cap": {"MAX_REGS": None},
+              "unroll2": {"UNROLL": 2}, "3 per lane": {"WINDOWS_PER_LANE": 3, "MAX_REGS": None},
               "band120": {"BAND_ROWS": 120}, "band360": {"BAND_ROWS": 360}, "band720": {"BAND_ROWS": 720}}
     if variants is not None:
         shapes = {k: v for k, v in shapes.items() if k in variants}
     base = {k: getattr(frames, k) for k in ("BLOCK", "BAND_ROWS", "NUM_WARPS", "UNROLL", "WINDOWS_PER_LANE",
-                                            "MAX_REGS", "FOLD_TAPS")}
+                                            "MAX_REGS", "PREFETCH_ROWS", "PREFETCH_LEVEL")}
     kernel: dict[str, Any] = {}
     for f64 in (False, True):
         for name, cfg in shapes.items():

@@ -36,25 +36,29 @@ _INTERPRETED = textwrap.dedent("""
     from skimage.metrics import structural_similarity
     from regress.metrics import frames
 
-    # Small shapes keep the (slow) interpreter quick and still cross every boundary: 14x30x3
-    # frames with 16 lanes (30-byte strips) and bands of 2 output rows give 2 strips x 2 bands.
-    frames.BAND_ROWS, frames.BLOCK, frames.UNROLL = 2, 16, 5
+    # Small shapes keep the (slow) interpreter quick and still cross every boundary: 16 lanes
+    # (30-byte strips with two windows per lane, 45 with three) and bands of a few output rows.
+    frames.BLOCK, frames.UNROLL = 16, 5
     # The interpreter checks every int32 operation for overflow, which triples its run time;
     # these inputs pass that check (it was run with it on), so it is off here for speed.
     ti.interpreter_builder.options = dataclasses.replace(ti.interpreter_builder.options, sanitize_overflow=False)
-    a = np.ascontiguousarray(data.coffee()[100:114, 200:230])
+    a = np.ascontiguousarray(data.coffee()[100:127, 200:230])
     rng = np.random.default_rng(0)
     # Bright and partly saturated (large local means: where float32 moments would cancel)
     # against a noisy copy; each mode gets one frame, the interpreter being slow.
     x = np.clip(a.astype(np.int16) + 90, 0, 255).astype(np.uint8)
     y = np.clip(np.rint(x + rng.normal(0, 6, x.shape)), 0, 255).astype(np.uint8)
-    # float64 over 2 strips x 2 bands; float32 (same code, other dtype) on one strip only.
-    # "f32p3": three windows per lane (the kernel's other layout): 2 strips of 45 bytes x 2 bands.
-    cases = {"f64": (x[None], y[None], True, 2), "f32": (y[None, :, :20], x[None, :, :20], False, 2),
-             "f32p3": (y[None], x[None], False, 3)}
+    # (golden, current, float64, windows per lane, band rows):
+    # "f64": 14x30, 2 strips x 2 bands of 2 rows (the leftover-row loop only);
+    # "f32": 27x21, 11 windows a row (the second strip's first lane starts one pixel early and
+    #   drops its repeated window), bands of 7 = one unrolled group of 5 + 2 leftover rows;
+    # "f32p3": three windows per lane (the other layout), 14x30, 2 strips of 45 bytes x 2 bands.
+    cases = {"f64": (x[None, :14], y[None, :14], True, 2, 2),
+             "f32": (y[None, :, :21], x[None, :, :21], False, 2, 7),
+             "f32p3": (y[None, :14], x[None, :14], False, 3, 2)}
     out = {}
-    for name, (va, vb, f64, per_lane) in cases.items():
-        frames.WINDOWS_PER_LANE = per_lane
+    for name, (va, vb, f64, per_lane, band_rows) in cases.items():
+        frames.WINDOWS_PER_LANE, frames.BAND_ROWS = per_lane, band_rows
         fm = frames._fused(np.ascontiguousarray(va), np.ascontiguousarray(vb), torch.device("cpu"), 255.0, f64)
         ref = [structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                      data_range=255, channel_axis=-1) for x, y in zip(va, vb)]
@@ -187,9 +191,9 @@ def test_frame_metrics_on_device_takes_tensors_only() -> None:
 
 def test_compiled_kernel_carries_the_whole_ring() -> None:
     """The interpreter runs the kernel as Python, so it cannot see how Triton's frontend
-    builds the loops. Compile for sm_90 (no GPU needed) and check that both row loops carry
-    all ten slots of both rings: a shared initial value once made Triton drop nine of them
-    silently."""
+    builds the loops. Compile for sm_90 (no GPU needed) and check that the three row loops
+    (fill, unrolled, leftover rows) carry all ten slots of the four rings (linear and square
+    maps of two windows): a shared initial value once made Triton drop nine of them silently."""
     import re
 
     import triton
@@ -198,13 +202,13 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
 
     from regress.metrics import ssim_triton
 
-    sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "ssim_ptr": "*fp64", "sse_ptr": "*i64",
-           "sad_ptr": "*i64", "max_ptr": "*i32", "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
+    sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "dis_ptr": "*fp64", "sse_ptr": "*i64",
+           "sad_ptr": "*i64", "max_ptr": "*i64", "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
            "n_bands": "i32", "n_strips": "i32", "C": "constexpr", "BLOCK": "constexpr", "DT": "constexpr",
-           "UNROLL": "constexpr", "P": "constexpr", "FOLD": "constexpr"}
+           "UNROLL": "constexpr", "P": "constexpr", "FAST": "constexpr", "PF": "constexpr", "PF_LEVEL": "constexpr"}
     src = triton.compiler.ASTSource(fn=ssim_triton.ssim_stats_kernel, signature=sig,
                                     constexprs={"C": 3, "BLOCK": 64, "DT": tl.float32, "UNROLL": 2, "P": 2,
-                                                                  "FOLD": False})
+                                                "FAST": True, "PF": 2, "PF_LEVEL": 1})
     try:
         compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 2})
     except triton.compiler.errors.CompilationError:
@@ -212,7 +216,8 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
     except Exception as exc:  # a Triton build without the CUDA backend or its ptxas
         pytest.skip(f"cannot compile for sm_90 here: {exc.__class__.__name__}")
     loops = re.findall(r"scf\.for .*? iter_args\((.*?)\) ->", compiled.asm["ttir"])
-    assert len(loops) == 2
+    loops = [carried for carried in loops if "%la" in carried]  # (not the last strip's tail-pixel loop)
+    assert len(loops) == 3
     for carried in loops:
-        for ring in "ab":
+        for ring in ("la", "sa", "lb", "sb"):
             assert re.findall(rf"%({ring}\d)\b", carried) == [f"{ring}{i}" for i in range(10)], carried

@@ -2,7 +2,7 @@
 
 One entry point, :func:`frame_metrics`, picks the fastest exact path:
 
-* CUDA (or ROCm) with Triton, uint8 inputs of at least 11x11: the fused kernel of
+* CUDA (or ROCm) with Triton, uint8 inputs of at least 11 rows and 12 columns: the fused kernel of
   :mod:`regress.metrics.ssim_triton` (SSIM, squared / absolute difference sums and the
   largest difference in one pass), fed by the pinned, overlapped host->device pipeline of
   :mod:`regress.metrics.transfer`;
@@ -36,25 +36,31 @@ from .layout import as_frames
 from .pixel import PixelStats
 from .ssim import K1, K2, gaussian_taps
 
-# Fused-kernel shape (see ssim_triton.py): lanes per program (each owns two output bytes, so a
-# program covers 2*C*(BLOCK//C) row bytes), warps, and output rows per band. Bands are a
-# multiple of the unroll and re-read 10 rows of halo (H100, 121-frame 720p pair: 3.56 / 3.17 /
-# 2.92 ms for bands of 60 / 120 / 240 rows); small inputs get shorter bands so that every SM
-# has work (see _band_rows).
+# Fused-kernel shape (see ssim_triton.py; timings: H100, 121-frame 720p pair, device-resident,
+# benchmarks/RESULTS.md): lanes per program (each owns WINDOWS_PER_LANE output bytes, so a
+# program covers WINDOWS_PER_LANE*C*(BLOCK//C) row bytes; 64 lanes with 2 warps: 2.69-2.80 ms
+# against 2.60-2.89), warps, and output rows per band. Bands re-read 10 rows of halo (480 rows:
+# 2.62-2.75 ms, no better); small inputs get shorter bands so that every SM has work (see
+# _band_rows).
 BLOCK = 128
 NUM_WARPS = 4
 BAND_ROWS = 240
-# Rows per iteration of the kernel's row loop (unrolled): 10 rotates the rings without a
-# register move, 5 compiles in a third of the time (a first call compiles the kernel).
+# Rows per iteration of the kernel's row loop (unrolled). 10 would rotate the rings without a
+# register move but ran slower (3.24-3.38 ms, a 3100-instruction loop), and so did 2 (2.82-2.96).
 UNROLL = 5
 # Windows per lane (2 or 3): neighbouring windows share all but one tap, so more windows per
-# lane mean fewer loads and conversions per window, and more registers (a ring per window).
+# lane mean fewer instructions per window (147 against 163) and more registers (a ring per
+# window: 248 against 163, so fewer warps per SM); 3 ran 2.58-2.71 ms, no better than 2.
 WINDOWS_PER_LANE = 2
-# Horizontal filter: symmetric taps added in pairs first (True) or one multiply-add per tap
-# (False: same instruction count, fewer live registers; 3.17 against 3.10 ms on the H100).
-FOLD_TAPS = True
-# Register cap per thread for the kernel (Triton's maxnreg); None: the compiler's choice.
-MAX_REGS: int | None = None
+# Register cap per thread for the float32 kernel on CUDA (Triton's maxnreg); None: the
+# compiler's choice. 168 keeps three programs of 4 warps on an SM whatever the Triton version
+# allocates (163-173 registers uncapped), with no spills.
+MAX_REGS: int | None = 168
+# Rows ahead whose bytes a program asks the L1 (PREFETCH_LEVEL 1) or L2 cache for while it
+# works on the current row (0: none): 2.55-2.60 ms with 4 rows to L1 against 2.66-2.79 without,
+# in the same run (2 or 6 rows to L2: 2.57-2.76).
+PREFETCH_ROWS = 4
+PREFETCH_LEVEL = 1
 # Device bytes per chunk of frames in flight (both inputs); the pipeline keeps three.
 CHUNK_BYTES = 48 << 20
 # float64 moments in the fused kernel: ~5x slower on the H100 (15.7 against 2.9 ms for the
@@ -132,10 +138,10 @@ def identical_metrics(shape: tuple[int, ...]) -> FrameMetrics:
 
 
 def fused_available(dev: Any, a4: np.ndarray, b4: np.ndarray) -> bool:
-    """The fused kernel handles uint8 frames of at least 11x11 on a CUDA/ROCm device."""
+    """The fused kernel handles uint8 frames of at least 11 rows and 12 columns (two windows a row) on a CUDA/ROCm device."""
     if dev.type != "cuda" or a4.dtype != np.uint8 or b4.dtype != np.uint8:
         return False
-    if a4.shape[1] < 11 or a4.shape[2] < 11:
+    if a4.shape[1] < 11 or a4.shape[2] < 12:  # at least two windows per row (see _windows_per_lane)
         return False
     return _has_triton()
 
@@ -178,7 +184,7 @@ def frame_metrics_on_device(*, golden: Any, current: Any, data_range: float = 25
     kernel. The inputs are checked and made contiguous once, go straight to the fused kernel
     (no host copy, no identity scan: the kernel returns exactly 1 and 0 for identical frames),
     and only the per-frame numbers come back. Other inputs (CPU tensors, float dtypes, frames
-    below 11x11, no Triton) take :func:`frame_metrics` through host memory.
+    below 11 rows or 12 columns, no Triton) take :func:`frame_metrics` through host memory.
     """
     x, y = golden, current
     if not (hasattr(x, "is_cuda") and hasattr(y, "is_cuda")):
@@ -192,7 +198,7 @@ def frame_metrics_on_device(*, golden: Any, current: Any, data_range: float = 25
     import torch
 
     if not (x.is_cuda and y.is_cuda and x.device == y.device and x.dtype == torch.uint8 == y.dtype
-            and x.shape[1] >= 11 and x.shape[2] >= 11 and 0 not in x.shape and _has_triton()):
+            and x.shape[1] >= 11 and x.shape[2] >= 12 and 0 not in x.shape and _has_triton()):
         return frame_metrics(x.detach().cpu().numpy(), y.detach().cpu().numpy(), device=str(x.device),
                              data_range=data_range)
     with torch.cuda.device(x.device):
@@ -204,8 +210,8 @@ def frame_metrics_on_device(*, golden: Any, current: Any, data_range: float = 25
 def fused_on_device(x: Any, y: Any, *, data_range: float = 255.0, f64: bool | None = None) -> FrameMetrics:
     """The fused kernel on uint8 (T, H, W, C) tensors already on the GPU, with the precision
     chosen (the benchmark times both)."""
-    if x.shape != y.shape or x.dim() != 4 or x.shape[1] < 11 or x.shape[2] < 11:
-        raise ValueError(f"expected two uint8 (T, H, W, C) tensors of at least 11x11, got {tuple(x.shape)} "
+    if x.shape != y.shape or x.dim() != 4 or x.shape[1] < 11 or x.shape[2] < 12:
+        raise ValueError(f"expected two uint8 (T, H, W, C) tensors of at least 11x12, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}")
     run = _FusedRun(tuple(x.shape), x.device, data_range, _use_f64(x.device) if f64 is None else f64)
     run.launch(x.contiguous(), y.contiguous(), 0)
@@ -232,6 +238,24 @@ def _band_rows(T: int, H: int, n_strips: int, dev: Any) -> int:
     return rb
 
 
+def _windows_per_lane(W: int) -> int:
+    """WINDOWS_PER_LANE, at most the windows a row has (a lane's taps must fit in the row)."""
+    return max(2, min(WINDOWS_PER_LANE, W - 10))
+
+
+def _kernel_weights(data_range: float) -> list[float]:
+    """The kernel's constants (see ssim_triton._dissim), in float64: the centre-normalised taps
+    g_k/g5 (k < 5), the square maps' vertical taps g_k/g5^3 (k <= 5), K = 1/g5^2, K^2*c1 and
+    K^2*c2 (c1, c2: twice skimage's (K1*L)^2 and (K2*L)^2, the four-map form's constants)."""
+    g = gaussian_taps(11)
+    g5 = float(g[5])
+    k = 1.0 / (g5 * g5)
+    c1 = 2.0 * (K1 * data_range) ** 2
+    c2 = 2.0 * (K2 * data_range) ** 2
+    return ([float(v) / g5 for v in g[:5]] + [float(v) / g5**3 for v in g[:6]]
+            + [k, k * k * c1, k * k * c2])
+
+
 class _FusedRun:
     """Output buffers of one comparison and the kernel launch for a chunk of its frames."""
 
@@ -242,22 +266,23 @@ class _FusedRun:
             raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
         T, H, W, C = shape
         self.shape, self.f64 = (T, H, W, C), f64
-        span = WINDOWS_PER_LANE * C * (BLOCK // C)
+        self.dev = torch.device(dev)
+        self.per_lane = _windows_per_lane(W)
+        span = self.per_lane * C * (BLOCK // C)
         if span == 0:
             raise ValueError(f"BLOCK={BLOCK} is smaller than the {C} channels")
         self.n_strips = -(-((W - 10) * C) // span)
-        self.band_rows = _band_rows(T, H, self.n_strips, torch.device(dev))
+        self.band_rows = _band_rows(T, H, self.n_strips, self.dev)
         self.n_bands = -(-(H - 10) // self.band_rows)
-        taps = gaussian_taps(11)
-        consts = list(taps[:6]) + [2.0 * (K1 * data_range) ** 2, 2.0 * (K2 * data_range) ** 2]
-        self.w = torch.tensor(consts, dtype=torch.float64, device=dev)
+        self.w = _weights_on(self.dev, data_range)
+        # One buffer for every per-program partial, so that a single copy brings them back:
+        # (1 - SSIM) / 2 sums (float64, C per program), then squared and absolute difference
+        # sums and the largest difference (int64, one each per program).
         grid = (T, self.n_bands, self.n_strips)
-        self.part = torch.empty(grid + (C,), dtype=torch.float64, device=dev)
-        self.sse = torch.empty(grid, dtype=torch.int64, device=dev)
-        self.sad = torch.empty(grid, dtype=torch.int64, device=dev)
-        self.mx = torch.empty(grid, dtype=torch.int32, device=dev)
-        # The last ten pixels of each row own no window: their statistics come from torch.
-        self.border = torch.empty((3, T), dtype=torch.int64, device=dev)
+        n = T * self.n_bands * self.n_strips
+        self.buf = torch.empty(n * (C + 3), dtype=torch.int64, device=dev)
+        self.part = self.buf[: n * C].view(torch.float64).view(grid + (C,))
+        self.sse, self.sad, self.mx = (self.buf[n * (C + i): n * (C + i + 1)].view(grid) for i in range(3))
 
     def launch(self, x: Any, y: Any, t0: int) -> None:
         import torch
@@ -267,25 +292,39 @@ class _FusedRun:
 
         T, H, W, C = self.shape
         t1 = t0 + x.shape[0]
+        # The hardware reciprocal and the register cap: compiled CUDA float32 only (Triton's
+        # CPU interpreter, used by the tests, runs neither inline PTX nor maxnreg).
+        fast = self.dev.type == "cuda" and not self.f64 and torch.version.hip is None
+        extra = {"maxnreg": MAX_REGS} if (MAX_REGS and fast) else {}
         ssim_triton.ssim_stats_kernel[(self.n_strips, self.n_bands, t1 - t0)](
             x, y, self.w, self.part[t0:t1], self.sse[t0:t1], self.sad[t0:t1], self.mx[t0:t1],
             H, W * C, (W - 10) * C, self.band_rows, self.n_bands, self.n_strips,
-            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, UNROLL=UNROLL, P=WINDOWS_PER_LANE, FOLD=FOLD_TAPS,
-            num_warps=NUM_WARPS, **({"maxnreg": MAX_REGS} if MAX_REGS else {}))
-        d = (x[:, :, W - 10:].to(torch.int32) - y[:, :, W - 10:].to(torch.int32)).abs_().flatten(1)
-        self.border[0, t0:t1] = (d * d).sum(dim=1)
-        self.border[1, t0:t1] = d.sum(dim=1)
-        self.border[2, t0:t1] = d.amax(dim=1)
+            C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, UNROLL=UNROLL, P=self.per_lane,
+            FAST=fast, PF=PREFETCH_ROWS if fast else 0, PF_LEVEL=PREFETCH_LEVEL, num_warps=NUM_WARPS, **extra)
 
     def result(self) -> FrameMetrics:
-        import torch
-
         T, H, W, C = self.shape
-        ssim = (self.part.sum(dim=(1, 2)) / ((H - 10) * (W - 10))).mean(dim=1)
-        b = self.border
-        packed = torch.stack([ssim, (self.sse.sum(dim=(1, 2)) + b[0]).double(),
-                              (self.sad.sum(dim=(1, 2)) + b[1]).double(),
-                              torch.maximum(self.mx.amax(dim=(1, 2)).long(), b[2]).double()]).cpu().numpy()
-        stats = PixelStats(sse=packed[1], sum_abs=packed[2], max_abs=packed[3], n=H * W * C)
-        return FrameMetrics(ssim=packed[0].astype(np.float64), pixel=stats,
+        n = T * self.n_bands * self.n_strips
+        host = self.buf.cpu().numpy()  # the one copy back (and the wait for the kernel)
+        # The kernel sums (1 - SSIM) / 2 per window (see ssim_triton._dissim).
+        dis = host[: n * C].view(np.float64).reshape(T, -1, C).sum(axis=1) / ((H - 10) * (W - 10))
+        ssim = (1.0 - 2.0 * dis).mean(axis=1)
+        sse, sad, mx = (host[n * (C + i): n * (C + i + 1)].reshape(T, -1) for i in range(3))
+        stats = PixelStats(sse=sse.sum(axis=1).astype(np.float64), sum_abs=sad.sum(axis=1).astype(np.float64),
+                           max_abs=mx.max(axis=1).astype(np.float64), n=H * W * C)
+        return FrameMetrics(ssim=ssim.astype(np.float64), pixel=stats,
                             path="fused-triton-f64" if self.f64 else "fused-triton-f32")
+
+
+_WEIGHTS: dict[tuple[str, float], Any] = {}
+
+
+def _weights_on(dev: Any, data_range: float) -> Any:
+    """The kernel's constants on ``dev``, made once per device and data range (a host->device
+    copy per comparison would wait on the host before every launch)."""
+    import torch
+
+    key = (str(dev), float(data_range))
+    if key not in _WEIGHTS:
+        _WEIGHTS[key] = torch.tensor(_kernel_weights(data_range), dtype=torch.float64, device=dev)
+    return _WEIGHTS[key]

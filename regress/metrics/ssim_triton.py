@@ -7,45 +7,53 @@ an H100 the peers take 80-130 ms for a 121-frame 720p pair whose bytes can be re
 about 0.23 ms. This kernel reads each input byte from device memory about once (the row and
 column halos are served by the L1/L2 caches) and keeps every intermediate in registers.
 
-What bounds it. On an H100 the kernel is bound by instruction issue, not by memory: each
-output value needs its 11 horizontal taps of four maps, a vertical pass over ten earlier
-rows and the SSIM quotient. Measured on the 121-frame 720p pair (benchmarks/RESULTS.md),
-a first version that gave each lane one output byte ran ~410 instructions per pixel-row
-(8.6 ms in float64, 5.5 ms in float32). The present layout cuts that by:
+What bounds it: instruction issue, not memory. Each output value needs the 11 horizontal
+taps of four maps, a vertical pass over ten earlier rows and the SSIM quotient. The layout
+and arithmetic are chosen to issue as few instructions per output as possible (counts from
+the compiled sm_90 SASS of the row loop, per output value; benchmarks/RESULTS.md has the
+timings):
 
-* two outputs per lane: a lane owns the same channel of two neighbouring pixels, ``f`` and
-  ``f + C``, so their windows share 10 of their 11 taps: 12 loads, conversions and squares
-  per tap row serve both (instead of 22 for one);
-* unmasked loads with constant offsets from one row pointer (lanes past the last window
-  are clamped onto it and masked out of the sums), so a tap costs one load instruction;
-* the ring of the last ten horizontal results rotated by unrolling the row loop ten times
-  (no register moves: after ten rows every slot holds a new value);
+* two windows per lane: a lane owns the same channel of two neighbouring pixels, ``f`` and
+  ``f + C``, whose windows share 10 of their 11 taps (12 loads and conversions serve both);
+* every tap an unmasked load at a constant offset from one row pointer (a lane whose last
+  taps would leave the row starts earlier and drops the windows it repeats);
+* centre-normalised filters: the taps are divided by the centre tap, so the centre is the
+  first addend of each filter (one multiply-add per symmetric pair, none for the centre); the
+  scale K = 1/g5^2 this leaves on the moments is carried through the SSIM quotient, which is
+  homogeneous in it (see :func:`_dissim`);
+* square maps from half the squares: a pair sum ``t_i^2 + t_j^2`` is one multiply-add on an
+  explicit square, so a lane squares 6 of its 12 taps;
+* (1 - SSIM) / 2 = (P*V + m2*Q) / den from one reciprocal (no division, no comparison), which
+  is also exactly 0 for an unchanged window and sums without losing digits near SSIM = 1;
+* the ring of the last ten horizontal results rotated by renaming in an unrolled row loop
+  over whole groups of rows (no masks in the loop; the leftover rows take a second loop);
+* rows prefetched a few rows ahead into L1 (inline PTX), so that a row's loads find their
+  bytes in cache: the kernel runs few warps per SM (the rings hold 80 floats per lane);
 * float32 moments by default (see below).
 
-It now runs ~180 instructions per output byte-row and takes 2.9 ms on the H100 for that pair
-(12.9x the 0.23 ms floor of reading both videos once; compiled-code counts from sm_90 SASS).
-It remains issue-bound: the four maps' 11-tap horizontal and vertical filters alone are ~90
-float instructions per output, so going further needs tensor cores or fewer maps, not
-fewer loads.
+Measured on an H100 for the 121-frame 720p pair (device-resident, benchmarks/RESULTS.md): the
+row loop issues ~163 instructions per output value (the kernel before these changes: ~181)
+and the call takes 2.55-2.6 ms (before: 2.93-3.02 ms in the same runs), about 11x the 0.23 ms
+floor of reading both videos once. What is left is mostly the four maps' filters (~90 float
+instructions per output) and waiting with few warps per SM.
 
 Layout and work split. Inputs are (T, H, W, C) uint8, so a row is ``L = W*C`` contiguous
 bytes; the horizontal neighbour k of byte ``f`` sits ``k*C`` bytes further on. A program
-owns a strip of ``SPAN = 2*C*(BLOCK//C)`` row bytes, one band of ``RB`` output rows and one
+owns a strip of ``SPAN = P*C*(BLOCK//C)`` row bytes, one band of ``RB`` output rows and one
 frame. It walks down its band row by row:
 
-* horizontal pass: 12 shifted loads of x and y; ``s = x + y`` and ``d = x - y`` (the same
-  four-map formulation as :mod:`regress.metrics.ssim`) are formed in int32, centred on the
-  first row's window-centre value (an exact integer), converted, squared (exact in float32:
-  |s| <= 510), and folded pairwise with the symmetric Gaussian taps;
-* vertical pass: a ring of the last ten horizontal results (in registers) and the new row
-  give the 11-tap vertical filter; the SSIM map value of each window is accumulated per
-  lane; valid windows only, as skimage;
-* pixel statistics: each output position's own byte (tap 0 for ``f``, tap 1 for ``f + C``)
-  gives ``x - y`` for the squared-error sum, the absolute-error sum and the maximum, counted
-  only on the rows the band owns, so that each pixel is counted once. They are exact
-  integers (int32 per lane, int64 per program). The last ten pixels of each row own no
-  window; the caller adds their statistics (:func:`regress.metrics.frames` does it with
-  torch on the device).
+* horizontal pass: 12 (P = 3: 13) shifted loads of x and y; ``s = x + y`` and ``d = x - y``
+  (the four-map formulation of :mod:`regress.metrics.ssim`) are formed in int32, centred on
+  the first row's window-centre value (an exact integer) and converted; the filters give the
+  [s, d] and [s^2, d^2] rows of each window;
+* vertical pass: the rings of the last ten horizontal results (in registers) and the new row
+  give the 11-tap vertical filters and the window's (1 - SSIM) / 2, accumulated per lane;
+  valid windows only, as skimage;
+* pixel statistics: each output position's own byte gives ``x - y`` for the squared-error
+  sum, the absolute-error sum and the maximum. A band counts the rows its row loop reads
+  (band 0 also its first ten), so each pixel is counted once. They are exact integers
+  (int32 per lane, int64 per program). The last ten pixels of each row own no window: the
+  last strip's programs count them, row by row after their band.
 
 Per-program partial sums go to small buffers that torch reduces afterwards: no atomics, so
 results are deterministic run to run. There is no ``tl.dot``: TF32 settings cannot reach
@@ -53,9 +61,8 @@ this kernel (every product is a float32 or float64 FMA).
 
 Precision (``DT``). float32 by default: the centring keeps every value entering the float
 arithmetic an exact integer below 2^24, and agreement with skimage's float64 stays near
-1e-8 (the tests' tolerance is 1e-5). float64 (``DT=tl.float64``) agrees to ~1e-15 and is
-~5x slower on the H100 (15.7 ms: its rings need twice the registers), much slower on
-consumer GPUs.
+1e-8 (the tests' tolerance is 1e-5); the reciprocal is the hardware's (about 1 ulp).
+float64 (``DT=tl.float64``, IEEE division) agrees to ~1e-15 and is several times slower.
 """
 
 from __future__ import annotations
@@ -65,62 +72,63 @@ import triton.language as tl
 
 
 @triton.jit
+def _recip(v, FAST: tl.constexpr):
+    """1 / v: one MUFU.RCP on the GPU (~1 ulp; v > 0 and far from float32's range limits here),
+    IEEE division where inline PTX cannot run (float64, Triton's CPU interpreter)."""
+    if FAST:
+        return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=r,r", [v], dtype=tl.float32,
+                                         is_pure=True, pack=1)
+    else:
+        return 1.0 / v
+
+
+@triton.jit
+def _prefetch(rx, ry, PF: tl.constexpr, LEVEL: tl.constexpr):
+    """Ask for a row PF rows ahead (already clamped into the frame by the caller) to be
+    fetched into the L1 (LEVEL 1) or L2 cache, so that its taps' loads do not wait on device
+    memory: a program walks its rows one after another and has few warps to hide that wait."""
+    if PF > 0:
+        if LEVEL == 1:
+            tl.inline_asm_elementwise("prefetch.global.L1 [$1]; prefetch.global.L1 [$2]; mov.u32 $0, 0;",
+                                      "=r,l,l", [rx, ry], dtype=tl.int32, is_pure=False, pack=1)
+        else:
+            tl.inline_asm_elementwise("prefetch.global.L2 [$1]; prefetch.global.L2 [$2]; mov.u32 $0, 0;",
+                                      "=r,l,l", [rx, ry], dtype=tl.int32, is_pure=False, pack=1)
+
+
+@triton.jit
 def _tap(rx, ry, off, ms, md, DT: tl.constexpr):
-    """Tap at byte offset ``off`` of the row: the centred maps [[s, s^2], [d, d^2]] (exact
-    values) and the raw difference x - y. ``ms``/``md`` hold the centring (see _centre)."""
+    """Tap at byte offset ``off``: the centred [s, d] (exact values) and the raw x - y."""
     x = tl.load(rx + off).to(tl.int32)
     y = tl.load(ry + off).to(tl.int32)
     if DT == tl.float32:
         # int -> float32 as one integer add and one float add: bitcast(v + 0x4B400000) is
-        # exactly 1.5 * 2^23 + v for |v| < 2^22. Written out so that the compiler cannot turn the
-        # float pair sums of the filter back into integer sums that each need a conversion.
+        # exactly 1.5 * 2^23 + v for |v| < 2^22.
         s = (x + y + ms).to(tl.float32, bitcast=True) - 12582912.0
         d = (x - y + md).to(tl.float32, bitcast=True) - 12582912.0
     else:
         s = (x + y - ms).to(DT)
         d = (x - y - md).to(DT)
-    return tl.join(tl.join(s, d), tl.join(s * s, d * d)), x - y
+    return tl.join(s, d), x - y
 
 
 @triton.jit
-def _centre(cs, cd, DT: tl.constexpr):
-    """The integer operands _tap adds to x + y and x - y: minus the centring constants, plus
-    the float32 conversion's magic number."""
-    if DT == tl.float32:
-        return 0x4B400000 - cs, 0x4B400000 - cd
-    else:
-        return cs, cd
+def _lin(c, p0, p1, p2, p3, p4, w0, w1, w2, w3, w4):
+    """Centre-normalised symmetric 11-tap filter from the centre tap and the five pair sums
+    (outermost first): one fused multiply-add per pair, the centre as the first addend."""
+    return c + w4 * p4 + w3 * p3 + w2 * p2 + w1 * p1 + w0 * p0
 
 
 @triton.jit
-def _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5, FOLD: tl.constexpr):
-    """11-tap symmetric Gaussian of one window from its taps. FOLD: add the symmetric pairs
-    first; otherwise one multiply-add per tap in tap order (as many instructions, and each
-    tap can be dropped once used, which keeps fewer registers live)."""
-    if FOLD:
-        h = (g0 * (t0 + t10) + g1 * (t1 + t9) + g2 * (t2 + t8) + g3 * (t3 + t7) + g4 * (t4 + t6)
-             + g5 * t5)
-    else:
-        h = g0 * t0
-        h += g1 * t1
-        h += g2 * t2
-        h += g3 * t3
-        h += g4 * t4
-        h += g5 * t5
-        h += g4 * t6
-        h += g3 * t7
-        h += g2 * t8
-        h += g1 * t9
-        h += g0 * t10
-    return h
+def _hrow(rx, ry, ms, md, w0, w1, w2, w3, w4, C: tl.constexpr, DT: tl.constexpr,
+          P: tl.constexpr):
+    """Horizontal pass of one row for the P (2 or 3) windows of a lane (windows f, f + C,
+    f + 2C): per window the filtered [s, d] and [s^2, d^2] ([BLOCK, 2] each, scaled by
+    1/g5) and the window's own raw difference.
 
-
-@triton.jit
-def _hrow(rx, ry, off11, off12, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr, DT: tl.constexpr,
-          P: tl.constexpr, FOLD: tl.constexpr):
-    """Horizontal Gaussian of the four maps for the P (2 or 3) windows of a lane on one row:
-    [BLOCK, 2(s, d), 2(mean, square)] each (windows f, f + C, f + 2C; the third repeats the
-    first when P is 2) and their own raw differences."""
+    Squares: a pair sum t_i^2 + t_j^2 is one multiply-add on an explicit square (t_i^2, taps
+    shared by the windows) and t_j, so each window's square map costs what its linear map
+    costs and a lane squares only 6 (7) of its 12 (13) taps explicitly."""
     t0, r0 = _tap(rx, ry, 0, ms, md, DT)
     t1, r1 = _tap(rx, ry, C, ms, md, DT)
     t2, r2 = _tap(rx, ry, 2 * C, ms, md, DT)
@@ -132,58 +140,74 @@ def _hrow(rx, ry, off11, off12, ms, md, g0, g1, g2, g3, g4, g5, C: tl.constexpr,
     t8, _ = _tap(rx, ry, 8 * C, ms, md, DT)
     t9, _ = _tap(rx, ry, 9 * C, ms, md, DT)
     t10, _ = _tap(rx, ry, 10 * C, ms, md, DT)
-    t11, _ = _tap(rx, ry, off11, ms, md, DT)  # clamped into the row: only later windows use it
-    ha = _hfilter(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, g0, g1, g2, g3, g4, g5, FOLD)
-    hb = _hfilter(t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, g0, g1, g2, g3, g4, g5, FOLD)
+    t11, _ = _tap(rx, ry, 11 * C, ms, md, DT)
+    q0 = t0 * t0
+    q1 = t1 * t1
+    q2 = t2 * t2
+    q3 = t3 * t3
+    q4 = t4 * t4
+    q5 = t5 * t5
+    la = _lin(t5, t0 + t10, t1 + t9, t2 + t8, t3 + t7, t4 + t6, w0, w1, w2, w3, w4)
+    sa = _lin(q5, q0 + t10 * t10, q1 + t9 * t9, q2 + t8 * t8, q3 + t7 * t7, q4 + t6 * t6, w0, w1, w2, w3, w4)
+    lb = _lin(t6, t1 + t11, t2 + t10, t3 + t9, t4 + t8, t5 + t7, w0, w1, w2, w3, w4)
+    q6 = t6 * t6
+    sb = _lin(q6, q1 + t11 * t11, q2 + t10 * t10, q3 + t9 * t9, q4 + t8 * t8, q5 + t7 * t7, w0, w1, w2, w3, w4)
     if P == 3:
-        t12, _ = _tap(rx, ry, off12, ms, md, DT)
-        he = _hfilter(t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, g0, g1, g2, g3, g4, g5, FOLD)
+        t12, _ = _tap(rx, ry, 12 * C, ms, md, DT)
+        le = _lin(t7, t2 + t12, t3 + t11, t4 + t10, t5 + t9, t6 + t8, w0, w1, w2, w3, w4)
+        se = _lin(t7 * t7, q2 + t12 * t12, q3 + t11 * t11, q4 + t10 * t10, q5 + t9 * t9, q6 + t8 * t8,
+                  w0, w1, w2, w3, w4)
     else:
-        he = ha
+        le = la
+        se = sa
         r2 = r0
-    return ha, hb, he, r0, r1, r2
+    return la, sa, lb, sb, le, se, r0, r1, r2
 
 
 @triton.jit
-def _stats(sse, sad, mx, raw, own):
-    ad = tl.abs(raw) * own
+def _stats(sse, sad, mx, raw):
+    ad = tl.abs(raw)
     return sse + ad * ad, sad + ad, tl.maximum(mx, ad)
 
 
 @triton.jit
-def _ssim(v, cs, cd, c1, c2):
-    """SSIM of windows from their filtered centred moments [BLOCK, 2(s, d), 2(mean, square)]."""
-    mu, sq = tl.split(v)
-    us, ud = tl.split(mu)
-    vs, vd = tl.split(sq)
-    var_s = vs - us * us  # variances are shift-invariant: use the centred moments
-    var_d = vd - ud * ud
-    ms = us + cs
-    md = ud + cd
-    ms2 = ms * ms
-    md2 = md * md
-    p = ms2 + c1
-    q = var_s + c2
-    num = (p - md2) * (q - var_d)
-    den = (p + md2) * (q + var_d)
-    if num.dtype == tl.float32:
-        # ~2 ulp (far below the 1e-5 tolerance), and exactly 1 where numerator and denominator
-        # are equal (an unchanged window), as IEEE division would give.
-        return tl.where(num == den, 1.0, tl.fdiv(num, den, ieee_rounding=False))
-    else:
-        return num / den
+def _dissim(l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, hl, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, hs,
+            w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base, kcs, kcd, kc1, FAST: tl.constexpr):
+    """(1 - SSIM) / 2 of a window from its ring of ten horizontal results and the new row.
 
+    Scaled moments (K = 1/g5^2, the two centre-normalised passes): m = K*mean for [s, d],
+    and, the square maps' vertical weights carrying K once more and ``base`` adding K^2*c2
+    to s^2, v = K^2*(E[s^2] + c2) and K^2*E[d^2]. Then, all in units of K^4:
+    P = K^2*(mu_s^2 + c1), Q = K^2*(var_s + c2), V = K^2*var_d, m2 = K^2*mu_d^2,
+    SSIM = (P - m2)(Q - V) / ((P + m2)(Q + V)), and 1 - SSIM = 2*(P*V + m2*Q) / den: one
+    reciprocal, no cancellation of numerator against denominator, and exactly 0 for an
+    unchanged window (V = m2 = 0)."""
+    m = l5 + w4 * (l4 + l6) + w3 * (l3 + l7) + w2 * (l2 + l8) + w1 * (l1 + l9) + w0 * (l0 + hl)
+    v = base + u5 * s5 + u4 * (s4 + s6) + u3 * (s3 + s7) + u2 * (s2 + s8) + u1 * (s1 + s9) + u0 * (s0 + hs)
+    us, ud = tl.split(m)
+    vs, vd = tl.split(v)
+    q = vs - us * us
+    var_d = vd - ud * ud
+    ms = us + kcs
+    md = ud + kcd
+    m2 = md * md
+    p = ms * ms + kc1
+    diff = p * var_d + m2 * q
+    den = (p + m2) * (q + var_d)
+    return diff * _recip(den, FAST)
 
 @triton.jit
-def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
+def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, dis_ptr, sse_ptr, sad_ptr, max_ptr,
                       H, L, L_out, RB, n_bands, n_strips,
                       C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr,
-                      P: tl.constexpr = 2, FOLD: tl.constexpr = False):
-    """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows (a
-    multiple of 10), strip ``program_id(0)`` of SPAN row bytes. Writes, at index
-    ``(frame * n_bands + band) * n_strips + strip``: the SSIM-map sum per channel
-    (``ssim_ptr``, C float64 values), the squared and absolute difference sums (int64) and the
-    largest absolute difference (int32) of the bytes before ``L_out`` of the rows the band owns."""
+                      P: tl.constexpr = 2, FAST: tl.constexpr = True, PF: tl.constexpr = 0,
+                      PF_LEVEL: tl.constexpr = 1):
+    """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows, strip
+    ``program_id(0)`` of SPAN row bytes. Writes, at index ``(frame * n_bands + band) * n_strips +
+    strip``: the sum of (1 - SSIM) / 2 over the band's windows per channel (``dis_ptr``, C float64
+    values), and the squared and absolute difference sums (int64) and the largest absolute
+    difference (int64) of the rows the band owns: its main loop's rows, plus rows 0-9 for band
+    0 (the strip's bytes; the last strip also the bytes from ``L_out`` to the row's end)."""
     strip = tl.program_id(0)
     band = tl.program_id(1)
     t = tl.program_id(2)
@@ -191,31 +215,43 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     SPAN: tl.constexpr = P * C * NP
     lane = tl.arange(0, BLOCK)
     ch = lane % C
-    f = strip * SPAN + (lane // C) * (P * C) + ch  # windows f, f + C (and f + 2C)
-    ok_a = (lane < NP * C) & (f < L_out)
-    ok_b = (lane < NP * C) & (f + C < L_out)
+    f = strip * SPAN + (lane // C) * (P * C) + ch  # the lane's windows: f, f + C (and f + 2C)
+    live = (lane < NP * C) & (f < L_out)
+    # Every tap at a constant offset from one row pointer (one load instruction each): a lane
+    # whose last taps would leave the row starts `shift` pixels earlier instead, and its
+    # first `shift` windows (then another lane's, or none) count for nothing.
+    f = tl.minimum(f, L_out - 1)
+    shift = (tl.maximum(f - (L_out - 1 - (P - 1) * C), 0) + C - 1) // C
+    f = f - shift * C
+    ok_a = live & (shift <= 0)
+    ok_b = live & (shift <= 1)
     if P == 3:
-        ok_e = (lane < NP * C) & (f + 2 * C < L_out)
+        ok_e = live
     else:
         ok_e = lane < 0
-    f = tl.minimum(f, L_out - 1)  # taps 0..10 stay in the row; later taps are clamped below
-    off11 = tl.minimum(f + 11 * C, L - 1) - f
-    off12 = tl.minimum(f + 12 * C, L - 1) - f
     r0 = band * RB
     out_end = tl.minimum(r0 + RB, H - 10)  # exclusive: the band's output rows
-    own_end = tl.where(band == n_bands - 1, H, r0 + RB)  # pixel statistics: each row once
     base = t.to(tl.int64) * H * L
     xp = x_ptr + base + f
     yp = y_ptr + base + f
 
-    g0 = tl.load(w_ptr + 0).to(DT)
-    g1 = tl.load(w_ptr + 1).to(DT)
-    g2 = tl.load(w_ptr + 2).to(DT)
-    g3 = tl.load(w_ptr + 3).to(DT)
-    g4 = tl.load(w_ptr + 4).to(DT)
-    g5 = tl.load(w_ptr + 5).to(DT)
-    c1 = tl.load(w_ptr + 6).to(DT)  # 2 * (K1 * data_range)^2
-    c2 = tl.load(w_ptr + 7).to(DT)  # 2 * (K2 * data_range)^2
+    # Weights (see _dissim): w, the centre-normalised taps g_k / g5 of both passes; u, the
+    # square maps' vertical taps g_k / g5^3; K * c, the scaled constants.
+    w0 = tl.load(w_ptr + 0).to(DT)
+    w1 = tl.load(w_ptr + 1).to(DT)
+    w2 = tl.load(w_ptr + 2).to(DT)
+    w3 = tl.load(w_ptr + 3).to(DT)
+    w4 = tl.load(w_ptr + 4).to(DT)
+    u0 = tl.load(w_ptr + 5).to(DT)
+    u1 = tl.load(w_ptr + 6).to(DT)
+    u2 = tl.load(w_ptr + 7).to(DT)
+    u3 = tl.load(w_ptr + 8).to(DT)
+    u4 = tl.load(w_ptr + 9).to(DT)
+    u5 = tl.load(w_ptr + 10).to(DT)
+    kk = tl.load(w_ptr + 11).to(DT)  # K
+    kc1 = tl.load(w_ptr + 12).to(DT)  # K^2 * c1
+    kc2 = tl.load(w_ptr + 13).to(DT)  # K^2 * c2
+    base2 = tl.join(tl.full([BLOCK], 0, DT) + kc2, tl.zeros([BLOCK], dtype=DT))  # adds K^2*c2 to s^2 only
 
     # Centring constants: s and d at the centre of the lane's first window (exact ints).
     row0 = r0.to(tl.int64) * L
@@ -223,44 +259,79 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     yc = tl.load(yp + row0 + 5 * C).to(tl.int32)
     cs = xc + yc
     cd = xc - yc
-    csf = cs.to(DT)
-    cdf = cd.to(DT)
-    ms, md = _centre(cs, cd, DT)
+    kcs = kk * cs.to(DT)
+    kcd = kk * cd.to(DT)
+    if DT == tl.float32:
+        ms = 0x4B400000 - cs
+        md = 0x4B400000 - cd
+    else:
+        ms = cs
+        md = cd
 
-    # Two rings (window f and window f + C) of the last ten horizontal results. Each slot needs
-    # its own initial value: Triton's frontend treats a variable as loop-carried only if its IR
-    # value changes in the body, so with one shared `zero` a slot could silently stay zero
-    # (tests/test_fused.py checks the compiled loops carry every slot).
-    a0 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    a9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b0 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    b9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e0 = tl.zeros([BLOCK, 2, 2], dtype=DT)  # the third ring: only when P is 3
-    e1 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e2 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e3 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e4 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e5 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e6 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e7 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e8 = tl.zeros([BLOCK, 2, 2], dtype=DT)
-    e9 = tl.zeros([BLOCK, 2, 2], dtype=DT)
+    # Rings of the last ten horizontal results, per window: linear maps (l) and square maps
+    # (s). Each slot needs its own initial value: Triton's frontend treats a variable as
+    # loop-carried only if its IR value changes in the body, so with one shared `zero` a slot
+    # could silently stay zero (tests/test_fused.py checks the compiled loops carry every slot).
+    la0 = tl.zeros([BLOCK, 2], dtype=DT)
+    la1 = tl.zeros([BLOCK, 2], dtype=DT)
+    la2 = tl.zeros([BLOCK, 2], dtype=DT)
+    la3 = tl.zeros([BLOCK, 2], dtype=DT)
+    la4 = tl.zeros([BLOCK, 2], dtype=DT)
+    la5 = tl.zeros([BLOCK, 2], dtype=DT)
+    la6 = tl.zeros([BLOCK, 2], dtype=DT)
+    la7 = tl.zeros([BLOCK, 2], dtype=DT)
+    la8 = tl.zeros([BLOCK, 2], dtype=DT)
+    la9 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa0 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa1 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa2 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa3 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa4 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa5 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa6 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa7 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa8 = tl.zeros([BLOCK, 2], dtype=DT)
+    sa9 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb0 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb1 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb2 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb3 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb4 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb5 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb6 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb7 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb8 = tl.zeros([BLOCK, 2], dtype=DT)
+    lb9 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb0 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb1 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb2 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb3 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb4 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb5 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb6 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb7 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb8 = tl.zeros([BLOCK, 2], dtype=DT)
+    sb9 = tl.zeros([BLOCK, 2], dtype=DT)
+    le0 = tl.zeros([BLOCK, 2], dtype=DT)
+    le1 = tl.zeros([BLOCK, 2], dtype=DT)
+    le2 = tl.zeros([BLOCK, 2], dtype=DT)
+    le3 = tl.zeros([BLOCK, 2], dtype=DT)
+    le4 = tl.zeros([BLOCK, 2], dtype=DT)
+    le5 = tl.zeros([BLOCK, 2], dtype=DT)
+    le6 = tl.zeros([BLOCK, 2], dtype=DT)
+    le7 = tl.zeros([BLOCK, 2], dtype=DT)
+    le8 = tl.zeros([BLOCK, 2], dtype=DT)
+    le9 = tl.zeros([BLOCK, 2], dtype=DT)
+    se0 = tl.zeros([BLOCK, 2], dtype=DT)
+    se1 = tl.zeros([BLOCK, 2], dtype=DT)
+    se2 = tl.zeros([BLOCK, 2], dtype=DT)
+    se3 = tl.zeros([BLOCK, 2], dtype=DT)
+    se4 = tl.zeros([BLOCK, 2], dtype=DT)
+    se5 = tl.zeros([BLOCK, 2], dtype=DT)
+    se6 = tl.zeros([BLOCK, 2], dtype=DT)
+    se7 = tl.zeros([BLOCK, 2], dtype=DT)
+    se8 = tl.zeros([BLOCK, 2], dtype=DT)
+    se9 = tl.zeros([BLOCK, 2], dtype=DT)
     sse_a = tl.zeros([BLOCK], dtype=tl.int32)
     sad_a = tl.zeros([BLOCK], dtype=tl.int32)
     mx_a = tl.zeros([BLOCK], dtype=tl.int32)
@@ -273,59 +344,110 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, ssim_ptr, sse_ptr, sad_ptr, max_ptr,
     acc_a = tl.zeros([BLOCK], dtype=DT)
     acc_b = tl.zeros([BLOCK], dtype=DT)
     acc_e = tl.zeros([BLOCK], dtype=DT)
+    own0 = (band == 0).to(tl.int32)  # rows 0-9 belong to band 0; every other row to the band whose main loop reads it
 
     # Fill the rings with the first ten rows of the band (all inside the frame: r0 <= H - 11).
     for r in range(r0, r0 + 10):
         rr = r * L
-        ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
-                                                g0, g1, g2, g3, g4, g5, C, DT, P, FOLD)
-        own = (r < own_end).to(tl.int32)
-        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
-        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
+        if FAST:
+            pr = tl.minimum(r + PF, H - 1) * L
+            _prefetch(xp + pr, yp + pr, PF, PF_LEVEL)
+        ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
+                                                            w0, w1, w2, w3, w4, C, DT, P)
+        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a * own0)
+        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b * own0)
+        la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
+        sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
+        lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
+        sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
         if P == 3:
-            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e, own)
-            e0, e1, e2, e3, e4, e5, e6, e7, e8, e9 = e1, e2, e3, e4, e5, e6, e7, e8, e9, he
+            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e * own0)
+            le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
+            se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
 
-    # UNROLL rows per iteration: the rings rotate by renaming inside the body, so only the
-    # back edge moves registers (none when UNROLL is 10). Rows past the band's end (the last
-    # iteration's tail) are read clamped into the frame and count for nothing.
-    for r_it in range(r0 + 10, out_end + 10, UNROLL):
+    # UNROLL rows per iteration over whole groups of UNROLL rows: the rings rotate by renaming
+    # inside the body, so only the back edge moves registers (none when UNROLL is 10), and no
+    # row needs a mask. The rows left over (fewer than UNROLL) take the loop after it.
+    r_full = r0 + 10 + (out_end - r0) // UNROLL * UNROLL
+    for r_it in range(r0 + 10, r_full, UNROLL):
         for i in tl.static_range(UNROLL):
-            r = r_it + i
-            rr = tl.minimum(r, H - 1) * L
-            ha, hb, he, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, off11, off12, ms, md,
-                                                    g0, g1, g2, g3, g4, g5, C, DT, P, FOLD)
-            own = (r < own_end).to(tl.int32)
-            sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a, own)
-            sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b, own)
-            live = (r - 10 < out_end).to(DT)
-            va = (g0 * (a0 + ha) + g1 * (a1 + a9) + g2 * (a2 + a8) + g3 * (a3 + a7) + g4 * (a4 + a6)
-                  + g5 * a5)
-            vb = (g0 * (b0 + hb) + g1 * (b1 + b9) + g2 * (b2 + b8) + g3 * (b3 + b7) + g4 * (b4 + b6)
-                  + g5 * b5)
-            acc_a += _ssim(va, csf, cdf, c1, c2) * live
-            acc_b += _ssim(vb, csf, cdf, c1, c2) * live
-            a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = a1, a2, a3, a4, a5, a6, a7, a8, a9, ha
-            b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 = b1, b2, b3, b4, b5, b6, b7, b8, b9, hb
+            rr = (r_it + i) * L
+            if FAST:
+                pr = tl.minimum(r_it + i + PF, H - 1) * L
+                _prefetch(xp + pr, yp + pr, PF, PF_LEVEL)
+            ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
+                                                                w0, w1, w2, w3, w4, C, DT, P)
+            sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a)
+            sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b)
+            acc_a += _dissim(la0, la1, la2, la3, la4, la5, la6, la7, la8, la9, ha,
+                              sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa,
+                              w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+            la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
+            sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
+            acc_b += _dissim(lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb,
+                              sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb,
+                              w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+            lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
+            sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
             if P == 3:
-                sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e, own)
-                ve = (g0 * (e0 + he) + g1 * (e1 + e9) + g2 * (e2 + e8) + g3 * (e3 + e7)
-                      + g4 * (e4 + e6) + g5 * e5)
-                acc_e += _ssim(ve, csf, cdf, c1, c2) * live
-                e0, e1, e2, e3, e4, e5, e6, e7, e8, e9 = e1, e2, e3, e4, e5, e6, e7, e8, e9, he
+                sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e)
+                acc_e += _dissim(le0, le1, le2, le3, le4, le5, le6, le7, le8, le9, he,
+                                 se0, se1, se2, se3, se4, se5, se6, se7, se8, se9, qe,
+                                 w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+                le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
+                se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
+    for r in range(r_full, out_end + 10):
+        rr = r * L
+        ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
+                                                            w0, w1, w2, w3, w4, C, DT, P)
+        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a)
+        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b)
+        acc_a += _dissim(la0, la1, la2, la3, la4, la5, la6, la7, la8, la9, ha,
+                          sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa,
+                          w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+        la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
+        sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
+        acc_b += _dissim(lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb,
+                          sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb,
+                          w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+        lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
+        sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
+        if P == 3:
+            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e)
+            acc_e += _dissim(le0, le1, le2, le3, le4, le5, le6, le7, le8, le9, he,
+                             se0, se1, se2, se3, se4, se5, se6, se7, se8, se9, qe,
+                             w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
+            le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
+            se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
+
+    # The last ten pixels of each row own no window: the last strip counts their statistics,
+    # for the same rows as the rest of the band.
+    # (Masked-off lanes load 0 - 0: they add nothing.)
+    sse_t = tl.zeros([BLOCK], dtype=tl.int32)
+    sad_t = tl.zeros([BLOCK], dtype=tl.int32)
+    mx_t = tl.zeros([BLOCK], dtype=tl.int32)
+    if strip == n_strips - 1:
+        tail_rows = tl.where(band == 0, r0, r0 + 10)
+        for j0 in tl.static_range(0, 10 * C, BLOCK):
+            tail = L_out + j0 + lane
+            in_tail = j0 + lane < 10 * C
+            for row in range(tail_rows, out_end + 10):
+                rt = base + row * L + tail
+                raw = (tl.load(x_ptr + rt, mask=in_tail, other=0).to(tl.int32)
+                       - tl.load(y_ptr + rt, mask=in_tail, other=0).to(tl.int32))
+                sse_t, sad_t, mx_t = _stats(sse_t, sad_t, mx_t, raw)
 
     pid = (t.to(tl.int64) * n_bands + band) * n_strips + strip
     per_lane = (tl.where(ok_a, acc_a, 0.0).to(tl.float64) + tl.where(ok_b, acc_b, 0.0).to(tl.float64)
                 + tl.where(ok_e, acc_e, 0.0).to(tl.float64))
     for k in tl.static_range(C):
-        tl.store(ssim_ptr + pid * C + k, tl.sum(tl.where(ch == k, per_lane, 0.0), axis=0))
+        tl.store(dis_ptr + pid * C + k, tl.sum(tl.where(ch == k, per_lane, 0.0), axis=0))
     sse = (tl.where(ok_a, sse_a, 0).to(tl.int64) + tl.where(ok_b, sse_b, 0).to(tl.int64)
-           + tl.where(ok_e, sse_e, 0).to(tl.int64))
+           + tl.where(ok_e, sse_e, 0).to(tl.int64) + sse_t.to(tl.int64))
     sad = (tl.where(ok_a, sad_a, 0).to(tl.int64) + tl.where(ok_b, sad_b, 0).to(tl.int64)
-           + tl.where(ok_e, sad_e, 0).to(tl.int64))
-    mx = tl.maximum(tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0)), tl.where(ok_e, mx_e, 0))
+           + tl.where(ok_e, sad_e, 0).to(tl.int64) + sad_t.to(tl.int64))
+    mx = tl.maximum(tl.maximum(tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0)),
+                               tl.where(ok_e, mx_e, 0)), mx_t)
     tl.store(sse_ptr + pid, tl.sum(sse, axis=0))
     tl.store(sad_ptr + pid, tl.sum(sad, axis=0))
-    tl.store(max_ptr + pid, tl.max(mx, axis=0))
+    tl.store(max_ptr + pid, tl.max(mx, axis=0).to(tl.int64))
