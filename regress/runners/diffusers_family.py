@@ -129,8 +129,15 @@ class DiffusersFamily:
     def output_type(self, device: str) -> str:
         """Frames made on a GPU are quantised there (:func:`~.casting.quantise_on_device`, bit for
         bit the numpy path): the host gets uint8, not 4x the bytes in float32, and the device
-        keeps the uint8 frames for the metrics."""
-        return "pt" if self.output_kind != "audio" and torch.device(device).type == "cuda" else "np"
+        keeps the uint8 frames for the metrics.
+
+        Not where a pipeline decodes audio after its video ("video+audio", LTX-2): it would
+        hold the float video on the device through the audio decode, a real peak-memory rise
+        (the tiny ltx2 case's audio_decode peak went 0.46 -> 0.49 MiB on the H100, +6.4%; a
+        121-frame 720p video is 1.3 GB of float32), so that video leaves the device as before."""
+        if torch.device(device).type != "cuda" or "audio" in self.output_kind:
+            return "np"
+        return "pt"
 
     def to_output(self, result: Any, case: Case, pipe: Any = None) -> Output:
         """The pipeline's output -> :class:`Output`: float [0, 1] pixels to uint8, waveforms to
