@@ -36,8 +36,9 @@ _INTERPRETED = textwrap.dedent("""
     from skimage.metrics import structural_similarity
     from regress.metrics import frames
 
-    # Small shapes keep the (slow) interpreter quick and still cross every boundary: 16 lanes
-    # (30-byte strips with two windows per lane, 45 with three) and bands of a few output rows.
+    # Small shapes keep the (slow) interpreter quick and still cross every boundary: strips of
+    # 16 lanes (a row's lanes run across strips, one cut mid pixel group) and bands of a few
+    # output rows.
     frames.BLOCK, frames.UNROLL = 16, 5
     # The interpreter checks every int32 operation for overflow, which triples its run time;
     # these inputs pass that check (it was run with it on), so it is off here for speed.
@@ -202,8 +203,8 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
 
     from regress.metrics import ssim_triton
 
-    sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "dis_ptr": "*fp64", "sse_ptr": "*i64",
-           "sad_ptr": "*i64", "max_ptr": "*i64", "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
+    sig = {"x_ptr": "*u8", "y_ptr": "*u8", "w_ptr": "*fp64", "out_ptr": "*i64", "t0": "i32", "n_prog": "i32",
+           "H": "i32", "L": "i32", "L_out": "i32", "RB": "i32",
            "n_bands": "i32", "n_strips": "i32", "C": "constexpr", "BLOCK": "constexpr", "DT": "constexpr",
            "UNROLL": "constexpr", "P": "constexpr", "FAST": "constexpr", "PF": "constexpr", "PF_LEVEL": "constexpr"}
     src = triton.compiler.ASTSource(fn=ssim_triton.ssim_stats_kernel, signature=sig,

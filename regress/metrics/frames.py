@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,8 @@ from .pixel import PixelStats
 from .ssim import K1, K2, gaussian_taps
 
 # Fused-kernel shape (see ssim_triton.py; timings: H100, 121-frame 720p pair, device-resident,
-# benchmarks/RESULTS.md): lanes per program (each owns WINDOWS_PER_LANE output bytes, so a
-# program covers WINDOWS_PER_LANE*C*(BLOCK//C) row bytes; 64 lanes with 2 warps: 2.69-2.80 ms
-# against 2.60-2.89), warps, and output rows per band. Bands re-read 10 rows of halo (480 rows:
+# benchmarks/RESULTS.md): lanes per program (each owns WINDOWS_PER_LANE output bytes), warps,
+# and output rows per band. Bands re-read 10 rows of halo (480 rows:
 # 2.62-2.75 ms, no better); small inputs get shorter bands so that every SM has work (see
 # _band_rows).
 BLOCK = 128
@@ -50,8 +50,13 @@ BAND_ROWS = 240
 UNROLL = 5
 # Windows per lane (2 or 3): neighbouring windows share all but one tap, so more windows per
 # lane mean fewer instructions per window (147 against 163) and more registers (a ring per
-# window: 248 against 163, so fewer warps per SM); 3 ran 2.58-2.71 ms, no better than 2.
+# window: 248 against 163, two programs of 4 warps per SM instead of three). Three are faster
+# on large comparisons (121-frame 720p pair: 2.27-2.54 ms against 2.34-2.63, the same runs)
+# and slower on small ones, which then have too few programs to fill the GPU (1024x1024 image:
+# 0.23 against 0.17 ms): THREE_PER_LANE_FROM is the number of windows (T * (H-10) * (W-10) * C)
+# from which a comparison takes three.
 WINDOWS_PER_LANE = 2
+THREE_PER_LANE_FROM = 32_000_000
 # Register cap per thread for the float32 kernel on CUDA (Triton's maxnreg); None: the
 # compiler's choice. 168 keeps three programs of 4 warps on an SM whatever the Triton version
 # allocates (163-173 registers uncapped), with no spills.
@@ -238,9 +243,11 @@ def _band_rows(T: int, H: int, n_strips: int, dev: Any) -> int:
     return rb
 
 
-def _windows_per_lane(W: int) -> int:
-    """WINDOWS_PER_LANE, at most the windows a row has (a lane's taps must fit in the row)."""
-    return max(2, min(WINDOWS_PER_LANE, W - 10))
+def _windows_per_lane(T: int, H: int, W: int, C: int) -> int:
+    """Three windows per lane for a large comparison, else WINDOWS_PER_LANE; at most the windows
+    a row has (a lane's taps must fit in the row)."""
+    per_lane = 3 if T * (H - 10) * (W - 10) * C >= THREE_PER_LANE_FROM else WINDOWS_PER_LANE
+    return max(2, min(per_lane, W - 10))
 
 
 def _kernel_weights(data_range: float) -> list[float]:
@@ -267,22 +274,17 @@ class _FusedRun:
         T, H, W, C = shape
         self.shape, self.f64 = (T, H, W, C), f64
         self.dev = torch.device(dev)
-        self.per_lane = _windows_per_lane(W)
-        span = self.per_lane * C * (BLOCK // C)
-        if span == 0:
-            raise ValueError(f"BLOCK={BLOCK} is smaller than the {C} channels")
-        self.n_strips = -(-((W - 10) * C) // span)
+        # (float64 rings need twice the registers: two windows per lane there.)
+        self.per_lane = _windows_per_lane(T, H, W, C) if not f64 else max(2, min(WINDOWS_PER_LANE, W - 10))
+        lanes = C * -(-(W - 10) // self.per_lane)  # one per channel of each group of per_lane windows
+        self.n_strips = -(-lanes // BLOCK)
         self.band_rows = _band_rows(T, H, self.n_strips, self.dev)
         self.n_bands = -(-(H - 10) // self.band_rows)
         self.w = _weights_on(self.dev, data_range)
-        # One buffer for every per-program partial, so that a single copy brings them back:
-        # (1 - SSIM) / 2 sums (float64, C per program), then squared and absolute difference
-        # sums and the largest difference (int64, one each per program).
-        grid = (T, self.n_bands, self.n_strips)
-        n = T * self.n_bands * self.n_strips
-        self.buf = torch.empty(n * (C + 3), dtype=torch.int64, device=dev)
-        self.part = self.buf[: n * C].view(torch.float64).view(grid + (C,))
-        self.sse, self.sad, self.mx = (self.buf[n * (C + i): n * (C + i + 1)].view(grid) for i in range(3))
+        # One buffer for every per-program partial (see ssim_triton.ssim_stats_kernel), so that
+        # a single copy brings them back.
+        self.n_prog = T * self.n_bands * self.n_strips
+        self.buf = torch.empty(self.n_prog * (C + 3), dtype=torch.int64, device=dev)
 
     def launch(self, x: Any, y: Any, t0: int) -> None:
         import torch
@@ -295,25 +297,46 @@ class _FusedRun:
         # The hardware reciprocal and the register cap: compiled CUDA float32 only (Triton's
         # CPU interpreter, used by the tests, runs neither inline PTX nor maxnreg).
         fast = self.dev.type == "cuda" and not self.f64 and torch.version.hip is None
-        extra = {"maxnreg": MAX_REGS} if (MAX_REGS and fast) else {}
+        # (Three windows per lane need their 248 registers: no cap, or they would spill.)
+        extra = {"maxnreg": MAX_REGS} if (MAX_REGS and fast and self.per_lane == 2) else {}
         ssim_triton.ssim_stats_kernel[(self.n_strips, self.n_bands, t1 - t0)](
-            x, y, self.w, self.part[t0:t1], self.sse[t0:t1], self.sad[t0:t1], self.mx[t0:t1],
-            H, W * C, (W - 10) * C, self.band_rows, self.n_bands, self.n_strips,
+            x, y, self.w, self.buf, t0, self.n_prog, H, W * C, (W - 10) * C, self.band_rows, self.n_bands, self.n_strips,
             C=C, BLOCK=BLOCK, DT=tl.float64 if self.f64 else tl.float32, UNROLL=UNROLL, P=self.per_lane,
             FAST=fast, PF=PREFETCH_ROWS if fast else 0, PF_LEVEL=PREFETCH_LEVEL, num_warps=NUM_WARPS, **extra)
 
     def result(self) -> FrameMetrics:
         T, H, W, C = self.shape
-        n = T * self.n_bands * self.n_strips
-        host = self.buf.cpu().numpy()  # the one copy back (and the wait for the kernel)
-        # The kernel sums (1 - SSIM) / 2 per window (see ssim_triton._dissim).
-        dis = host[: n * C].view(np.float64).reshape(T, -1, C).sum(axis=1) / ((H - 10) * (W - 10))
-        ssim = (1.0 - 2.0 * dis).mean(axis=1)
-        sse, sad, mx = (host[n * (C + i): n * (C + i + 1)].reshape(T, -1) for i in range(3))
-        stats = PixelStats(sse=sse.sum(axis=1).astype(np.float64), sum_abs=sad.sum(axis=1).astype(np.float64),
-                           max_abs=mx.max(axis=1).astype(np.float64), n=H * W * C)
-        return FrameMetrics(ssim=ssim.astype(np.float64), pixel=stats,
+        n = self.n_prog
+        host = _to_host(self.buf)  # the one copy back (and the wait for the kernel)
+        # The kernel sums (1 - SSIM) / 2 per window (see ssim_triton._dissim); every channel has
+        # the same windows, so the mean over channels is the mean over all of a frame's windows.
+        dis = host[: n * C].view(np.float64).reshape(T, -1).sum(axis=1)
+        ssim = 1.0 - 2.0 * dis / (C * (H - 10) * (W - 10))
+        stats = host[n * C:].reshape(3, T, -1)
+        sums = stats[:2].sum(axis=2).astype(np.float64)
+        return FrameMetrics(ssim=ssim, pixel=PixelStats(sse=sums[0], sum_abs=sums[1],
+                                                         max_abs=stats[2].max(axis=1).astype(np.float64), n=H * W * C),
                             path="fused-triton-f64" if self.f64 else "fused-triton-f32")
+
+
+_PINNED = threading.local()
+
+
+def _to_host(buf: Any) -> np.ndarray:
+    """``buf`` (int64) as a host array, through a page-locked buffer kept per thread (the
+    warm-up thread launches the kernel too): a pageable copy of a 720p video's partial sums
+    took ~0.4 ms of a ~2.6 ms call on the H100, against 0.05 ms pinned (benchmarks/RESULTS.md)."""
+    import torch
+
+    if buf.device.type != "cuda":
+        return buf.numpy()
+    pinned = getattr(_PINNED, "buf", None)
+    if pinned is None or pinned.numel() < buf.numel():
+        pinned = _PINNED.buf = torch.empty(max(buf.numel(), 1 << 15), dtype=torch.int64, pin_memory=True)
+    out = pinned[: buf.numel()]
+    out.copy_(buf, non_blocking=True)
+    torch.cuda.current_stream(buf.device).synchronize()
+    return out.numpy().copy()
 
 
 _WEIGHTS: dict[tuple[str, float], Any] = {}

@@ -39,8 +39,10 @@ instructions per output) and waiting with few warps per SM.
 
 Layout and work split. Inputs are (T, H, W, C) uint8, so a row is ``L = W*C`` contiguous
 bytes; the horizontal neighbour k of byte ``f`` sits ``k*C`` bytes further on. A program
-owns a strip of ``SPAN = P*C*(BLOCK//C)`` row bytes, one band of ``RB`` output rows and one
-frame. It walks down its band row by row:
+owns BLOCK consecutive lanes of a row (lane j: channel ``j % C`` of pixel group ``j // C``,
+whose P windows start ``P*C*(j // C) + j % C``; a strip), one band of ``RB`` output rows and
+one frame. Lanes run on across pixel groups and strips, so only the row's last strip has idle
+lanes (with strips of whole pixel groups, 7% of the lanes of a 720p row idled). It walks down its band row by row:
 
 * horizontal pass: 12 (P = 3: 13) shifted loads of x and y; ``s = x + y`` and ``d = x - y``
   (the four-map formulation of :mod:`regress.metrics.ssim`) are formed in int32, centred on
@@ -197,26 +199,30 @@ def _dissim(l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, hl, s0, s1, s2, s3, s4, s5, 
     return diff * _recip(den, FAST)
 
 @triton.jit
-def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, dis_ptr, sse_ptr, sad_ptr, max_ptr,
+def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, out_ptr, t0, n_prog,
                       H, L, L_out, RB, n_bands, n_strips,
                       C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr,
                       P: tl.constexpr = 2, FAST: tl.constexpr = True, PF: tl.constexpr = 0,
                       PF_LEVEL: tl.constexpr = 1):
-    """One program: frame ``program_id(2)``, band ``program_id(1)`` of RB output rows, strip
-    ``program_id(0)`` of SPAN row bytes. Writes, at index ``(frame * n_bands + band) * n_strips +
-    strip``: the sum of (1 - SSIM) / 2 over the band's windows per channel (``dis_ptr``, C float64
-    values), and the squared and absolute difference sums (int64) and the largest absolute
-    difference (int64) of the rows the band owns: its main loop's rows, plus rows 0-9 for band
-    0 (the strip's bytes; the last strip also the bytes from ``L_out`` to the row's end)."""
+    """One program: frame ``program_id(2)`` of the launch (``t0 + program_id(2)`` of the
+    comparison), band ``program_id(1)`` of RB output rows, strip ``program_id(0)`` of BLOCK
+    lanes. With ``pid = (frame * n_bands + band) * n_strips + strip`` and ``n_prog`` programs in
+    the comparison, writes into the one int64 buffer ``out_ptr``: at ``pid * C + k`` the sum of
+    (1 - SSIM) / 2 over the band's windows of channel k (float64 bits), at ``n_prog * (C + i) +
+    pid`` the squared (i = 0) and absolute (1) difference sums and the largest absolute
+    difference (2) of the rows the band owns: its main loop's rows, plus rows 0-9 for band 0
+    (the strip's bytes; the last strip also the bytes from ``L_out`` to the row's end). One
+    buffer, so that one copy brings a comparison's partial sums back."""
     strip = tl.program_id(0)
     band = tl.program_id(1)
     t = tl.program_id(2)
-    NP: tl.constexpr = BLOCK // C  # pixel groups per strip
-    SPAN: tl.constexpr = P * C * NP
     lane = tl.arange(0, BLOCK)
-    ch = lane % C
-    f = strip * SPAN + (lane // C) * (P * C) + ch  # the lane's windows: f, f + C (and f + 2C)
-    live = (lane < NP * C) & (f < L_out)
+    # Lane j of the row (all strips' lanes in a row, no lane idle but in the last strip) owns
+    # channel j % C of pixel group j // C: windows f, f + C (and f + 2C).
+    j = strip * BLOCK + lane
+    ch = j % C
+    f = (j // C) * (P * C) + ch
+    live = f < L_out
     # Every tap at a constant offset from one row pointer (one load instruction each): a lane
     # whose last taps would leave the row starts `shift` pixels earlier instead, and its
     # first `shift` windows (then another lane's, or none) count for nothing.
@@ -437,17 +443,18 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, dis_ptr, sse_ptr, sad_ptr, max_ptr,
                        - tl.load(y_ptr + rt, mask=in_tail, other=0).to(tl.int32))
                 sse_t, sad_t, mx_t = _stats(sse_t, sad_t, mx_t, raw)
 
-    pid = (t.to(tl.int64) * n_bands + band) * n_strips + strip
+    pid = ((t0 + t).to(tl.int64) * n_bands + band) * n_strips + strip
     per_lane = (tl.where(ok_a, acc_a, 0.0).to(tl.float64) + tl.where(ok_b, acc_b, 0.0).to(tl.float64)
                 + tl.where(ok_e, acc_e, 0.0).to(tl.float64))
     for k in tl.static_range(C):
-        tl.store(dis_ptr + pid * C + k, tl.sum(tl.where(ch == k, per_lane, 0.0), axis=0))
+        tl.store(out_ptr + pid * C + k, tl.sum(tl.where(ch == k, per_lane, 0.0), axis=0).to(tl.int64, bitcast=True))
     sse = (tl.where(ok_a, sse_a, 0).to(tl.int64) + tl.where(ok_b, sse_b, 0).to(tl.int64)
            + tl.where(ok_e, sse_e, 0).to(tl.int64) + sse_t.to(tl.int64))
     sad = (tl.where(ok_a, sad_a, 0).to(tl.int64) + tl.where(ok_b, sad_b, 0).to(tl.int64)
            + tl.where(ok_e, sad_e, 0).to(tl.int64) + sad_t.to(tl.int64))
     mx = tl.maximum(tl.maximum(tl.maximum(tl.where(ok_a, mx_a, 0), tl.where(ok_b, mx_b, 0)),
                                tl.where(ok_e, mx_e, 0)), mx_t)
-    tl.store(sse_ptr + pid, tl.sum(sse, axis=0))
-    tl.store(sad_ptr + pid, tl.sum(sad, axis=0))
-    tl.store(max_ptr + pid, tl.max(mx, axis=0).to(tl.int64))
+    stats = out_ptr + n_prog.to(tl.int64) * C + pid
+    tl.store(stats, tl.sum(sse, axis=0))
+    tl.store(stats + n_prog, tl.sum(sad, axis=0))
+    tl.store(stats + 2 * n_prog, tl.max(mx, axis=0).to(tl.int64))
