@@ -222,3 +222,22 @@ def test_compiled_kernel_carries_the_whole_ring() -> None:
     for carried in loops:
         for ring in ("la", "sa", "lb", "sb"):
             assert re.findall(rf"%({ring}\d)\b", carried) == [f"{ring}{i}" for i in range(10)], carried
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fused_results_come_back_in_and_out_of_inference_mode() -> None:
+    """The pinned buffer the partial sums come back through is kept for the process: made
+    during a comparison under torch.inference_mode (as in a pipeline call), it must still take
+    the next comparison outside it (an inference tensor cannot be written there)."""
+    from regress.metrics import frames as fr
+
+    fr._PINNED.__dict__.clear()
+    rng = np.random.default_rng(3)
+    a = torch.from_numpy(rng.integers(0, 256, (2, 40, 50, 3), dtype=np.uint8)).cuda()
+    b = a.clone()
+    b[1, 5, 5, 0] ^= 9
+    with torch.inference_mode():
+        inside = fr.frame_metrics_on_device(golden=a, current=b)
+    outside = fr.frame_metrics_on_device(golden=a, current=b)
+    assert np.array_equal(inside.ssim, outside.ssim) and inside.ssim[0] == 1.0 and outside.ssim[1] < 1.0
+    assert outside.pixel.max_abs.tolist() == [0.0, float(abs(int(a[1, 5, 5, 0]) - int(b[1, 5, 5, 0])))]

@@ -332,7 +332,10 @@ def _to_host(buf: Any) -> np.ndarray:
         return buf.numpy()
     pinned = getattr(_PINNED, "buf", None)
     if pinned is None or pinned.numel() < buf.numel():
-        pinned = _PINNED.buf = torch.empty(max(buf.numel(), 1 << 15), dtype=torch.int64, pin_memory=True)
+        # A normal tensor even when the first comparison runs under torch.inference_mode (a
+        # pipeline call's): an inference tensor could not be written outside it afterwards.
+        with torch.inference_mode(False):
+            pinned = _PINNED.buf = torch.empty(max(buf.numel(), 1 << 15), dtype=torch.int64, pin_memory=True)
     out = pinned[: buf.numel()]
     out.copy_(buf, non_blocking=True)
     torch.cuda.current_stream(buf.device).synchronize()
