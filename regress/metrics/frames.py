@@ -69,8 +69,8 @@ PREFETCH_LEVEL = 1
 # Device bytes per chunk of frames in flight (both inputs); the pipeline keeps three.
 CHUNK_BYTES = 48 << 20
 # float64 moments in the fused kernel: ~5x slower on the H100 (15.7 against 2.9 ms for the
-# 121-frame 720p pair) for agreement with skimage of ~1e-15 instead of ~1e-8 (the tolerance
-# is 1e-5). None: float32.
+# 121-frame 720p pair with the previous kernel; not re-timed since) for agreement with skimage
+# of ~1e-15 instead of ~3e-7 (the tolerance is 1e-5). None: float32.
 FUSED_F64: bool | None = None
 # Largest array (bytes, each input) whose identity is checked on the host before the fused
 # kernel: a host scan ran at 10 GB/s (2-core CPU machine) while the fused path moves 0.67 GB
