@@ -173,8 +173,7 @@ def _stats(sse, sad, mx, raw):
 
 
 @triton.jit
-def _dissim(l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, hl, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, hs,
-            w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base, kcs, kcd, kc1, FAST: tl.constexpr):
+def _dissim(ring_l, hl, ring_s, hs, wts, FAST: tl.constexpr):
     """(1 - SSIM) / 2 of a window from its ring of ten horizontal results and the new row.
 
     Scaled moments (K = 1/g5^2, the two centre-normalised passes): m = K*mean for [s, d],
@@ -184,6 +183,9 @@ def _dissim(l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, hl, s0, s1, s2, s3, s4, s5, 
     SSIM = (P - m2)(Q - V) / ((P + m2)(Q + V)), and 1 - SSIM = 2*(P*V + m2*Q) / den: one
     reciprocal, no cancellation of numerator against denominator, and exactly 0 for an
     unchanged window (V = m2 = 0)."""
+    l0, l1, l2, l3, l4, l5, l6, l7, l8, l9 = ring_l
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = ring_s
+    w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base, kcs, kcd, kc1 = wts
     m = l5 + w4 * (l4 + l6) + w3 * (l3 + l7) + w2 * (l2 + l8) + w1 * (l1 + l9) + w0 * (l0 + hl)
     v = base + u5 * s5 + u4 * (s4 + s6) + u3 * (s3 + s7) + u2 * (s2 + s8) + u1 * (s1 + s9) + u0 * (s0 + hs)
     us, ud = tl.split(m)
@@ -197,6 +199,65 @@ def _dissim(l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, hl, s0, s1, s2, s3, s4, s5, 
     diff = p * var_d + m2 * q
     den = (p + m2) * (q + var_d)
     return diff * _recip(den, FAST)
+
+@triton.jit
+def _zeros10(BLOCK: tl.constexpr, DT: tl.constexpr):
+    return (tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT),
+            tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT),
+            tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT), tl.zeros([BLOCK, 2], dtype=DT),
+            tl.zeros([BLOCK, 2], dtype=DT))
+
+
+@triton.jit
+def _zeros3(BLOCK: tl.constexpr):
+    return tl.zeros([BLOCK], dtype=tl.int32), tl.zeros([BLOCK], dtype=tl.int32), tl.zeros([BLOCK], dtype=tl.int32)
+
+
+@triton.jit
+def _shift(ring, h):
+    """The ring of the last ten rows after row ``h``: renamed, not moved."""
+    r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 = ring
+    return r1, r2, r3, r4, r5, r6, r7, r8, r9, h
+
+
+@triton.jit
+def _row(xp, yp, r, H, L, ms, md, wts, rings, acc, st, own, C: tl.constexpr, DT: tl.constexpr,
+         P: tl.constexpr, FAST: tl.constexpr, PF: tl.constexpr, PF_LEVEL: tl.constexpr,
+         JUDGE: tl.constexpr):
+    """One row of a lane's band: the horizontal pass, the pixel statistics of its own bytes
+    (times ``own``, 0 or 1, unless JUDGE), the windows ending on it (JUDGE: every row after the
+    first ten) and the rings moved on. State: ``rings`` (linear and square ring per window),
+    ``acc`` ((1 - SSIM) / 2 sums per window), ``st`` ((sse, sad, max) per window)."""
+    if FAST:
+        pr = tl.minimum(r + PF, H - 1) * L
+        _prefetch(xp + pr, yp + pr, PF, PF_LEVEL)
+    rr = r * L
+    w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base, kcs, kcd, kc1 = wts
+    ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md, w0, w1, w2, w3, w4, C, DT, P)
+    la, sa, lb, sb, le, se = rings
+    acc_a, acc_b, acc_e = acc
+    st_a, st_b, st_e = st
+    if not JUDGE:
+        raw_a = raw_a * own
+        raw_b = raw_b * own
+        raw_e = raw_e * own
+    st_a = _stats(st_a[0], st_a[1], st_a[2], raw_a)
+    st_b = _stats(st_b[0], st_b[1], st_b[2], raw_b)
+    if JUDGE:
+        acc_a += _dissim(la, ha, sa, qa, wts, FAST)
+        acc_b += _dissim(lb, hb, sb, qb, wts, FAST)
+    la = _shift(la, ha)
+    sa = _shift(sa, qa)
+    lb = _shift(lb, hb)
+    sb = _shift(sb, qb)
+    if P == 3:
+        st_e = _stats(st_e[0], st_e[1], st_e[2], raw_e)
+        if JUDGE:
+            acc_e += _dissim(le, he, se, qe, wts, FAST)
+        le = _shift(le, he)
+        se = _shift(se, qe)
+    return (la, sa, lb, sb, le, se), (acc_a, acc_b, acc_e), (st_a, st_b, st_e)
+
 
 @triton.jit
 def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, out_ptr, t0, n_prog,
@@ -274,157 +335,37 @@ def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, out_ptr, t0, n_prog,
         ms = cs
         md = cd
 
-    # Rings of the last ten horizontal results, per window: linear maps (l) and square maps
-    # (s). Each slot needs its own initial value: Triton's frontend treats a variable as
-    # loop-carried only if its IR value changes in the body, so with one shared `zero` a slot
-    # could silently stay zero (tests/test_fused.py checks the compiled loops carry every slot).
-    la0 = tl.zeros([BLOCK, 2], dtype=DT)
-    la1 = tl.zeros([BLOCK, 2], dtype=DT)
-    la2 = tl.zeros([BLOCK, 2], dtype=DT)
-    la3 = tl.zeros([BLOCK, 2], dtype=DT)
-    la4 = tl.zeros([BLOCK, 2], dtype=DT)
-    la5 = tl.zeros([BLOCK, 2], dtype=DT)
-    la6 = tl.zeros([BLOCK, 2], dtype=DT)
-    la7 = tl.zeros([BLOCK, 2], dtype=DT)
-    la8 = tl.zeros([BLOCK, 2], dtype=DT)
-    la9 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa0 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa1 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa2 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa3 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa4 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa5 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa6 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa7 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa8 = tl.zeros([BLOCK, 2], dtype=DT)
-    sa9 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb0 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb1 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb2 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb3 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb4 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb5 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb6 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb7 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb8 = tl.zeros([BLOCK, 2], dtype=DT)
-    lb9 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb0 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb1 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb2 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb3 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb4 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb5 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb6 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb7 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb8 = tl.zeros([BLOCK, 2], dtype=DT)
-    sb9 = tl.zeros([BLOCK, 2], dtype=DT)
-    le0 = tl.zeros([BLOCK, 2], dtype=DT)
-    le1 = tl.zeros([BLOCK, 2], dtype=DT)
-    le2 = tl.zeros([BLOCK, 2], dtype=DT)
-    le3 = tl.zeros([BLOCK, 2], dtype=DT)
-    le4 = tl.zeros([BLOCK, 2], dtype=DT)
-    le5 = tl.zeros([BLOCK, 2], dtype=DT)
-    le6 = tl.zeros([BLOCK, 2], dtype=DT)
-    le7 = tl.zeros([BLOCK, 2], dtype=DT)
-    le8 = tl.zeros([BLOCK, 2], dtype=DT)
-    le9 = tl.zeros([BLOCK, 2], dtype=DT)
-    se0 = tl.zeros([BLOCK, 2], dtype=DT)
-    se1 = tl.zeros([BLOCK, 2], dtype=DT)
-    se2 = tl.zeros([BLOCK, 2], dtype=DT)
-    se3 = tl.zeros([BLOCK, 2], dtype=DT)
-    se4 = tl.zeros([BLOCK, 2], dtype=DT)
-    se5 = tl.zeros([BLOCK, 2], dtype=DT)
-    se6 = tl.zeros([BLOCK, 2], dtype=DT)
-    se7 = tl.zeros([BLOCK, 2], dtype=DT)
-    se8 = tl.zeros([BLOCK, 2], dtype=DT)
-    se9 = tl.zeros([BLOCK, 2], dtype=DT)
-    sse_a = tl.zeros([BLOCK], dtype=tl.int32)
-    sad_a = tl.zeros([BLOCK], dtype=tl.int32)
-    mx_a = tl.zeros([BLOCK], dtype=tl.int32)
-    sse_b = tl.zeros([BLOCK], dtype=tl.int32)
-    sad_b = tl.zeros([BLOCK], dtype=tl.int32)
-    mx_b = tl.zeros([BLOCK], dtype=tl.int32)
-    sse_e = tl.zeros([BLOCK], dtype=tl.int32)
-    sad_e = tl.zeros([BLOCK], dtype=tl.int32)
-    mx_e = tl.zeros([BLOCK], dtype=tl.int32)
-    acc_a = tl.zeros([BLOCK], dtype=DT)
-    acc_b = tl.zeros([BLOCK], dtype=DT)
-    acc_e = tl.zeros([BLOCK], dtype=DT)
+    # Rings of the last ten horizontal results, per window (a, b and, when P is 3, e): linear
+    # maps (l) and square maps (s). Each slot gets its own initial value: Triton's frontend
+    # treats a variable as loop-carried only if its IR value changes in the body, and with one
+    # shared `zero` an earlier version of this kernel silently kept nine slots at zero
+    # (tests/test_fused.py counts the values the compiled loops carry).
+    rings = (_zeros10(BLOCK, DT), _zeros10(BLOCK, DT), _zeros10(BLOCK, DT), _zeros10(BLOCK, DT),
+             _zeros10(BLOCK, DT), _zeros10(BLOCK, DT))
+    acc = (tl.zeros([BLOCK], dtype=DT), tl.zeros([BLOCK], dtype=DT), tl.zeros([BLOCK], dtype=DT))
+    st = (_zeros3(BLOCK), _zeros3(BLOCK), _zeros3(BLOCK))
+    wts = (w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1)
     own0 = (band == 0).to(tl.int32)  # rows 0-9 belong to band 0; every other row to the band whose main loop reads it
 
     # Fill the rings with the first ten rows of the band (all inside the frame: r0 <= H - 11).
     for r in range(r0, r0 + 10):
-        rr = r * L
-        if FAST:
-            pr = tl.minimum(r + PF, H - 1) * L
-            _prefetch(xp + pr, yp + pr, PF, PF_LEVEL)
-        ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
-                                                            w0, w1, w2, w3, w4, C, DT, P)
-        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a * own0)
-        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b * own0)
-        la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
-        sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
-        lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
-        sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
-        if P == 3:
-            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e * own0)
-            le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
-            se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
+        rings, acc, st = _row(xp, yp, r, H, L, ms, md, wts, rings, acc, st, own0, C, DT, P, FAST, PF, PF_LEVEL, False)
 
     # UNROLL rows per iteration over whole groups of UNROLL rows: the rings rotate by renaming
-    # inside the body, so only the back edge moves registers (none when UNROLL is 10), and no
-    # row needs a mask. The rows left over (fewer than UNROLL) take the loop after it.
+    # inside the body, so only the back edge moves registers, and no row needs a mask. The rows
+    # left over (fewer than UNROLL) take the loop after it.
     r_full = r0 + 10 + (out_end - r0) // UNROLL * UNROLL
     for r_it in range(r0 + 10, r_full, UNROLL):
         for i in tl.static_range(UNROLL):
-            rr = (r_it + i) * L
-            if FAST:
-                pr = tl.minimum(r_it + i + PF, H - 1) * L
-                _prefetch(xp + pr, yp + pr, PF, PF_LEVEL)
-            ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
-                                                                w0, w1, w2, w3, w4, C, DT, P)
-            sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a)
-            sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b)
-            acc_a += _dissim(la0, la1, la2, la3, la4, la5, la6, la7, la8, la9, ha,
-                              sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa,
-                              w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-            la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
-            sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
-            acc_b += _dissim(lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb,
-                              sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb,
-                              w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-            lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
-            sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
-            if P == 3:
-                sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e)
-                acc_e += _dissim(le0, le1, le2, le3, le4, le5, le6, le7, le8, le9, he,
-                                 se0, se1, se2, se3, se4, se5, se6, se7, se8, se9, qe,
-                                 w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-                le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
-                se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
+            rings, acc, st = _row(xp, yp, r_it + i, H, L, ms, md, wts, rings, acc, st, 1, C, DT, P, FAST, PF,
+                                  PF_LEVEL, True)
     for r in range(r_full, out_end + 10):
-        rr = r * L
-        ha, qa, hb, qb, he, qe, raw_a, raw_b, raw_e = _hrow(xp + rr, yp + rr, ms, md,
-                                                            w0, w1, w2, w3, w4, C, DT, P)
-        sse_a, sad_a, mx_a = _stats(sse_a, sad_a, mx_a, raw_a)
-        sse_b, sad_b, mx_b = _stats(sse_b, sad_b, mx_b, raw_b)
-        acc_a += _dissim(la0, la1, la2, la3, la4, la5, la6, la7, la8, la9, ha,
-                          sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa,
-                          w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-        la0, la1, la2, la3, la4, la5, la6, la7, la8, la9 = la1, la2, la3, la4, la5, la6, la7, la8, la9, ha
-        sa0, sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9 = sa1, sa2, sa3, sa4, sa5, sa6, sa7, sa8, sa9, qa
-        acc_b += _dissim(lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb,
-                          sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb,
-                          w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-        lb0, lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9 = lb1, lb2, lb3, lb4, lb5, lb6, lb7, lb8, lb9, hb
-        sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 = sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9, qb
-        if P == 3:
-            sse_e, sad_e, mx_e = _stats(sse_e, sad_e, mx_e, raw_e)
-            acc_e += _dissim(le0, le1, le2, le3, le4, le5, le6, le7, le8, le9, he,
-                             se0, se1, se2, se3, se4, se5, se6, se7, se8, se9, qe,
-                             w0, w1, w2, w3, w4, u0, u1, u2, u3, u4, u5, base2, kcs, kcd, kc1, FAST)
-            le0, le1, le2, le3, le4, le5, le6, le7, le8, le9 = le1, le2, le3, le4, le5, le6, le7, le8, le9, he
-            se0, se1, se2, se3, se4, se5, se6, se7, se8, se9 = se1, se2, se3, se4, se5, se6, se7, se8, se9, qe
+        rings, acc, st = _row(xp, yp, r, H, L, ms, md, wts, rings, acc, st, 1, C, DT, P, FAST, PF, PF_LEVEL, True)
+    acc_a, acc_b, acc_e = acc
+    st_a, st_b, st_e = st  # (one level at a time: Triton 3.6 cannot unpack nested targets)
+    sse_a, sad_a, mx_a = st_a
+    sse_b, sad_b, mx_b = st_b
+    sse_e, sad_e, mx_e = st_e
 
     # The last ten pixels of each row own no window: the last strip counts their statistics,
     # for the same rows as the rest of the band.
