@@ -489,3 +489,14 @@ def test_lpips_pin_works_with_a_hub_store(hub_project, weights_dir: Path) -> Non
     assert found.source == "golden store" and found.check == "pinned sha256 of unreleased weights"
     with pytest.raises(RegressError, match="not a path this store can pin"):
         fresh.publish_files({"cases/x/cpu-avx2/meta.json": b"{}"})
+
+
+def test_cuda_and_the_current_cuda_device_share_one_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host path asks for the run's device ("cuda"), the device-resident path for a
+    tensor's ("cuda:0"): both must find the same cached model, not load a second copy."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert L.device_key("cuda") == L.device_key("cuda:1") == "cuda:1"
+    assert L.device_key("cuda:0") == "cuda:0"
+    assert L.device_key("cpu") == L.device_key(torch.device("cpu")) == "cpu"

@@ -263,7 +263,7 @@ _models_lock = threading.Lock()
 def load_model(weights: LpipsWeights, device: str = "cpu") -> Any:
     """``lpips.LPIPS`` with the package's linear heads and the resolved backbone, in eval mode
     on ``device``; cached per (net, weights, device)."""
-    key = (weights.net, weights.sha256, str(device))
+    key = (weights.net, weights.sha256, device_key(device))
     with _models_lock:
         if key in _models:
             return _models[key]
@@ -279,6 +279,18 @@ def load_model(weights: LpipsWeights, device: str = "cpu") -> Any:
         model = model.eval().requires_grad_(False).to(device)
         _models[key] = model
         return model
+
+
+def device_key(device: Any) -> str:
+    """The device a model is cached for: "cuda" is the current CUDA device, so that the host
+    path (the run's device string, "cuda") and the device-resident path (a tensor's device,
+    "cuda:0") share one model instead of loading two."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return str(dev)
 
 
 @contextlib.contextmanager
