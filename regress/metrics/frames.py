@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +38,8 @@ from .ssim import K1, K2, gaussian_taps
 
 # Fused-kernel shape (see ssim_triton.py; timings: H100, 121-frame 720p pair, device-resident,
 # benchmarks/RESULTS.md): lanes per program (each owns WINDOWS_PER_LANE output bytes), warps,
-# and output rows per band. Bands re-read 10 rows of halo (480 rows:
-# 2.62-2.75 ms, no better); small inputs get shorter bands so that every SM has work (see
+# and output rows per band. Bands re-read 10 rows of halo (480 rows: 2.62-2.75 ms against
+# 2.60-2.89 for 240, no better); small inputs get shorter bands so that every SM has work (see
 # _band_rows).
 BLOCK = 128
 NUM_WARPS = 4
@@ -307,7 +306,10 @@ class _FusedRun:
     def result(self) -> FrameMetrics:
         T, H, W, C = self.shape
         n = self.n_prog
-        host = _to_host(self.buf)  # the one copy back (and the wait for the kernel)
+        # The one copy back (and the wait for the kernel). A pinned buffer measured no faster
+        # for these 261 KB of a 720p video's partial sums (0.049-0.054 against 0.047-0.074 ms,
+        # H100): what cost 0.3 ms was a dozen small torch reductions, now done on the host.
+        host = self.buf.cpu().numpy()
         # The kernel sums (1 - SSIM) / 2 per window (see ssim_triton._dissim); every channel has
         # the same windows, so the mean over channels is the mean over all of a frame's windows.
         dis = host[: n * C].view(np.float64).reshape(T, -1).sum(axis=1)
@@ -317,29 +319,6 @@ class _FusedRun:
         return FrameMetrics(ssim=ssim, pixel=PixelStats(sse=sums[0], sum_abs=sums[1],
                                                          max_abs=stats[2].max(axis=1).astype(np.float64), n=H * W * C),
                             path="fused-triton-f64" if self.f64 else "fused-triton-f32")
-
-
-_PINNED = threading.local()
-
-
-def _to_host(buf: Any) -> np.ndarray:
-    """``buf`` (int64) as a host array, through a page-locked buffer kept per thread (the
-    warm-up thread launches the kernel too): a pageable copy of a 720p video's partial sums
-    took ~0.4 ms of a ~2.6 ms call on the H100, against 0.05 ms pinned (benchmarks/RESULTS.md)."""
-    import torch
-
-    if buf.device.type != "cuda":
-        return buf.numpy()
-    pinned = getattr(_PINNED, "buf", None)
-    if pinned is None or pinned.numel() < buf.numel():
-        # A normal tensor even when the first comparison runs under torch.inference_mode (a
-        # pipeline call's): an inference tensor could not be written outside it afterwards.
-        with torch.inference_mode(False):
-            pinned = _PINNED.buf = torch.empty(max(buf.numel(), 1 << 15), dtype=torch.int64, pin_memory=True)
-    out = pinned[: buf.numel()]
-    out.copy_(buf, non_blocking=True)
-    torch.cuda.current_stream(buf.device).synchronize()
-    return out.numpy().copy()
 
 
 _WEIGHTS: dict[tuple[str, float], Any] = {}

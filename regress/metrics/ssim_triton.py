@@ -13,8 +13,9 @@ and arithmetic are chosen to issue as few instructions per output as possible (c
 the compiled sm_90 SASS of the row loop, per output value; benchmarks/RESULTS.md has the
 timings):
 
-* two windows per lane: a lane owns the same channel of two neighbouring pixels, ``f`` and
-  ``f + C``, whose windows share 10 of their 11 taps (12 loads and conversions serve both);
+* two (large comparisons: three) windows per lane: a lane owns the same channel of
+  neighbouring pixels, ``f`` and ``f + C`` (and ``f + 2C``), whose windows share all but one
+  tap (12 loads and conversions serve two windows, 13 serve three);
 * every tap an unmasked load at a constant offset from one row pointer (a lane whose last
   taps would leave the row starts earlier and drops the windows it repeats);
 * centre-normalised filters: the taps are divided by the centre tap, so the centre is the
@@ -32,17 +33,19 @@ timings):
 * float32 moments by default (see below).
 
 Measured on an H100 for the 121-frame 720p pair (device-resident, benchmarks/RESULTS.md): the
-row loop issues ~163 instructions per output value (the kernel before these changes: ~181)
-and the call takes 2.55-2.6 ms (before: 2.93-3.02 ms in the same runs), about 11x the 0.23 ms
-floor of reading both videos once. What is left is mostly the four maps' filters (~90 float
-instructions per output) and waiting with few warps per SM.
+row loop issues ~150 instructions per output value with three windows per lane (~163 with
+two; the kernel before these changes: ~181) and the call takes 2.17 ms, 9.6x the 0.226 ms
+floor of reading both videos once (the earlier kernel: 2.93-3.02 ms). Nsight Compute finds
+it issue-bound (84% of issue slots busy): what is left is mostly the four maps' filters (~90
+float instructions per output) and the taps' conversions.
 
 Layout and work split. Inputs are (T, H, W, C) uint8, so a row is ``L = W*C`` contiguous
 bytes; the horizontal neighbour k of byte ``f`` sits ``k*C`` bytes further on. A program
 owns BLOCK consecutive lanes of a row (lane j: channel ``j % C`` of pixel group ``j // C``,
 whose P windows start ``P*C*(j // C) + j % C``; a strip), one band of ``RB`` output rows and
 one frame. Lanes run on across pixel groups and strips, so only the row's last strip has idle
-lanes (with strips of whole pixel groups, 7% of the lanes of a 720p row idled). It walks down its band row by row:
+lanes (with strips of whole pixel groups, 7% of the lanes of a 720p row idled). It walks
+down its band row by row:
 
 * horizontal pass: 12 (P = 3: 13) shifted loads of x and y; ``s = x + y`` and ``d = x - y``
   (the four-map formulation of :mod:`regress.metrics.ssim`) are formed in int32, centred on
@@ -57,14 +60,15 @@ lanes (with strips of whole pixel groups, 7% of the lanes of a 720p row idled). 
   (int32 per lane, int64 per program). The last ten pixels of each row own no window: the
   last strip's programs count them, row by row after their band.
 
-Per-program partial sums go to small buffers that torch reduces afterwards: no atomics, so
-results are deterministic run to run. There is no ``tl.dot``: TF32 settings cannot reach
+Per-program partial sums go to one small buffer, copied back once and reduced on the host
+in a fixed order: no atomics, so results are deterministic run to run. There is no ``tl.dot``: TF32 settings cannot reach
 this kernel (every product is a float32 or float64 FMA).
 
 Precision (``DT``). float32 by default: the centring keeps every value entering the float
-arithmetic an exact integer below 2^24, and agreement with skimage's float64 stays near
-1e-8 (the tests' tolerance is 1e-5); the reciprocal is the hardware's (about 1 ulp).
-float64 (``DT=tl.float64``, IEEE division) agrees to ~1e-15 and is several times slower.
+arithmetic an exact integer below 2^24, and agreement with skimage's float64 is ~3e-7 on
+the H100 benchmark pairs (the tests' tolerance is 1e-5); the reciprocal is the hardware's
+(about 1 ulp). float64 (``DT=tl.float64``, IEEE division) agrees to ~1e-15; with the previous
+kernel it was ~5x slower (not re-timed since).
 """
 
 from __future__ import annotations
