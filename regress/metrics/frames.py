@@ -48,8 +48,8 @@ BAND_ROWS = 240
 # register move but ran slower (3.24-3.38 ms, a 3100-instruction loop), and so did 2 (2.82-2.96).
 UNROLL = 5
 # Windows per lane (2 or 3): neighbouring windows share all but one tap, so more windows per
-# lane mean fewer instructions per window (147 against 163) and more registers (a ring per
-# window: 248 against 163, two programs of 4 warps per SM instead of three). Three are faster
+# lane mean fewer instructions per window (147-153 against 163-166: Triton 3.8 / 3.6) and more
+# registers (a ring per window: 246-249 against 163-173, two programs of 4 warps per SM, not three). Three are faster
 # on large comparisons (121-frame 720p pair: 2.27-2.54 ms against 2.34-2.63, the same runs)
 # and slower on small ones, which then have too few programs to fill the GPU (1024x1024 image:
 # 0.23 against 0.17 ms): THREE_PER_LANE_FROM is the number of windows (T * (H-10) * (W-10) * C)
