@@ -24,6 +24,13 @@ ONEDNN_MAX_CPU_ISA = "ONEDNN_MAX_CPU_ISA"  # cap oneDNN's ISA: AVX2, AVX512_CORE
 DNNL_MAX_CPU_ISA = "DNNL_MAX_CPU_ISA"  # its older name
 ATEN_CPU_CAPABILITY = "ATEN_CPU_CAPABILITY"  # cap ATen's vector kernels: avx2, avx512, default
 OMP_NUM_THREADS = "OMP_NUM_THREADS"
+# Prefixes of the variables that the libraries under torch read at start-up to choose kernels
+# (oneDNN, ATen, OpenMP/MKL, cuBLAS/cuDNN, ROCm): the kernel probe's cache is keyed by them.
+KERNEL_ENV_PREFIXES = ("ONEDNN_", "DNNL_", "ATEN_", "OMP_", "MKL_", "KMP_", "TORCH_", "PYTORCH_", "NVIDIA_",
+                       "CUBLAS", "CUDNN", "CUDA_", "HIP_", "ROCBLAS_", "HIPBLASLT_", "MIOPEN_", "HSA_")
+# Where regress keeps what it measured about this machine (the kernel probe, per installed
+# versions): default $XDG_CACHE_HOME/regress, else ~/.cache/regress; "off" keeps nothing.
+REGRESS_CACHE_DIR = "REGRESS_CACHE_DIR"
 
 # Hugging Face Hub (goldens in a Hub store, real checkpoints). Read by huggingface_hub too; regress
 # reads them when a store opens or a checkpoint loads (not at import), through hub_environment()

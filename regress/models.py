@@ -98,6 +98,8 @@ class GoldenMeta:
     platform: PlatformInfo | None = None
     identity: dict[str, Any] | None = None
     precision: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict, metadata={
+        "doc": "the engine's precision settings (regress.settings): TF32, SDPA backends, autocast, ..."})
     kind: str | None = None
     shapes: dict[str, list[int]] = field(default_factory=dict)
     fps: float | None = None
@@ -147,6 +149,8 @@ def suite_schema() -> dict[str, Any]:
     settings = {"type": "object", "additionalProperties": False,
                 "properties": {k: types_of(t) for k, t in _SUITE_KEYS.items()}}
     settings["properties"]["fingerprint"] = {"enum": ["fail", "warn"]}
+    settings["properties"]["unmeasured_drift"] = {"enum": ["fail", "fallback"]}
+    settings["properties"]["allowed_settings"] = {"type": "array", "items": {"type": "string", "minLength": 1}}
     settings["properties"]["drift_cap"] = thresholds
     store = {"type": "object", "additionalProperties": False, "required": ["kind"],
              "properties": {k: {"type": "string"} for k in STORE_FIELDS}}

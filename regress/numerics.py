@@ -80,8 +80,10 @@ class Identity:
         inst, probe = d.get("installed"), d.get("probe")
         if not isinstance(inst, Mapping) or not isinstance(probe, Mapping) or not probe:
             return None
+        ms = d.get("probe_ms")
         return cls(installed={str(k): str(v) for k, v in inst.items()},
-                   probe={str(k): str(v) for k, v in probe.items()}, device=str(d.get("device", "cpu")))
+                   probe={str(k): str(v) for k, v in probe.items()}, device=str(d.get("device", "cpu")),
+                   probe_ms=float(ms) if isinstance(ms, (int, float)) and not isinstance(ms, bool) else None)
 
 
 def probe_digest(probe: Mapping[str, str]) -> str:
@@ -114,7 +116,7 @@ class Numerics:
                         "regress recorded one; `regress refresh` records it)")
             return (f"platform drift: golden from {self.golden_platform} records no numerics identity, and this "
                     "machine files goldens under another key")
-        if self.exact and self.notes:
+        if self.exact and self.ops:  # judged exactly on request although the probe differs
             line = f"numerics: {'; '.join(self.notes)}; differs in {describe_ops(self.ops)}"
             if self.installed:
                 line += " (" + "; ".join(self.installed) + ")"
@@ -123,13 +125,13 @@ class Numerics:
             line = "numerics: exact (the kernel probe matches the golden's machine: not platform drift)"
             if self.installed:
                 line += "; versions differ but compute the same: " + "; ".join(self.installed)
-            return line
+            return line + "".join(f"; {n}" for n in self.notes)
         what = describe_ops(self.ops)
         verb = "differ" if any(sep in what for sep in (" and ", ", ", "; ")) else "differs"
         line = f"platform drift: {what} {verb} from the golden's machine"
         if self.installed:
             line += " (" + "; ".join(self.installed) + ")"
-        return line
+        return line + "".join(f"; {n}" for n in self.notes)
 
     def to_json(self) -> dict[str, Any]:
         return {"regime": self.regime, "known": self.known, "ops": list(self.ops),
@@ -163,15 +165,24 @@ def compare(golden: Mapping[str, Any] | None, current: Identity, *, same_key: bo
     """The regime of a comparison with a golden whose meta recorded ``golden`` (its
     ``identity`` block, or None). Pure: the same records give the same answer anywhere."""
     g = Identity.from_json(golden)
-    if g is None:
+    common = set(g.probe) & set(current.probe) if g is not None else set()
+    if g is None or not common:
         return Numerics(EXACT if same_key else DRIFT, known=False, golden_platform=golden_platform)
-    ops = tuple(sorted(k for k in set(g.probe) | set(current.probe) if g.probe.get(k) != current.probe.get(k)))
+    # Op by op over the ops both probes ran: a probe from another regress version (one op more
+    # or less) is not "different" for that; a real difference is one op computing other bits.
+    ops = tuple(sorted(k for k in common if g.probe[k] != current.probe[k]))
     installed = tuple(f"{k} {g.installed[k]} -> {current.installed[k]}" for k in KERNEL_CHOOSERS
                       if k in g.installed and k in current.installed and g.installed[k] != current.installed[k])
     if g.device != current.device:
         ops = ops or ("device",)
+    notes: tuple[str, ...] = ()
+    only_golden, only_now = len(set(g.probe) - common), len(set(current.probe) - common)
+    if only_golden or only_now:
+        versions = (g.installed.get("probe_version", "?"), current.installed.get("probe_version", "?"))
+        notes = (f"compared on the {len(common)} probe ops both ran (golden's probe version {versions[0]}, "
+                 f"this one {versions[1]}; {only_golden} only in the golden's, {only_now} only in this one)",)
     return Numerics(DRIFT if ops else EXACT, known=True, ops=ops, installed=installed,
-                    golden_platform=golden_platform)
+                    golden_platform=golden_platform, notes=notes)
 
 
 def probe_matches(golden: Mapping[str, Any] | None, current: Identity) -> bool:

@@ -31,6 +31,7 @@ def golden_meta(subject: Subject, *, platform: str, platform_info: dict[str, Any
         "platform": info,
         "identity": identity,
         "precision": dict(subject.fingerprint),
+        "settings": dict(subject.settings),
         "kind": out.kind,
         "shapes": out.shapes(),
         "fps": out.fps,

@@ -73,6 +73,7 @@ def stage_update(verdict: Verdict, subject: Subject, golden: Any, *, policy: Upd
                 and golden.meta.get("precision") == dict(subject.fingerprint):
             unchanged = ((golden.meta.get("identity") or {}).get("digest") == meta["identity"]["digest"]
                          and (golden.meta.get("platform") or {}).get("versions") == meta["platform"]["versions"]
+                         and golden.meta.get("settings") == meta.get("settings")
                          and (STAGES_FILE in (golden.meta.get("files") or {})) == bool(subject.output.stages))
             if unchanged:
                 verdict.warnings.append("bit-identical to its golden: nothing to publish (its calibration and "

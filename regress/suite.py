@@ -142,6 +142,12 @@ class Suite:
     name: str = "goldens"
     drift_cap: Mapping[str, float] = field(default_factory=dict)  # refresh: how far a new golden may move
     metrics: Mapping[str, str] = field(default_factory=dict)  # [metrics]: lpips_net, lpips_weights, ...
+    # Precision settings (regress.settings) that may differ from a golden's without failing:
+    # names ('cudnn.benchmark'), families ('sdpa') or one stage's ('autocast@decode').
+    allowed_settings: tuple[str, ...] = ()
+    # A case in the drift regime whose golden has no measured drift bounds: 'fail' (under
+    # --golden-strict / CI; a loud warning otherwise) or 'fallback' (judged by [fallback], said so).
+    unmeasured_drift: str = "fail"
 
     @property
     def lock_path(self) -> Path:
@@ -179,7 +185,8 @@ _TOP_KEYS = {"suite", "store", "defaults", "fallback", "platforms", "case", "met
 _SUITE_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "fingerprint": str,
                                                    "memory_tolerance": (int, float, bool),
                                                    "time_tolerance": (int, float, bool),
-                                                   "drift_cap": dict}
+                                                   "drift_cap": dict, "allowed_settings": list,
+                                                   "unmeasured_drift": str}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "an array",
                bool: "true or false"}
 
@@ -244,6 +251,13 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     if fingerprint not in ("fail", "warn"):
         raise SuiteError("must be 'fail' or 'warn'", file=path, field="suite.fingerprint")
 
+    allowed_settings = meta.get("allowed_settings", [])
+    if not all(isinstance(x, str) and x.strip() for x in allowed_settings):
+        raise SuiteError("must be an array of setting names, e.g. [\"cudnn.benchmark\", \"sdpa\"]", file=path,
+                         field="suite.allowed_settings")
+    unmeasured_drift = meta.get("unmeasured_drift", "fail")
+    if unmeasured_drift not in ("fail", "fallback"):
+        raise SuiteError("must be 'fail' or 'fallback'", file=path, field="suite.unmeasured_drift")
     tolerances: dict[str, float | None] = {"memory_tolerance": 0.02, "time_tolerance": None}
     for k in tolerances:
         if k not in meta:
@@ -275,7 +289,8 @@ def parse_suite(data: Mapping[str, Any], path: Path) -> Suite:
     return Suite(path=path, store=store, defaults=defaults, fallback=fallback, platforms=platforms,
                  cases=tuple(cases), fingerprint=fingerprint, name=str(meta.get("name", path.parent.name)),
                  memory_tolerance=tolerances["memory_tolerance"], time_tolerance=tolerances["time_tolerance"],
-                 drift_cap=drift_cap, metrics=_parse_metrics(data.get("metrics", {}), path))
+                 drift_cap=drift_cap, metrics=_parse_metrics(data.get("metrics", {}), path),
+                 allowed_settings=tuple(x.strip() for x in allowed_settings), unmeasured_drift=unmeasured_drift)
 
 
 

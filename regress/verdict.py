@@ -26,6 +26,9 @@ SKIPPED, XFAILED, WRITTEN = Status.SKIPPED, Status.XFAILED, Status.WRITTEN
 class Threshold:
     value: float
     source: str  # 'suite default', "platform overlay 'rocm-*'", 'case', 'cross-platform fallback', ...
+    # From the suite's [fallback]: a guess, not a measurement of this golden's legal drift. A
+    # verdict that leans on one says so, and fails under --golden-strict unless the suite opts in.
+    guess: bool = False
 
 
 def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform: str, *,
@@ -49,10 +52,10 @@ def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform:
             spec = METRICS[k]
             looser = cur is None or (v < cur.value if spec.higher_is_better else v > cur.value)
             if looser:
-                out[k] = Threshold(v, f"cross-platform fallback (golden from {nearest_from})")
+                out[k] = Threshold(v, f"cross-platform fallback (golden from {nearest_from})", guess=True)
     for worst, mean in WORST_OF.items():
         if worst not in out and mean in out:
-            out[worst] = Threshold(out[mean].value, f"{out[mean].source} (as {mean})")
+            out[worst] = Threshold(out[mean].value, f"{out[mean].source} (as {mean})", guess=out[mean].guess)
     return out
 
 
@@ -78,7 +81,7 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
             cand = Threshold(bound, label or "drift-calibrated")
         elif name in suite.fallback:
             cand = Threshold(suite.fallback[name], "suite [fallback] (no measured drift bound: `regress calibrate "
-                                                   "--drift`)")
+                                                   "--drift`)", guess=True)
         else:
             continue
         cur = out.get(name)
@@ -93,12 +96,13 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
         if mean in out and worst not in bounds and worst not in suite.fallback:
             cur, m = out.get(worst), out[mean]
             if cur is None or (m.value < cur.value if METRICS[worst].higher_is_better else m.value > cur.value):
-                out[worst] = Threshold(m.value, f"{m.source} (as {mean})")
+                out[worst] = Threshold(m.value, f"{m.source} (as {mean})", guess=m.guess)
     return out
 
 
 def drift_label(drift: Mapping[str, Any] | None) -> str:
-    """'drift-calibrated (spread x2 over 6 kernel paths and 3 goldens)'."""
+    """'drift-calibrated on Intel Xeon (spread x2 over 6 kernel paths and 3 goldens)': where the
+    bounds came from, in every drift line."""
     if not isinstance(drift, Mapping):
         return "drift-calibrated"
     paths = drift.get("paths") or []
@@ -107,8 +111,9 @@ def drift_label(drift: Mapping[str, Any] | None) -> str:
     over = f"{len(paths)} kernel path{'s' if len(paths) != 1 else ''}"
     if goldens:
         over += f" and {len(goldens)} golden{'s' if len(goldens) != 1 else ''}"
-    return f"drift-calibrated (spread x{margin:g} over {over})" if isinstance(margin, (int, float)) \
-        else f"drift-calibrated (over {over})"
+    machine = drift.get("machine")
+    head = f"drift-calibrated on {machine}" if isinstance(machine, str) and machine else "drift-calibrated"
+    return f"{head} (spread x{margin:g} over {over})" if isinstance(margin, (int, float)) else f"{head} (over {over})"
 
 
 @dataclass
@@ -153,6 +158,7 @@ class Verdict:
     golden: dict[str, Any] = field(default_factory=dict)  # platform, match, revision, path
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     precision: dict[str, Any] = field(default_factory=dict)  # golden, current, changed
+    settings: dict[str, Any] = field(default_factory=dict)  # golden, current, changed (regress.settings)
     perf: dict[str, Any] = field(default_factory=dict)  # golden, current, ratio
     reasons: list[str] = field(default_factory=list)  # why it failed, one line each
     warnings: list[str] = field(default_factory=list)
@@ -208,17 +214,6 @@ def json_safe(x: Any) -> Any:
     if isinstance(x, float):  # numpy float64 is a float subclass
         return json_safe(float(x))
     return x
-
-
-BACKEND_FLAGS = ("cudnn.benchmark", "cudnn.deterministic", "cudnn.allow_tf32", "cuda.matmul.allow_tf32",
-                 "float32_matmul_precision")
-
-
-def backend_flag_changes(golden_versions: Mapping[str, Any], current_versions: Mapping[str, Any]) -> list[str]:
-    """``name golden -> current`` for each kernel-choosing setting recorded on both sides that
-    differs (goldens made before the settings were recorded compare as unknown: no change)."""
-    return [f"{k} {golden_versions[k]} -> {current_versions[k]}" for k in BACKEND_FLAGS
-            if k in golden_versions and k in current_versions and golden_versions[k] != current_versions[k]]
 
 
 def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshold]) -> dict[str, MetricResult]:

@@ -36,10 +36,11 @@ def test_example_custom_runner_passes_and_catches_a_precision_change(pytester: p
     cases = json.loads((report / "results.json").read_text())["cases"]
     assert {c["id"] for c in cases} == {"toy-euler-squirrel", "toy-euler-boat"}
     assert all(c["status"] == "passed" for c in cases)
-    # Where this machine's kernel path has a golden of its own (amx, avx512bf16, avx2 are
-    # shipped), it is judged exactly and reproduces it bit for bit.
-    own = [c for c in cases if c["golden"]["match"] == "exact"]
-    assert all(c["numerics"]["regime"] == "exact" and c["metrics"]["max_abs"]["value"] == 0 for c in own)
+    # Which regime depends on the CPU (a golden of the same key made on another CPU can compute
+    # otherwise: an AVX2-only EPYC against the Xeon's avx2 goldens): only where the kernel probe
+    # matches the golden's machine is it judged exactly, and then it reproduces it bit for bit.
+    exact = [c for c in cases if c["numerics"]["regime"] == "exact"]
+    assert all(c["metrics"]["max_abs"]["value"] == 0 for c in exact)
     assert cases[0]["precision"]["current"] == {"denoiser": "fp32"}
 
     r = _golden(pytester, "-k", "squirrel", "--golden-precision", "denoiser=bf16")

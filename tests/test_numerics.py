@@ -224,6 +224,11 @@ def test_drift_variants_follow_the_cpu() -> None:
     assert {"oneDNN AVX512_CORE_BF16", "oneDNN AVX512_CORE", "ATen+oneDNN AVX2"} <= set(labels)
     epyc = [v.label for v in variants("cpu", flags=EPYC, threads=2)]
     assert "oneDNN AVX512_CORE_BF16" not in epyc and "oneDNN AVX512_CORE" in epyc
+    # ATen's scalar path: every CPU can take it, and it stands in for CPUs unlike any other path
+    for flags in (XEON_AMX, EPYC, SKYLAKE, frozenset({"avx2"})):
+        assert variants("cpu", flags=flags, threads=2)[-1].env == {"ATEN_CPU_CAPABILITY": "default",
+                                                                   "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert variants("cpu", flags=frozenset({"asimd"}), threads=2)[-1].env == {"ATEN_CPU_CAPABILITY": "default"}
     gpu = [v.env.get("REGRESS_KERNELS") for v in variants("cuda")]
     assert "sdpa=math" in gpu and "tf32=on" in gpu
 

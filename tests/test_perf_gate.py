@@ -125,39 +125,53 @@ def test_cuda_stage_times_from_events_fit_inside_the_call() -> None:
     assert all(perf.peak_memory[s] > 0 for s in ("text_encode", "denoise", "decode", "total"))
 
 
-def test_backend_flag_changes_compare_only_what_both_recorded() -> None:
-    from regress.verdict import backend_flag_changes
+def test_setting_changes_compare_only_what_both_recorded() -> None:
+    from regress.settings import diff_settings, golden_settings
 
-    golden = {"torch": "2.11", "cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}
-    assert backend_flag_changes(golden, {**golden, "torch": "2.12"}) == []
-    assert backend_flag_changes(golden, {**golden, "cudnn.benchmark": "True"}) == ["cudnn.benchmark False -> True"]
-    assert backend_flag_changes({"torch": "2.11"}, {"cudnn.benchmark": "True"}) == []  # an older golden: unknown
+    legacy = {"platform": {"versions": {"torch": "2.11", "cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}}}
+    golden = golden_settings(legacy)  # a golden from before the settings block: its flags in versions
+    assert golden == {"cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}
+    assert diff_settings(golden, {**golden, "autocast": "off"}) == []  # recorded on one side only: unknown
+    [c] = diff_settings(golden, {**golden, "cudnn.benchmark": "True"})
+    assert c.line() == "cudnn.benchmark False -> True"
+    assert diff_settings({}, {"cudnn.benchmark": "True"}) == []  # a golden that recorded none
+    # a stage's value not recorded means it was the run's start value
+    assert [c.line() for c in diff_settings({"autocast": "off"}, {"autocast": "off", "autocast@decode": "cpu:bfloat16"})] \
+        == ["autocast@decode off -> cpu:bfloat16"]
 
 
-def test_other_backend_settings_are_named_and_not_memory_gated(project: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              write_golden) -> None:
+def test_other_settings_fail_unless_allowed_and_are_not_memory_gated(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    write_golden) -> None:
     """A golden made under one cudnn.benchmark setting, a run under the other (simulated on CPU):
-    the verdict names the setting, and the peak-memory gate (autotuning workspace) stays off."""
+    the verdict fails and names the setting; allowed by the suite, it passes with a warning and
+    the peak-memory gate (autotuning workspace) stays off; same settings: the gate is back."""
     from regress.runners import diffusers_family as df
     from regress.session import GoldenSession, Options
 
-    real = df.versions
+    real = df.precision_settings
 
     def with_flags(benchmark: str):  # noqa: ANN202
         return lambda device: {**real(device), "cudnn.benchmark": benchmark, "cudnn.allow_tf32": "True"}
 
     suite_path = project / "goldens" / "suite.toml"
     edit_suite(suite_path, lambda d: _thresholds(d, ssim=0.9, psnr=20.0, max_abs=64, mean_abs=8.0))
-    monkeypatch.setattr(df, "versions", with_flags("False"))
+    monkeypatch.setattr(df, "precision_settings", with_flags("False"))
     write_golden(suite_path, "qwen", update="all")
 
-    monkeypatch.setattr(df, "versions", with_flags("True"))
+    monkeypatch.setattr(df, "precision_settings", with_flags("True"))
+    session = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
+    v = session.check(session.suite.case("qwen")).verdict
+    assert v.status == "failed" and v.reasons[0].startswith("precision settings changed: cudnn.benchmark False -> True")
+    assert v.settings["changed"] == [{"setting": "cudnn.benchmark", "golden": "False", "current": "True",
+                                      "allowed": False}]
+
+    edit_suite(suite_path, lambda d: d["suite"].update(allowed_settings=["cudnn"]))
     session = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
     v = session.check(session.suite.case("qwen")).verdict
     assert v.status == "passed", v.message()  # the fp32 VAE's extra memory is not gated across settings
-    note = [w for w in v.warnings if w.startswith("backend settings differ from the golden's")]
+    note = [w for w in v.warnings if w.startswith("precision settings changed")]
     assert note and "cudnn.benchmark False -> True" in note[0] and "not gated" in note[0]
-    monkeypatch.setattr(df, "versions", with_flags("False"))  # same settings: the gate is back
+    monkeypatch.setattr(df, "precision_settings", with_flags("False"))  # same settings: the gate is back
     same = GoldenSession(load_suite(suite_path), Options(device="cpu", precision={"vae": "fp32"}))
     v = same.check(same.suite.case("qwen")).verdict
     assert v.status == "failed" and any(r.startswith("peak memory decode") for r in v.reasons)

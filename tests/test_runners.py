@@ -307,13 +307,33 @@ def test_observing_a_pipeline_raises_no_deprecation_warning():
         assert set(nn_components(pipe)) == {n for n, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
 
 
-def test_backend_settings_recorded_are_the_ones_a_verdict_compares():
-    """The runner records the kernel-choosing settings by name; the verdict compares a fixed
-    list of names: both must be the same set, or a new setting would never be compared."""
-    from regress.runners.observation import backend_flags
-    from regress.verdict import BACKEND_FLAGS
+def test_precision_settings_see_what_the_code_under_test_changes():
+    """The settings fingerprint sees a process-wide precision setting and a wrapped attention
+    function (functools.wraps keeps the name, not the code), and forgets both once restored."""
+    import functools
 
-    assert set(backend_flags()) == set(BACKEND_FLAGS)
+    import torch.nn.functional as F
+
+    from regress.runners.observation import precision_settings
+
+    before = precision_settings("cpu")
+    assert before["functions.replaced"] == "none" and before["float32_matmul_precision"] == "highest"
+    original = F.scaled_dot_product_attention
+
+    @functools.wraps(original)
+    def scaled(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return original(*args, **kwargs)
+
+    F.scaled_dot_product_attention = scaled
+    torch.set_float32_matmul_precision("medium")
+    try:
+        during = precision_settings("cpu")
+    finally:
+        F.scaled_dot_product_attention = original
+        torch.set_float32_matmul_precision("highest")
+    assert during["functions.replaced"] == "F.scaled_dot_product_attention"
+    assert during["float32_matmul_precision"] == "medium"
+    assert precision_settings("cpu") == before
 
 
 def test_regress_keeps_no_state_on_the_diffusers_pipeline(built, first_runs):

@@ -134,8 +134,12 @@ def drift_lines(cases: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def write_drift_lines(terminalreporter: Any, cases: Iterable[Mapping[str, Any]]) -> None:
     """The terminal summary's drift section (the plugin's, and the xdist controller's)."""
+    cases = list(cases)
     lines = drift_lines(cases)
     if lines:
-        terminalreporter.write_sep("-", f"regress: {len(lines)} judged in the drift regime")
+        unmeasured = sum(1 for c in cases if (c.get("numerics") or {}).get("unmeasured"))
+        terminalreporter.write_sep("-", f"regress: {len(lines)} judged in the drift regime"
+                                   + (f", {unmeasured} of them WITHOUT measured drift bounds (guessed from "
+                                      "[fallback])" if unmeasured else ""))
         for line in lines:
             terminalreporter.write_line(line)

@@ -56,6 +56,9 @@ class RunResult:
     fingerprint: dict[str, str]  # component -> observed dtype ('bf16', 'mixed(bf16,fp32)', ...)
     perf: Perf
     versions: dict[str, str] = field(default_factory=dict)  # torch, diffusers, ... for provenance
+    # The engine's precision settings (regress.settings): TF32, SDPA backends, autocast, replaced
+    # torch functions, ... at the call's start, and NAME@STAGE where a stage began with another value.
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

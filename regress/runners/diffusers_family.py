@@ -41,7 +41,7 @@ from .call_args import call_parameters, check_kwargs
 from .casting import cast_at_boundaries, pixels_to_uint8, place, to_float32_audio
 from .environment import quiet_libraries, seed_defaults, warm_up_device
 from .measurement import StageMeter
-from .observation import fingerprint, versions
+from .observation import fingerprint, precision_settings, versions
 from .recording import StageRecorder, instrument
 from .shape_true import build_shape_true
 
@@ -207,6 +207,7 @@ class DiffusersFamily:
             kwargs["callback"] = lambda i, _t, latents: recorder.step(i, latents)
             kwargs["callback_steps"] = 1
         built.recorder = recorder
+        settings = precision_settings(device)  # as the call starts: what the engine left set
         with StageMeter(built, device, cpu_memory=self.profile_cpu_memory) as meter:
             try:
                 result = pipe(**kwargs, generator=generator, output_type=self.output_type(device), return_dict=True)
@@ -234,7 +235,8 @@ class DiffusersFamily:
             fp[name] = f"{fp[name]} (cast at its boundaries)"
         perf = meter.perf()
         perf.weights = dict(built.weights)
-        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance)
+        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance,
+                         settings=meter.settings(settings))
 
     # ---- helpers subclasses rarely touch
 

@@ -9,6 +9,7 @@ import torch
 
 from . import torch_profiler
 from .base import Perf
+from .observation import precision_settings
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -71,6 +72,8 @@ class StageMeter:
         self._ranges: list[Any] = []
         self._cuda_offset = 0
         self._resident = 0
+        self.device = device
+        self.stage_settings: dict[str, dict[str, str]] = {}  # stage -> settings at its first start
 
     # ---- call boundaries
 
@@ -116,6 +119,8 @@ class StageMeter:
     # ---- stage boundaries (called by the wrappers)
 
     def enter(self, stage: str) -> None:
+        if stage not in self.stage_settings:  # an engine may switch a setting for one stage only
+            self.stage_settings[stage] = precision_settings(self.device)
         mark = self._mark()
         self._close_segment(mark)
         self._seg, self._seg_start = stage, mark
@@ -132,6 +137,14 @@ class StageMeter:
         if stage in DECODE_STAGES:
             self._decoded = True
         self._seg, self._seg_start = ("post" if self._decoded else "denoise"), mark
+
+    def settings(self, start: dict[str, str]) -> dict[str, str]:
+        """The run's settings: ``start`` plus ``NAME@STAGE`` for each stage that began with
+        another value (see :mod:`regress.settings`)."""
+        out = dict(start)
+        for stage, seen in self.stage_settings.items():
+            out.update({f"{k}@{stage}": v for k, v in seen.items() if start.get(k) != v})
+        return out
 
     def _mark(self) -> Any:
         """A point in time: on CUDA an event recorded on the current stream (no host wait: the

@@ -118,11 +118,9 @@ def fingerprint(pipe: Any) -> dict[str, str]:
 
 
 def versions(device: str) -> dict[str, str]:
-    """Library versions, the device name and (GPU) the backend settings, for a golden's provenance."""
-    out = dict(_fixed_versions(device))
-    if torch.device(device).type == "cuda":
-        out.update(backend_flags())  # settings can change within a process: read every time
-    return out
+    """Library versions and the device name, for a golden's provenance (read once per device;
+    the settings that can change within a process are :func:`precision_settings`)."""
+    return dict(_fixed_versions(device))
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,15 +138,97 @@ def _fixed_versions(device: str) -> tuple[tuple[str, str], ...]:
     return tuple(out.items())
 
 
-def backend_flags() -> dict[str, str]:
-    """The torch settings that choose GPU kernels, so pixels and workspace memory: measured on
-    an H100, ``cudnn.benchmark=True`` for a whole run moved qwen-image and z-image to SSIM
-    0.9994-0.9999 and the decode peak of sd-tiny from 0.26 to 2.56 MiB (autotuning workspace).
-    Recorded with each golden so that a verdict can say when a run's settings differ."""
+# Core math ops whose replacement changes numerics (besides every torch.nn.functional callable).
+_TORCH_OPS = ("matmul", "mm", "bmm", "baddbmm", "addmm", "einsum", "softmax", "layer_norm", "group_norm",
+              "conv2d", "conv3d", "randn", "randn_like", "rand", "lerp", "exp", "sigmoid", "tanh")
+
+
+def precision_settings(device: str) -> dict[str, str]:
+    """The process settings that decide how this run computes (see :mod:`regress.settings`).
+
+    Measured on an H100: ``cudnn.benchmark=True`` for a whole run moved qwen-image and z-image
+    to SSIM 0.9994-0.9999 and the decode peak of sd-tiny from 0.26 to 2.56 MiB; TF32 or SDPA's
+    math backend moved every tiny case. On the AMX Xeon, ``set_float32_matmul_precision("medium")``
+    sets oneDNN's fp32 matmuls to bf16. Cheap (attribute reads and one scan of
+    ``torch.nn.functional``): read at the run's start and at each stage's."""
     b = torch.backends
-    return {"cudnn.benchmark": str(b.cudnn.benchmark), "cudnn.deterministic": str(b.cudnn.deterministic),
-            "cudnn.allow_tf32": str(b.cudnn.allow_tf32), "cuda.matmul.allow_tf32": str(b.cuda.matmul.allow_tf32),
-            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    dev = torch.device(device).type
+    out = {"float32_matmul_precision": torch.get_float32_matmul_precision(),
+           "deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()),
+           "sdpa.backends": _sdpa_backends(),
+           "autocast": _autocast(dev),
+           "functions.replaced": ",".join(replaced_functions()) or "none"}
+    if dev == "cuda":
+        m = b.cuda.matmul
+        out.update({"cuda.matmul.allow_tf32": str(m.allow_tf32), "cudnn.allow_tf32": str(b.cudnn.allow_tf32),
+                    "cuda.matmul.allow_bf16_reduced_precision_reduction": str(m.allow_bf16_reduced_precision_reduction),
+                    "cuda.matmul.allow_fp16_reduced_precision_reduction": str(m.allow_fp16_reduced_precision_reduction),
+                    "cudnn.benchmark": str(b.cudnn.benchmark), "cudnn.deterministic": str(b.cudnn.deterministic)})
+    elif dev == "cpu":
+        for name in ("matmul", "conv"):
+            obj = getattr(getattr(b, "mkldnn", None), name, None)
+            if obj is not None and hasattr(obj, "fp32_precision"):
+                out[f"mkldnn.{name}.fp32_precision"] = _effective_fp32(str(obj.fp32_precision), matmul=name == "matmul")
+    return out
+
+
+_LEGACY_FP32 = {"highest": "ieee", "high": "tf32", "medium": "bf16"}
+
+
+def _effective_fp32(value: str, *, matmul: bool) -> str:
+    """torch >= 2.9's per-backend fp32 precision as it takes effect: 'none' inherits the global
+    one, which inherits ``float32_matmul_precision`` for matmuls (so that an engine calling
+    ``set_float32_matmul_precision("highest")``, which writes 'ieee', changes nothing)."""
+    if value != "none":
+        return value
+    glob = str(getattr(torch.backends, "fp32_precision", "none"))
+    if glob != "none":
+        return glob
+    return _LEGACY_FP32.get(torch.get_float32_matmul_precision(), "ieee") if matmul else "ieee"
+
+
+def _sdpa_backends() -> str:
+    """The SDPA backends enabled (the flags are global: the CPU's flash kernel obeys them too)."""
+    b = torch.backends.cuda
+    names = [("flash", b.flash_sdp_enabled), ("mem_efficient", b.mem_efficient_sdp_enabled),
+             ("cudnn", getattr(b, "cudnn_sdp_enabled", lambda: False)), ("math", b.math_sdp_enabled)]
+    return ",".join(n for n, enabled in names if enabled()) or "none"
+
+
+def _autocast(device_type: str) -> str:
+    if not torch.is_autocast_enabled(device_type):
+        return "off"
+    return f"{device_type}:{str(torch.get_autocast_dtype(device_type)).removeprefix('torch.')}"
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_dir() -> str:
+    import os
+
+    return os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+
+
+def _is_torchs(fn: Any) -> bool:
+    """Whether ``fn`` is torch's own: a builtin, or Python code inside torch's package that is
+    not a wrapper around something else (``functools.wraps`` keeps the name, not the code)."""
+    if type(fn).__name__ in ("builtin_function_or_method", "method_descriptor", "wrapper_descriptor"):
+        return True
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        return code.co_filename.startswith(_torch_dir())
+    return isinstance(fn, type) or type(fn).__module__.startswith("torch")
+
+
+def replaced_functions() -> list[str]:
+    """Names of torch functions that are not torch's own any more (a wrapped
+    ``scaled_dot_product_attention``, a patched ``layer_norm``), as the code under test left them."""
+    import torch.nn.functional as F
+
+    out = [f"F.{name}" for name, fn in vars(F).items()
+           if not name.startswith("_") and callable(fn) and not isinstance(fn, type(F))
+           and type(fn).__module__ != "typing" and not _is_torchs(fn)]
+    out += [f"torch.{name}" for name in _TORCH_OPS if hasattr(torch, name) and not _is_torchs(getattr(torch, name))]
+    return sorted(out)
 
 
 def device_name(device: str) -> str:
