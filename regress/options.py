@@ -25,3 +25,5 @@ class Options:
     freeze_heap: bool = False  # gc.freeze() after the first build (a process that exists for this run)
     replace_other_machine: bool = False  # updates may replace a golden that another machine made
     exact: bool = False  # judge in the exact regime even where the kernel probe differs (bisect --exact)
+    record_dir: Path | None = None  # --golden-record: write every case's run here (regress.ab)
+    baseline_dir: Path | None = None  # --golden-baseline: judge every case against the run recorded here too

@@ -49,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="with --golden-update and a Hub store: commit through the Hub API or git (default: store kind)")
     g.addoption("--golden-create-pr", action="store_true", default=False,
                 help="with --golden-update and a Hub store: publish as a Hub pull request")
+    g.addoption("--golden-record", default=None, metavar="DIR",
+                help="A/B: write every case's run (output and meta) into DIR, to be the baseline of another "
+                     "revision on this machine")
+    g.addoption("--golden-baseline", default=None, metavar="DIR",
+                help="A/B: judge every case exactly against the run --golden-record wrote into DIR too, and "
+                     "write the change's impact table (impact.md beside the report)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +82,10 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_shard(config.getoption("--golden-shard"))
         except RegressError as exc:
             raise pytest.UsageError(str(exc)) from None
+    baseline = _dir_option(config, "--golden-baseline")
+    if baseline is not None and not (baseline / "cases").is_dir():
+        raise pytest.UsageError(f"--golden-baseline: {baseline}: no recorded run there (expected "
+                                "cases/<id>/<platform>/ written by --golden-record)")
     from . import workers
 
     workers.configure(config)
@@ -116,9 +126,17 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             report_dir=Path(report).resolve() if report else None, force=config.getoption("--golden-force"),
             shard=config.getoption("--golden-shard"), worker=worker,
             publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"),
-            freeze_heap=True, replace_other_machine=config.getoption("--golden-replace-other-machine"))
+            freeze_heap=True, replace_other_machine=config.getoption("--golden-replace-other-machine"),
+            record_dir=_dir_option(config, "--golden-record"), baseline_dir=_dir_option(config, "--golden-baseline"))
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
+
+
+def _dir_option(config: pytest.Config, name: str) -> Path | None:
+    value = config.getoption(name)
+    if not value:
+        return None
+    return (config.invocation_params.dir / value).resolve()
 
 
 class SuiteFile(pytest.File):
@@ -308,6 +326,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     sessions: dict = terminalreporter.config.stash.get(_SESSIONS, {})
     _write_missing(terminalreporter, sessions)
     write_drift_lines(terminalreporter, [v.to_json() for gs in sessions.values() for v in gs.verdicts])
+    judged = [v.to_json() for gs in sessions.values() for v in gs.verdicts if v.ab]
+    if judged:
+        from .report.impact import markdown
+
+        terminalreporter.write_sep("-", "regress: impact against the base (A/B on this machine)")
+        for line in markdown({"cases": judged, "platform": judged[0]["platform"]}).splitlines()[2:]:
+            terminalreporter.write_line(line)
     bisected = [v for gs in sessions.values() for v in gs.verdicts if v.bisect]
     if bisected:
         from .bisect import table_lines_of

@@ -32,7 +32,7 @@ from .provenance import meta_maker
 from .staging import UpdatePolicy, stage_update
 from .stores import StagedGolden, Store
 from .suite import Case, Suite
-from .verdict import ERROR, SKIPPED, XFAILED, Verdict
+from .verdict import ERROR, FAILED, PASSED, SKIPPED, XFAILED, Verdict
 
 __all__ = ["CaseRun", "GoldenSession", "Options", "one_line"]
 
@@ -163,8 +163,40 @@ class GoldenSession(RunContext):
                                        drift_cap=self.suite.drift_cap, make_meta=meta_maker(self, subject, case))
         self.staged.extend([staged] if staged else [])
         self.gate_refusals.extend([refusal] if refusal else [])
+        if o.record_dir is not None or o.baseline_dir is not None:
+            self._ab(verdict, subject, case)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output, subject.output))
+
+    def _ab(self, verdict: Verdict, subject: Subject, case: Case | Mapping[str, float]) -> None:
+        """--golden-record: keep this run; --golden-baseline: judge it against the recorded one
+        too (:mod:`regress.ab`); a failure there fails the case, naming the baseline."""
+        from . import ab
+
+        o, platform = self.options, self.platform
+        try:
+            if o.record_dir is not None:
+                ab.record(o.record_dir, case_id=subject.id, platform=platform, output=subject.output,
+                          make_meta=meta_maker(self, subject, case))
+            if o.baseline_dir is None:
+                return
+            label, revision = ab.baseline_label(o.baseline_dir)
+            base = ab.load_baseline(o.baseline_dir, subject.id, platform)
+            if base is None:
+                verdict.ab = {"against": label, "revision": revision, "status": "missing", "moved": None}
+                verdict.warnings.append(f"A/B: {label} has no run of this case on {platform}")
+                return
+            other = ab.judge_baseline(subject, case, baseline=base, suite=self.suite, platform=platform,
+                                      device=self.device, identity=self.identity, label=label)
+        except RegressError as exc:
+            verdict.reasons.append(f"A/B: {exc}")
+            verdict.status = ERROR
+            return
+        verdict.ab = ab.ab_record(other, label=label, revision=revision)
+        if other.failed:
+            verdict.reasons.append(f"against {label}: " + "; ".join(other.reasons))
+            if verdict.status == PASSED:
+                verdict.status = FAILED
 
     # ------------------------------------------------------------------ goldens
 

@@ -169,6 +169,7 @@ class Verdict:
     numerics: dict[str, Any] = field(default_factory=dict)  # regime (exact / drift) and why (regress.numerics)
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage checkpoint: key, cos, rel_l2, note
     bisect: dict[str, Any] = field(default_factory=dict)  # --golden-bisect: regress.bisect.Bisection.to_json()
+    ab: dict[str, Any] = field(default_factory=dict)  # --golden-baseline: regress.ab.ab_record()
 
     @property
     def failed(self) -> bool:

@@ -19,6 +19,11 @@ def write_doc_report(report_dir: Path, doc: Mapping[str, Any]) -> Path:
     """Write ``results.json`` and ``index.html`` for a document; returns the page's path."""
     report_dir.mkdir(parents=True, exist_ok=True)
     write_doc(report_dir / RESULTS_FILE, doc)
+    from .impact import IMPACT_FILE, markdown
+
+    impact = markdown(doc)
+    if impact:  # an A/B run: the change's impact, as a PR comment body
+        (report_dir / IMPACT_FILE).write_text(impact, encoding="utf-8")
     page = report_dir / "index.html"
     tmp = page.with_name("index.html.tmp")
     tmp.write_text(render_html(doc), encoding="utf-8")

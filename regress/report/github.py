@@ -126,6 +126,11 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
         for c in drifted:
             lines.append(f"- **{_md(c['id'])}** [`{c['platform']}`]: {_md(c['numerics'].get('line') or '')}")
         lines.append("")
+    from .impact import markdown as impact_markdown
+
+    impact = impact_markdown(doc)
+    if impact:
+        lines += [impact.replace("## ", "### ", 1)]
     unused = doc.get("unused_goldens")
     if unused:
         lines += ["<details><summary>" + f"{len(unused)} golden(s) no case used</summary>", ""]
