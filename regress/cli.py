@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import EXIT_USAGE, RegressError
 
 # Order is the order of `regress --help`.
-COMMANDS = ("init", "env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "ab", "lpips",
+COMMANDS = ("init", "env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "ab", "adopt", "lpips",
             "report", "shard")
 
 

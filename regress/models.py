@@ -107,6 +107,8 @@ class GoldenMeta:
     perf: dict[str, Any] = field(default_factory=dict)
     noise_floor: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = field(default=None, metadata={
+        "doc": "a reference (refs/...): the reviewed golden it was judged against and its provenance"})
     lpips_weights: dict[str, Any] | None = None
     created: str | None = None
     regress_version: str | None = None

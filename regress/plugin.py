@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--golden-record", default=None, metavar="DIR",
                 help="A/B: write every case's run (output and meta) into DIR, to be the baseline of another "
                      "revision on this machine")
+    g.addoption("--golden-adopt", action="store_true", default=False,
+                help="keep each case that passes against its reviewed golden in the drift regime as this machine's "
+                     "reference (published at the end, one commit): later runs here are judged exactly")
     g.addoption("--golden-baseline", default=None, metavar="DIR",
                 help="A/B: judge every case exactly against the run --golden-record wrote into DIR too, and "
                      "write the change's impact table (impact.md beside the report)")
@@ -82,6 +85,13 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_shard(config.getoption("--golden-shard"))
         except RegressError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--golden-adopt"):
+        from .references import refuse_dirty
+
+        try:
+            refuse_dirty(config.invocation_params.dir)
+        except RegressError as exc:
+            raise pytest.UsageError(f"--golden-adopt: {exc}") from None
     baseline = _dir_option(config, "--golden-baseline")
     if baseline is not None and not (baseline / "cases").is_dir():
         raise pytest.UsageError(f"--golden-baseline: {baseline}: no recorded run there (expected "
@@ -127,7 +137,8 @@ def _session_for(config: pytest.Config, suite: Any) -> Any:
             shard=config.getoption("--golden-shard"), worker=worker,
             publish=config.getoption("--golden-publish"), create_pr=config.getoption("--golden-create-pr"),
             freeze_heap=True, replace_other_machine=config.getoption("--golden-replace-other-machine"),
-            record_dir=_dir_option(config, "--golden-record"), baseline_dir=_dir_option(config, "--golden-baseline"))
+            record_dir=_dir_option(config, "--golden-record"), baseline_dir=_dir_option(config, "--golden-baseline"),
+            adopt=config.getoption("--golden-adopt"))
         sessions[suite.path] = GoldenSession(suite, opts)
     return sessions[suite.path]
 
@@ -285,6 +296,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except RegressError as exc:
             if tr:
                 tr.write_line(f"regress: publishing goldens failed, nothing changed: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        try:
+            adopted, revision = gs.publish_references()
+            if adopted and tr:
+                tr.write_line(f"regress: adopted {len(adopted)} reference(s) for this machine; "
+                              f"{gs.suite.lock_path} now pins {revision}")
+        except RegressError as exc:
+            if tr:
+                tr.write_line(f"regress: publishing references failed, nothing changed: {exc}", red=True)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         for msg in gs.gate_refusals:
             if tr:

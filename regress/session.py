@@ -60,6 +60,7 @@ class GoldenSession(RunContext):
         self.verdicts: list[Verdict] = []
         self.staged: list[StagedGolden] = []
         self.gate_refusals: list[str] = []
+        self.adoptable: list[tuple[Subject, Any, Any]] = []  # (subject, case, reviewed golden) to adopt
         self.selected: list[str] | None = None  # case ids asked for before sharding (for coverage)
         # The golden frames of the case being judged, on the GPU (bisect judges one case many times).
         self.golden_on_device = GoldenOnDevice()
@@ -157,6 +158,8 @@ class GoldenSession(RunContext):
                     judged.keep_on_device()
         verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite,
                         strict=self.options.strict)
+        if evidence.numerics is not None and not evidence.numerics.exact and evidence.golden is not None:
+            self._reference(verdict, subject, case, evidence.golden)
         o = self.options
         staged, refusal = stage_update(verdict, subject, evidence.golden, platform=platform,
                                        policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
@@ -197,6 +200,57 @@ class GoldenSession(RunContext):
             verdict.reasons.append(f"against {label}: " + "; ".join(other.reasons))
             if verdict.status == PASSED:
                 verdict.status = FAILED
+
+    def _reference(self, verdict: Verdict, subject: Subject, case: Case | Mapping[str, float], golden: Any) -> None:
+        """A drift-regime case on a machine with an adopted reference is judged exactly against it
+        too (:mod:`regress.references`); without one, under ``adopt``, a pass is kept for adoption."""
+        import dataclasses
+
+        from . import references
+        from .ab import ab_record, judge_baseline
+
+        try:
+            found = references.find(self.store, subject.id, golden, self.identity.digest)
+            if isinstance(found, references.Reference):
+                ref = dataclasses.replace(found.golden, platform=self.platform)  # this machine's own: gated
+                other = judge_baseline(subject, case, baseline=(ref, found.output), suite=self.suite,
+                                       platform=self.platform, device=self.device, identity=self.identity,
+                                       label=found.label())
+        except RegressError as exc:
+            verdict.reasons.append(f"reference: {exc}")
+            verdict.status = ERROR
+            return
+        if not isinstance(found, references.Reference):
+            if found == references.RETIRED:
+                verdict.warnings.append("this machine's reference was retired (the reviewed golden was refreshed "
+                                        "since it was adopted): `regress adopt` adopts it again")
+            if self.options.adopt and verdict.status == PASSED and not verdict.numerics.get("unmeasured"):
+                self.adoptable.append((subject, case, golden))
+            return
+        verdict.reference = ab_record(other, label=found.label(), revision=found.adopted.get("golden_revision"))
+        verdict.numerics["line"] = (f"numerics: exact against {found.label()} (outputs, stages, memory gated); "
+                                    f"against the reviewed golden {golden.platform}: {verdict.numerics['line']}")
+        if other.failed:
+            verdict.reasons.insert(0, f"against {found.label()}: " + "; ".join(other.reasons))
+            if verdict.status == PASSED:
+                verdict.status = FAILED
+
+    def publish_references(self) -> tuple[list[str], str | None]:
+        """Publish the references kept for adoption as one change (the lock moves); (case ids, revision)."""
+        from .references import reference_files
+
+        if not self.adoptable:
+            return [], None
+        files: dict[str, bytes] = {}
+        for subject, case, golden in self.adoptable:
+            files.update(reference_files(case_id=subject.id, golden=golden, output=subject.output,
+                                         meta=meta_maker(self, subject, case)(), digest=self.identity.digest,
+                                         store_revision=self.store.revision))
+        ids = [s.id for s, _, _ in self.adoptable]
+        revision = self.store.publish_files(files, message=f"regress: references of {', '.join(ids)} for numerics "
+                                                           f"identity {self.identity.digest} ({self.platform})")
+        self.adoptable = []
+        return ids, revision
 
     # ------------------------------------------------------------------ goldens
 

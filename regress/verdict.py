@@ -170,6 +170,7 @@ class Verdict:
     stages: list[dict[str, Any]] = field(default_factory=list)  # per stage checkpoint: key, cos, rel_l2, note
     bisect: dict[str, Any] = field(default_factory=dict)  # --golden-bisect: regress.bisect.Bisection.to_json()
     ab: dict[str, Any] = field(default_factory=dict)  # --golden-baseline: regress.ab.ab_record()
+    reference: dict[str, Any] = field(default_factory=dict)  # judged against this identity's reference (regress.references)
 
     @property
     def failed(self) -> bool:
