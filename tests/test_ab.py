@@ -57,6 +57,10 @@ def test_a_recorded_run_judges_another_exactly_and_the_impact_table_names_the_ch
     row = next(line for line in table.splitlines() if line.startswith("| qwen"))
     assert "vae bf16 → fp32" in row and "MiB (+" in row  # the fp32 VAE's memory, before and after
     assert "1 case(s) did not move" in table
+    from regress.report.html import render_html
+
+    page = render_html({"cases": [flipped.to_json(), same.to_json()], "platform": flipped.platform})
+    assert "<section id='impact'>" in page and "vae bf16 → fp32" in page  # the HTML report's section
     assert "no output moved" in markdown({"cases": [same.to_json()], "platform": same.platform})
 
 

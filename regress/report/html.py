@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..status import Status
+from .impact import impact
 from .summary import as_float, cell_text, fmt_value, grid, is_bad, sort_cases
 
 SMALL = 256  # media up to this size are enlarged by an integer factor (pixelated), larger ones shrunk
@@ -71,7 +72,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
               for r in doc.get("runs") or []],
         warnings=doc.get("warnings") or [], coverage=coverage, unused=doc.get("unused_goldens"),
         tiny=any(c.get("model") == "tiny" for c in cases), tiny_note=TINY_NOTE,
-        rows=_rows(cases, platforms), cases=[_case(c) for c in cases])
+        rows=_rows(cases, platforms), cases=[_case(c) for c in cases], impact=impact(doc))
 
 
 # ---------------------------------------------------------------------------- overview

@@ -73,29 +73,41 @@ def _perf(ab: Mapping[str, Any]) -> tuple[str, str]:
     return mem, _before_after(golden.get("wall_s"), current.get("wall_s"), lambda v: f"{v:.3g}", " s")
 
 
-def markdown(doc: Mapping[str, Any]) -> str:
-    """The impact table of an A/B results document ('' when it has no A/B records)."""
+def impact(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The impact of an A/B results document as rows (the HTML report's section and the
+    Markdown are both made from it); None when the document has no A/B records."""
     cases = ab_cases(doc)
     if not cases:
-        return ""
-    against = next((c["ab"].get("against") for c in cases if c["ab"].get("against")), "the base")
+        return None
     moved = [c for c in cases if c["ab"].get("moved")]
-    missing = [c for c in cases if c["ab"].get("status") == "missing"]
-    still = len(cases) - len(moved) - len(missing)
-    lines = [f"## Impact against {against} on {doc.get('platform') or 'this machine'}", ""]
-    if moved:
+    missing = [c["id"] for c in cases if c["ab"].get("status") == "missing"]
+    rows = []
+    for c in moved:
+        ab = c["ab"]
+        mem, time = _perf(ab)
+        rows.append({"id": c["id"], "status": ab.get("status"), "what": _what_changed(ab), "metrics": _metrics(ab),
+                     "memory": mem, "time": time})
+    return {"against": next((c["ab"].get("against") for c in cases if c["ab"].get("against")), "the base"),
+            "platform": doc.get("platform") or "this machine", "rows": rows,
+            "still": len(cases) - len(moved) - len(missing), "missing": missing}
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    """The impact table of an A/B results document ('' when it has no A/B records)."""
+    found = impact(doc)
+    if found is None:
+        return ""
+    lines = [f"## Impact against {found['against']} on {found['platform']}", ""]
+    if found["rows"]:
         lines += ["| case | verdict | what changed | against the base | peak memory | time |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        for c in moved:
-            ab = c["ab"]
-            mem, time = _perf(ab)
-            lines.append(f"| {c['id']} | {ab.get('status')} | {_md(_what_changed(ab))} | {_md(_metrics(ab))} | "
-                         f"{mem} | {time} |")
+        lines += [f"| {r['id']} | {r['status']} | {_md(r['what'])} | {_md(r['metrics'])} | {r['memory']} | {r['time']} |"
+                  for r in found["rows"]]
         lines.append("")
-    lines.append(f"{still} case(s) did not move (same output bits, dtypes and settings)"
-                 + (f"; {len(moved)} moved" if moved else ": no output moved") + ".")
-    if missing:
-        lines.append(f"{len(missing)} case(s) have no run in the base: {', '.join(c['id'] for c in missing)}.")
+    lines.append(f"{found['still']} case(s) did not move (same output bits, dtypes and settings)"
+                 + (f"; {len(found['rows'])} moved" if found["rows"] else ": no output moved") + ".")
+    if found["missing"]:
+        lines.append(f"{len(found['missing'])} case(s) have no run in the base: {', '.join(found['missing'])}.")
     return "\n".join(lines) + "\n"
 
 
