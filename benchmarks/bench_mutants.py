@@ -270,9 +270,9 @@ def _beyond_exact(session: Any, case: Any, verdict: Any) -> list[str]:
 def _forget_identity() -> None:
     """Drop the process's cached numerics identity: the next judgement measures the machine
     as a process that carries the current patches would (regress.probe caches per process)."""
-    from regress import probe
+    from regress import probing
 
-    cache = getattr(probe, "_CACHE", None)
+    cache = getattr(probing, "_CACHE", None)
     if isinstance(cache, dict):
         cache.clear()
 

@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .env import PYTHONPATH
 from .errors import RegressError
 
 GIT_TIMEOUT_S = 120
@@ -55,7 +56,7 @@ def _git(args: list[str], *, cwd: Path) -> str:
 
 def _pytest(cwd: Path, args: list[str], *, log: Path) -> int:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(cwd), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    env[PYTHONPATH] = os.pathsep.join([str(cwd), *([env[PYTHONPATH]] if env.get(PYTHONPATH) else [])])
     cmd = [sys.executable, "-m", "pytest", "-m", "golden", "-p", "no:cacheprovider", "-q", *args]
     with open(log, "w", encoding="utf-8") as out:
         try:
@@ -75,7 +76,7 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
     """Record BASE's run on this machine (or take it from the cache), then run the working tree
     against it; the result names what moved. Raises RegressError for what is not a run's
     outcome (not a git checkout, an unknown revision, a BASE that cannot record)."""
-    from . import probe
+    from . import probing
     from .platform import detect
 
     where = suite.resolve().parent
@@ -83,10 +84,10 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
     commit = _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=root)
     suite_rel = suite.resolve().relative_to(root)
     machine = detect(device)
-    identity = probe.identity(machine.device)
+    identity = probing.identity(machine.device)
     key = hashlib.sha256(json.dumps([commit, identity.digest, machine.key, machine.device, str(suite_rel), expr],
                                     default=str).encode()).hexdigest()[:20]
-    cache_root = probe.cache_dir()
+    cache_root = probing.cache_dir()
     recorded = (cache_root / "ab" / key) if cache and cache_root is not None else None
     report = report.resolve()
     report.mkdir(parents=True, exist_ok=True)

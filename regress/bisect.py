@@ -168,7 +168,7 @@ def _row(session: Any, case: Any, reverted: list[Difference], base_precision: Ma
 def bisect(session: Any, case: Any) -> Bisection:
     """Bisect ``case`` as ``session`` runs it (its ``--golden-precision`` layer and kernel
     settings) against its golden. Runs the case 1 + n (+ pairs) times."""
-    from .probe import identity
+    from .probing import identity
     from .stores.base import lookup
 
     golden, _ = lookup(session.store, case.id, session.platform)

@@ -49,7 +49,7 @@ class RunContext:
     def identity(self) -> Any:
         """This machine's numerics identity (:mod:`regress.probe`), first asked for after the first
         case's pipeline ran: on a GPU the cuBLAS / cuDNN start-up is then paid, not charged to it."""
-        from .probe import identity
+        from .probing import identity
 
         return identity(self.device)
 

@@ -31,6 +31,9 @@ KERNEL_ENV_PREFIXES = ("ONEDNN_", "DNNL_", "ATEN_", "OMP_", "MKL_", "KMP_", "TOR
 # Where regress keeps what it measured about this machine (the kernel probe, per installed
 # versions): default $XDG_CACHE_HOME/regress, else ~/.cache/regress; "off" keeps nothing.
 REGRESS_CACHE_DIR = "REGRESS_CACHE_DIR"
+# regress ab: BASE's worktree goes first on it, so that BASE's own code (an engine in the
+# repository, or regress itself) is what its run imports.
+PYTHONPATH = "PYTHONPATH"
 
 # Hugging Face Hub (goldens in a Hub store, real checkpoints). Read by huggingface_hub too; regress
 # reads them when a store opens or a checkpoint loads (not at import), through hub_environment()

@@ -16,38 +16,21 @@ development CPUs (2026-11-26, torch 2.14.1):
   splits K across threads): they are left out, so that a probe is a property of the
   machine and not of ``OMP_NUM_THREADS``.
 
-Where it runs: in a clean Python process (``python -S -E``: no ``sitecustomize``, no ``.pth``
-hooks, no ``PYTHON*`` variables), never in the process under test. The probe measures the
-*machine*; the code under test may patch ``scaled_dot_product_attention``, register overrides
-or flip process-wide flags, and a probe that saw those would file a real change under
-"platform drift" (measured: an attention-scale regression passed that way, issue 22). The
-child inherits the machine's environment (oneDNN / ATen ISA caps, visible devices) except
-``REGRESS_KERNELS``: settings a run applies are the run's, recorded in its settings
-fingerprint (:mod:`regress.runners.settings`), not in the identity.
-
-Cost: a fresh process imports torch (seconds), so the identity is cached on disk per machine,
-installed versions and kernel-choosing environment (:func:`cache_key`), and in memory per
-process. ``benchmarks/bench_probe.py`` measures both.
+Where it runs and how its result is kept: :mod:`regress.probing` (a clean process, cached
+per machine); this module is what runs there. ``benchmarks/bench_probe.py`` measures both.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import platform as _pyplatform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from .env import (DNNL_MAX_CPU_ISA, KERNEL_ENV_PREFIXES, ONEDNN_MAX_CPU_ISA, REGRESS_CACHE_DIR, REGRESS_KERNELS,
-                  XDG_CACHE_HOME)
-from .errors import RegressError
-from .numerics import Identity
+from .env import DNNL_MAX_CPU_ISA, ONEDNN_MAX_CPU_ISA
 
 PROBE_VERSION = "1"
 DTYPES = ("fp32", "bf16", "fp16")
@@ -62,9 +45,6 @@ _ONEDNN_RANK = {"SSE41": 1, "AVX": 2, "AVX2": 3, "AVX2_VNNI": 4, "AVX2_VNNI_2": 
                 "AVX512_CORE_AMX": 10, "AVX512_CORE_AMX_FP16": 11, "AVX10_1_512_AMX": 11,
                 "AVX10_1_512_AMX_FP16": 12, "AVX10_2_512": 13, "AVX10_2_512_AMX_2": 14, "ALL": 99, "DEFAULT": 99}
 
-_CACHE: dict[str, Identity] = {}
-PROBE_TIMEOUT_S = 600  # a first CUDA context plus the probe take seconds; a hung driver must not hang a run
-_MARK = "regress-probe-identity:"  # the child's one line of output that is the identity
 
 
 def onednn_cap() -> str:
@@ -259,116 +239,3 @@ def run_probe(device: str) -> tuple[dict[str, str], float]:
         data = y.detach().contiguous().view(torch.uint8).cpu().numpy().tobytes()  # device sync here
         digests[key] = hashlib.sha256(data).hexdigest()[:16]
     return digests, (time.perf_counter() - t0) * 1e3
-
-
-def identity(device: str) -> Identity:
-    """This machine's numerics identity on ``device``: measured in a clean process
-    (:func:`measure_clean`), cached in memory and on disk by :func:`cache_key`."""
-    key = cache_key(device)
-    found = _CACHE.get(key)
-    if found is None:
-        found = _read_cached(key)
-        if found is None:
-            found = measure_clean(device)
-            _write_cached(key, found)
-        _CACHE[key] = found
-    return found
-
-
-def measure_clean(device: str) -> Identity:
-    """Run the probe in a fresh interpreter that nothing of this process reaches: no site
-    customisation, no import hooks, torch's default settings, this machine's environment
-    (without ``REGRESS_KERNELS``). The child finds torch and regress on this process's path."""
-    path = [p for p in sys.path if p] + [str(Path(__file__).resolve().parents[1])]
-    env = {k: v for k, v in os.environ.items() if k != REGRESS_KERNELS}
-    code = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
-            "from regress.probe import _child; _child(sys.argv[2])")
-    cmd = [sys.executable, "-S", "-E", "-s", "-c", code, json.dumps(path), device]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise RegressError(f"the kernel probe on {device} did not finish in {PROBE_TIMEOUT_S} s") from None
-    except OSError as exc:
-        raise RegressError(f"the kernel probe could not start a clean Python process: {exc}") from None
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(_MARK):
-            found = Identity.from_json(json.loads(line[len(_MARK):]))
-            if found is not None:
-                return found
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}, no output"]
-    raise RegressError(f"the kernel probe on {device} failed in its clean process: {tail[0][:300]}")
-
-
-def _child(device: str) -> None:
-    """The clean process's work: the identity as one marked line of JSON on stdout."""
-    import torch
-
-    inst = installed(device)
-    probe, ms = run_probe(device)
-    found = Identity(installed=inst, probe=probe, device=torch.device(device).type, probe_ms=ms)
-    print(_MARK + json.dumps(found.to_json()), flush=True)
-
-
-def cache_key(device: str) -> str:
-    """What the probe's result depends on, hashed: the probe's version, the interpreter and
-    torch it would run with, the CPU (model and kernel-picking flags), the GPU, the driver, and
-    every kernel-choosing environment variable. Cheap: no process, no probe."""
-    torch = sys.modules.get("torch")
-    parts: dict[str, Any] = {"probe": PROBE_VERSION, "python": sys.executable, "device": device,
-                             "cpu": cpu_info(), "torch": getattr(torch, "__version__", None) or _dist_version("torch"),
-                             "torch_file": getattr(torch, "__file__", None),
-                             "env": sorted((k, v) for k, v in os.environ.items()
-                                           if k.startswith(KERNEL_ENV_PREFIXES) and k != REGRESS_KERNELS)}
-    if device.startswith("cuda") and torch is not None:
-        import torch as _torch
-
-        idx = _torch.device(device).index or 0
-        parts["gpu"] = (_torch.cuda.get_device_name(idx), str(_torch.cuda.get_device_capability(idx)),
-                        str(_torch.version.cuda), str(getattr(_torch.version, "hip", None)))
-        for driver in ("/proc/driver/nvidia/version", "/sys/module/amdgpu/version"):
-            try:
-                parts[driver] = Path(driver).read_text(encoding="utf-8", errors="replace").strip()
-            except OSError:
-                pass
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def cache_dir() -> Path | None:
-    """Where probes are kept (``REGRESS_CACHE_DIR``; "off": nowhere)."""
-    raw = os.environ.get(REGRESS_CACHE_DIR, "").strip()
-    if raw.lower() == "off":
-        return None
-    if raw:
-        return Path(raw).expanduser()
-    xdg = os.environ.get(XDG_CACHE_HOME) or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "regress"
-
-
-def _cache_file(key: str) -> Path | None:
-    d = cache_dir()
-    return d / "probe" / f"{key}.json" if d is not None else None
-
-
-def _read_cached(key: str) -> Identity | None:
-    """A cached identity, or None (none, unreadable or malformed: measured again)."""
-    path = _cache_file(key)
-    if path is None:
-        return None
-    try:
-        return Identity.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, RecursionError):
-        return None
-
-
-def _write_cached(key: str, found: Identity) -> None:
-    """Best effort: a cache that cannot be written costs a probe next time, nothing else."""
-    path = _cache_file(key)
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(found.to_json()), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass

@@ -112,3 +112,58 @@ def refuse_dirty(directory: Any) -> None:
         raise RegressError(f"adopting needs committed code: the working tree has local changes ({changed[0]}"
                            + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
                            + "); commit or stash them first")
+
+
+def judge_reference(session: Any, verdict: Any, subject: Any, case: Any, golden: Golden) -> None:
+    """The session's reference step, for a case judged in the drift regime: with a reference of
+    this identity, judge the run exactly against it too (a failure there fails the case, named
+    first); without one, under ``adopt``, keep a pass for adoption (never one that leaned on
+    ``[fallback]`` guesses)."""
+    import dataclasses
+
+    from .ab import ab_record, judge_baseline
+    from .verdict import ERROR, FAILED, PASSED
+
+    try:
+        found = find(session.store, subject.id, golden, session.identity.digest)
+        if isinstance(found, Reference):
+            ref = dataclasses.replace(found.golden, platform=session.platform)  # this machine's own: gated
+            other = judge_baseline(subject, case, baseline=(ref, found.output), suite=session.suite,
+                                   platform=session.platform, device=session.device, identity=session.identity,
+                                   label=found.label())
+    except RegressError as exc:
+        verdict.reasons.append(f"reference: {exc}")
+        verdict.status = ERROR
+        return
+    if not isinstance(found, Reference):
+        if found == RETIRED:
+            verdict.warnings.append("this machine's reference was retired (the reviewed golden was refreshed since "
+                                    "it was adopted): `regress adopt` adopts it again")
+        if session.options.adopt and verdict.status == PASSED and not verdict.numerics.get("unmeasured"):
+            session.adoptable.append((subject, case, golden))
+        return
+    verdict.reference = ab_record(other, label=found.label(), revision=found.adopted.get("golden_revision"))
+    verdict.numerics["line"] = (f"numerics: exact against {found.label()} (outputs, stages, memory gated); "
+                                f"against the reviewed golden {golden.platform}: {verdict.numerics['line']}")
+    if other.failed:
+        verdict.reasons.insert(0, f"against {found.label()}: " + "; ".join(other.reasons))
+        if verdict.status == PASSED:
+            verdict.status = FAILED
+
+
+def publish(session: Any) -> tuple[list[str], str | None]:
+    """Publish the references the session kept for adoption as one change; (case ids, revision)."""
+    from .provenance import meta_maker
+
+    if not session.adoptable:
+        return [], None
+    files: dict[str, bytes] = {}
+    for subject, case, golden in session.adoptable:
+        files.update(reference_files(case_id=subject.id, golden=golden, output=subject.output,
+                                     meta=meta_maker(session, subject, case)(), digest=session.identity.digest,
+                                     store_revision=session.store.revision))
+    ids = [s.id for s, _, _ in session.adoptable]
+    revision = session.store.publish_files(files, message=f"regress: references of {', '.join(ids)} for numerics "
+                                                          f"identity {session.identity.digest} ({session.platform})")
+    session.adoptable = []
+    return ids, revision

@@ -32,7 +32,7 @@ from .provenance import meta_maker
 from .staging import UpdatePolicy, stage_update
 from .stores import StagedGolden, Store
 from .suite import Case, Suite
-from .verdict import ERROR, FAILED, PASSED, SKIPPED, XFAILED, Verdict
+from .verdict import ERROR, SKIPPED, XFAILED, Verdict
 
 __all__ = ["CaseRun", "GoldenSession", "Options", "one_line"]
 
@@ -159,7 +159,9 @@ class GoldenSession(RunContext):
         verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite,
                         strict=self.options.strict)
         if evidence.numerics is not None and not evidence.numerics.exact and evidence.golden is not None:
-            self._reference(verdict, subject, case, evidence.golden)
+            from .references import judge_reference
+
+            judge_reference(self, verdict, subject, case, evidence.golden)
         o = self.options
         staged, refusal = stage_update(verdict, subject, evidence.golden, platform=platform,
                                        policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
@@ -167,90 +169,18 @@ class GoldenSession(RunContext):
         self.staged.extend([staged] if staged else [])
         self.gate_refusals.extend([refusal] if refusal else [])
         if o.record_dir is not None or o.baseline_dir is not None:
-            self._ab(verdict, subject, case)
+            from .ab import record_and_judge
+
+            record_and_judge(self, verdict, subject, case)
         verdict.duration_s = time.perf_counter() - t0
         return self._record(CaseRun(verdict, result, golden_output, subject.output))
 
-    def _ab(self, verdict: Verdict, subject: Subject, case: Case | Mapping[str, float]) -> None:
-        """--golden-record: keep this run; --golden-baseline: judge it against the recorded one
-        too (:mod:`regress.ab`); a failure there fails the case, naming the baseline."""
-        from . import ab
-
-        o, platform = self.options, self.platform
-        try:
-            if o.record_dir is not None:
-                ab.record(o.record_dir, case_id=subject.id, platform=platform, output=subject.output,
-                          make_meta=meta_maker(self, subject, case))
-            if o.baseline_dir is None:
-                return
-            label, revision = ab.baseline_label(o.baseline_dir)
-            base = ab.load_baseline(o.baseline_dir, subject.id, platform)
-            if base is None:
-                verdict.ab = {"against": label, "revision": revision, "status": "missing", "moved": None}
-                verdict.warnings.append(f"A/B: {label} has no run of this case on {platform}")
-                return
-            other = ab.judge_baseline(subject, case, baseline=base, suite=self.suite, platform=platform,
-                                      device=self.device, identity=self.identity, label=label)
-        except RegressError as exc:
-            verdict.reasons.append(f"A/B: {exc}")
-            verdict.status = ERROR
-            return
-        verdict.ab = ab.ab_record(other, label=label, revision=revision)
-        if other.failed:
-            verdict.reasons.append(f"against {label}: " + "; ".join(other.reasons))
-            if verdict.status == PASSED:
-                verdict.status = FAILED
-
-    def _reference(self, verdict: Verdict, subject: Subject, case: Case | Mapping[str, float], golden: Any) -> None:
-        """A drift-regime case on a machine with an adopted reference is judged exactly against it
-        too (:mod:`regress.references`); without one, under ``adopt``, a pass is kept for adoption."""
-        import dataclasses
-
-        from . import references
-        from .ab import ab_record, judge_baseline
-
-        try:
-            found = references.find(self.store, subject.id, golden, self.identity.digest)
-            if isinstance(found, references.Reference):
-                ref = dataclasses.replace(found.golden, platform=self.platform)  # this machine's own: gated
-                other = judge_baseline(subject, case, baseline=(ref, found.output), suite=self.suite,
-                                       platform=self.platform, device=self.device, identity=self.identity,
-                                       label=found.label())
-        except RegressError as exc:
-            verdict.reasons.append(f"reference: {exc}")
-            verdict.status = ERROR
-            return
-        if not isinstance(found, references.Reference):
-            if found == references.RETIRED:
-                verdict.warnings.append("this machine's reference was retired (the reviewed golden was refreshed "
-                                        "since it was adopted): `regress adopt` adopts it again")
-            if self.options.adopt and verdict.status == PASSED and not verdict.numerics.get("unmeasured"):
-                self.adoptable.append((subject, case, golden))
-            return
-        verdict.reference = ab_record(other, label=found.label(), revision=found.adopted.get("golden_revision"))
-        verdict.numerics["line"] = (f"numerics: exact against {found.label()} (outputs, stages, memory gated); "
-                                    f"against the reviewed golden {golden.platform}: {verdict.numerics['line']}")
-        if other.failed:
-            verdict.reasons.insert(0, f"against {found.label()}: " + "; ".join(other.reasons))
-            if verdict.status == PASSED:
-                verdict.status = FAILED
-
     def publish_references(self) -> tuple[list[str], str | None]:
-        """Publish the references kept for adoption as one change (the lock moves); (case ids, revision)."""
-        from .references import reference_files
+        """Publish the references kept for adoption as one change (the lock moves); (case ids,
+        revision). See :mod:`regress.references`."""
+        from .references import publish
 
-        if not self.adoptable:
-            return [], None
-        files: dict[str, bytes] = {}
-        for subject, case, golden in self.adoptable:
-            files.update(reference_files(case_id=subject.id, golden=golden, output=subject.output,
-                                         meta=meta_maker(self, subject, case)(), digest=self.identity.digest,
-                                         store_revision=self.store.revision))
-        ids = [s.id for s, _, _ in self.adoptable]
-        revision = self.store.publish_files(files, message=f"regress: references of {', '.join(ids)} for numerics "
-                                                           f"identity {self.identity.digest} ({self.platform})")
-        self.adoptable = []
-        return ids, revision
+        return publish(self)
 
     # ------------------------------------------------------------------ goldens
 

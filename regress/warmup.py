@@ -41,7 +41,7 @@ def _work(device: str) -> None:
 
         from .metrics.compare import compare_outputs
         from .outputs import Output
-        from .probe import identity
+        from .probing import identity
 
         identity(device)  # cached for the judgement
         rng = np.random.default_rng(0)

@@ -53,6 +53,17 @@ def _check(suite_path: Path, case_id: str = "qwen", **options):  # noqa: ANN003,
 
 
 @pytest.fixture
+def sdpa_flags():  # noqa: ANN201
+    """SDPA's backend switches as they were, put back after the test (REGRESS_KERNELS sets them)."""
+    b = torch.backends.cuda
+    names = ("flash", "mem_efficient", "cudnn", "math")
+    was = {n: getattr(b, f"{n}_sdp_enabled")() for n in names}
+    yield
+    for n, on in was.items():
+        getattr(b, f"enable_{n}_sdp")(on)
+
+
+@pytest.fixture
 def sdpa_scaled(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     """The code under test wraps scaled_dot_product_attention with its scale off by 0.2%."""
     import torch.nn.functional as F
@@ -71,10 +82,11 @@ def sdpa_scaled(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
 
 # --------------------------------------------------------------------------- the probe
 
-def test_the_probe_does_not_see_what_the_code_under_test_changes(sdpa_scaled, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_probe_does_not_see_what_the_code_under_test_changes(sdpa_scaled, sdpa_flags,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrapped SDPA and REGRESS_KERNELS in this process: the clean process's probe is the
     machine's, and it is what this process computed before the code changed anything."""
-    from regress import kernels, probe
+    from regress import kernels, probe, probing
 
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", sdpa_scaled.__wrapped__)
     unpatched, _ = probe.run_probe("cpu")
@@ -82,18 +94,13 @@ def test_the_probe_does_not_see_what_the_code_under_test_changes(sdpa_scaled, mo
     patched, _ = probe.run_probe("cpu")
     assert patched != unpatched  # the in-process probe would have called this platform drift
     monkeypatch.setenv("REGRESS_KERNELS", "sdpa=math")
-    was = torch.backends.cuda.math_sdp_enabled(), torch.backends.cuda.flash_sdp_enabled()
     kernels.apply_env()
-    try:
-        clean = probe.measure_clean("cpu")
-    finally:
-        torch.backends.cuda.enable_math_sdp(was[0])
-        torch.backends.cuda.enable_flash_sdp(was[1])
+    clean = probing.measure_clean("cpu")
     assert clean.probe == unpatched
 
 
 def test_the_probe_is_cached_per_machine_and_kernel_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from regress import probe
+    from regress import probing as probe
 
     monkeypatch.setenv("REGRESS_CACHE_DIR", str(tmp_path))
     key = probe.cache_key("cpu")
@@ -159,16 +166,11 @@ def test_a_three_code_change_of_half_an_image_fails(project: Path, monkeypatch: 
         assert "compared on the" in v.numerics["line"] and "1 only in the golden's" in v.numerics["line"]
 
 
-def test_regress_kernels_that_move_the_output_fail_and_are_named(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_regress_kernels_that_move_the_output_fail_and_are_named(project: Path, sdpa_flags,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     suite_path = project / "goldens" / "suite.toml"
     monkeypatch.setenv("REGRESS_KERNELS", "sdpa=math")
-    b = torch.backends.cuda
-    was = (b.flash_sdp_enabled(), b.mem_efficient_sdp_enabled(), b.math_sdp_enabled(), b.cudnn_sdp_enabled())
-    try:
-        v = _check(suite_path)
-    finally:
-        b.enable_flash_sdp(was[0]), b.enable_mem_efficient_sdp(was[1]), b.enable_math_sdp(was[2])
-        b.enable_cudnn_sdp(was[3])
+    v = _check(suite_path)
     assert v.status == "failed" and v.numerics["regime"] == "exact", v.message()
     assert v.reasons[0].startswith("precision settings changed: sdpa.backends ") and " -> math " in v.reasons[0]
 

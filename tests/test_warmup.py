@@ -39,7 +39,7 @@ def test_a_gpu_warms_up_once_in_the_background_and_wait_joins(monkeypatch: pytes
 
 
 def test_work_swallows_errors_the_judgement_will_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    import regress.probe as probe
+    import regress.probing as probe
 
     def broken(_device: str) -> None:
         raise RuntimeError("no such device")

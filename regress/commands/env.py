@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import kernels
     from ..numerics import describe_ops
     from ..platform import detect
-    from ..probe import identity
+    from ..probing import identity
 
     kernels.apply_env()
     info = detect(args.device or None)
