@@ -95,6 +95,30 @@ def test_calibrate_drift_measures_and_records_bounds(project: Path, capsys: pyte
     assert v.metrics["max_abs"].source.startswith(expected)
 
 
+def test_drift_bounds_leave_out_goldens_of_another_precision_or_spec(project: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A golden of the same backend made with another dtype table (or other inputs) is not a legal
+    path of this case: measured against it, the bounds would admit a real change."""
+    from regress.stores import open_store
+    from regress.stores.base import StagedGolden
+    from regress.suite import load_suite
+
+    suite_path = project / "goldens" / "suite.toml"
+    store = open_store(load_suite(suite_path))
+    (key,) = store.platforms("qwen")
+    g = store.get("qwen", key)
+    other = "cpu-avx2" if key != "cpu-avx2" else "cpu-amx"
+    meta = {k: v for k, v in g.meta.items() if k != "files"}
+    store.publish([StagedGolden("qwen", other, g.output(), {**meta, "precision": {**meta["precision"], "vae": "fp32"}})])
+    rc = main(["calibrate", "--drift", "--suite", str(suite_path), "-k", "qwen", "--variant", "default",
+               "--variant", "threads 1"])
+    assert rc == 0, capsys.readouterr()
+    drift = json.loads((project / "goldens" / "store" / "cases" / "qwen" / key / "meta.json").read_text())["drift"]
+    assert drift["goldens"] == [key]
+    assert f"golden {other}: made with another precision fingerprint" in drift["skipped"]
+    assert "drift" not in json.loads((project / "goldens" / "store" / "cases" / "qwen" / other / "meta.json").read_text())
+
+
 def test_calibrate_drift_refuses_a_single_repeat(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["calibrate", "--drift", "--suite", str(project / "goldens" / "suite.toml"), "-k", "qwen",
                "--repeats", "1"])
