@@ -106,9 +106,15 @@ def test_the_probe_is_cached_per_machine_and_kernel_environment(tmp_path: Path, 
     key = probe.cache_key("cpu")
     monkeypatch.setenv("REGRESS_KERNELS", "sdpa=math")  # the run's setting, not the machine's
     assert probe.cache_key("cpu") == key
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the machine's kernel path
+    import os
+
+    was = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE" if was == "AVX2" else "AVX2")  # another kernel path
     assert probe.cache_key("cpu") != key
-    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    if was is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", was)
     monkeypatch.setattr(probe, "_CACHE", {})
     first = probe.identity("cpu")
     assert list((tmp_path / "probe").glob("*.json")) == [tmp_path / "probe" / f"{key}.json"]

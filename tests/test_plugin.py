@@ -108,7 +108,12 @@ def test_missing_golden_skips_or_fails_under_strict(pytester: pytest.Pytester, p
 
 def test_nearest_golden_is_used_and_named(pytester: pytest.Pytester, project: Path, tmp_path: Path) -> None:
     report = tmp_path / "report"
-    r = run(pytester, project, "-k", "qwen", "--golden-platform=cpu-default", f"--golden-report={report}")
+    from regress.stores import open_store
+    from regress.suite import load_suite
+
+    own = open_store(load_suite(project / "goldens" / "suite.toml")).platforms("qwen")
+    other = next(k for k in ("cpu-default", "cpu-avx2", "cpu-avx512") if k not in own)
+    r = run(pytester, project, "-k", "qwen", f"--golden-platform={other}", f"--golden-report={report}")
     r.assert_outcomes(passed=1)
     case = results(report)["cases"][0]
     assert case["golden"]["match"] == "nearest" and case["golden"]["platform"].startswith("cpu-")
@@ -221,12 +226,14 @@ def test_a_report_that_cannot_be_written_is_one_line_and_fails_the_run(pytester:
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Media are written on the I/O thread: a disk error there surfaces once, at the end, as one
     line that fails the run, not as a traceback or a silently missing report."""
-    from regress.report import assets
-
     def full(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(assets, "write_case_assets", full)
+    import importlib
+
+    # The module object the run will import (sys.modules'), not an attribute of the package: that
+    # can be a stale copy when an earlier in-process pytester run imported the module.
+    monkeypatch.setattr(importlib.import_module("regress.report.assets"), "write_case_assets", full)
     r = run(pytester, project, f"--golden-report={tmp_path / 'report'}")
     out = r.stdout.str()
     assert r.ret != 0
