@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..precision import observed_dtype
+from ..probe import attention_backends
 
 
 class TensorWalk:
@@ -155,7 +156,7 @@ def precision_settings(device: str) -> dict[str, str]:
     dev = torch.device(device).type
     out = {"float32_matmul_precision": torch.get_float32_matmul_precision(),
            "deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()),
-           "sdpa.backends": _sdpa_backends(),
+           "sdpa.backends": attention_backends(),  # global switches: the CPU's flash kernel obeys them too
            "autocast": _autocast(dev),
            "functions.replaced": ",".join(replaced_functions()) or "none"}
     if dev == "cuda":
@@ -185,14 +186,6 @@ def _effective_fp32(value: str, *, matmul: bool) -> str:
     if glob != "none":
         return glob
     return _LEGACY_FP32.get(torch.get_float32_matmul_precision(), "ieee") if matmul else "ieee"
-
-
-def _sdpa_backends() -> str:
-    """The SDPA backends enabled (the flags are global: the CPU's flash kernel obeys them too)."""
-    b = torch.backends.cuda
-    names = [("flash", b.flash_sdp_enabled), ("mem_efficient", b.mem_efficient_sdp_enabled),
-             ("cudnn", getattr(b, "cudnn_sdp_enabled", lambda: False)), ("math", b.math_sdp_enabled)]
-    return ",".join(n for n, enabled in names if enabled()) or "none"
 
 
 def _autocast(device_type: str) -> str:
