@@ -8,7 +8,7 @@ exactly against BASE's output (and against its pinned golden as usual), and the 
 impact table. Both runs are plain ``pytest -m golden`` processes: what the CI form of an A/B
 (``--golden-record`` on the base job, ``--golden-baseline`` on the head job) does, this does.
 
-BASE's recording is cached per (commit, this machine's numerics identity, selection): a second
+BASE's recording is cached per (commit, machine and installed versions, selection): a second
 A/B against the same BASE runs only the head (``benchmarks/bench_ab.py`` measures both).
 """
 
@@ -77,16 +77,16 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
     against it; the result names what moved. Raises RegressError for what is not a run's
     outcome (not a git checkout, an unknown revision, a BASE that cannot record)."""
     from . import probing
-    from .platform import detect
 
     where = suite.resolve().parent
     root = Path(_git(["rev-parse", "--show-toplevel"], cwd=where))
     commit = _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=root)
     suite_rel = suite.resolve().relative_to(root)
-    machine = detect(device)
-    identity = probing.identity(machine.device)
-    key = hashlib.sha256(json.dumps([commit, identity.digest, machine.key, machine.device, str(suite_rel), expr],
-                                    default=str).encode()).hexdigest()[:20]
+    # The machine, its installed versions and kernel-choosing environment, without importing torch
+    # here (seconds): the same key the kernel probe is cached under. A recording that does not
+    # match the head's numerics is still caught: the head judges it in the drift regime, strictly.
+    machine = probing.cache_key(device or "auto")
+    key = hashlib.sha256(json.dumps([commit, machine, str(suite_rel), expr]).encode()).hexdigest()[:20]
     cache_root = probing.cache_dir()
     recorded = (cache_root / "ab" / key) if cache and cache_root is not None else None
     report = report.resolve()
@@ -111,8 +111,7 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
             if code not in (0, 1) or not any((out / "cases").glob("*/*/meta.json")):
                 raise RegressError(f"BASE {base} ({commit[:12]}) recorded no run (pytest exit {code}: {_tail(log)}); "
                                    "a BASE older than regress's --golden-record cannot be an A/B base")
-            (out / _COMPLETE).write_text(json.dumps({"commit": commit, "identity": identity.digest,
-                                                     "platform": machine.key}), encoding="utf-8")
+            (out / _COMPLETE).write_text(json.dumps({"commit": commit, "machine": machine}), encoding="utf-8")
             recorded = out
         assert recorded is not None
         head_log = report / "head.log"

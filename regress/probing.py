@@ -101,11 +101,13 @@ def cache_key(device: str) -> str:
         idx = _torch.device(device).index or 0
         parts["gpu"] = (_torch.cuda.get_device_name(idx), str(_torch.cuda.get_device_capability(idx)),
                         str(_torch.version.cuda), str(getattr(_torch.version, "hip", None)))
-        for driver in ("/proc/driver/nvidia/version", "/sys/module/amdgpu/version"):
-            try:
-                parts[driver] = Path(driver).read_text(encoding="utf-8", errors="replace").strip()
-            except OSError:
-                pass
+    # The driver and the cards, from files (also where torch is not imported: `regress ab`'s key)
+    gpus = sorted(str(p) for p in Path("/proc/driver/nvidia/gpus").glob("*/information"))
+    for name in ("/proc/driver/nvidia/version", "/sys/module/amdgpu/version", *gpus):
+        try:
+            parts[name] = Path(name).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            pass
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
