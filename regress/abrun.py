@@ -71,6 +71,23 @@ def _tail(log: Path, n: int = 1) -> str:
     return " / ".join(lines[-n:]) or "no output"
 
 
+def resolve(base: str, *, suite: Path) -> tuple[Path, str, Path]:
+    """(the checkout's root, BASE's commit, the suite's path in the checkout), or one line naming
+    what is wrong, before anything runs."""
+    where = suite.resolve().parent
+    if not suite.is_file():
+        raise RegressError(f"{suite}: no such suite file")
+    try:
+        root = Path(_git(["rev-parse", "--show-toplevel"], cwd=where))
+    except RegressError:
+        raise RegressError(f"{where} is not inside a git checkout: `regress ab` runs two revisions of one") from None
+    try:
+        commit = _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=root)
+    except RegressError:
+        raise RegressError(f"BASE {base!r} is not a commit of {root} (a branch, tag, sha or HEAD~1)") from None
+    return root, commit, suite.resolve().relative_to(root)
+
+
 def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: str | None = None,
            cache: bool = True) -> AbResult:
     """Record BASE's run on this machine (or take it from the cache), then run the working tree
@@ -78,10 +95,7 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
     outcome (not a git checkout, an unknown revision, a BASE that cannot record)."""
     from . import probing
 
-    where = suite.resolve().parent
-    root = Path(_git(["rev-parse", "--show-toplevel"], cwd=where))
-    commit = _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=root)
-    suite_rel = suite.resolve().relative_to(root)
+    root, commit, suite_rel = resolve(base, suite=suite)
     # The machine, its installed versions and kernel-choosing environment, without importing torch
     # here (seconds): the same key the kernel probe is cached under. A recording that does not
     # match the head's numerics is still caught: the head judges it in the drift regime, strictly.
@@ -108,6 +122,8 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
                                log=log)
             finally:
                 _git(["worktree", "remove", "--force", str(tree)], cwd=root)
+            if code == 5:  # pytest: nothing collected
+                raise RegressError(f"BASE {base} ({commit[:12]}) has no golden case that -k {expr!r} selects")
             if code not in (0, 1) or not any((out / "cases").glob("*/*/meta.json")):
                 raise RegressError(f"BASE {base} ({commit[:12]}) recorded no run (pytest exit {code}: {_tail(log)}); "
                                    "a BASE older than regress's --golden-record cannot be an A/B base")

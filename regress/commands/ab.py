@@ -18,14 +18,20 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--report", type=Path, default=Path("ab-report"),
                    help="where the head's report, impact.md and both runs' logs go (default ab-report)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="run both revisions on this torch device (default: cuda if available)")
     p.add_argument("--no-cache", action="store_true",
                    help="run BASE again even if its run on this machine is cached")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..abrun import run_ab
+    from ..abrun import resolve, run_ab
+    from ..suite import load_suite
+    from . import select_cases
 
+    resolve(args.base, suite=args.suite)  # one line, before anything runs
+    suite = load_suite(args.suite)
+    if args.expr:  # the working tree's selection (BASE's is checked when it runs)
+        select_cases(suite, args.expr, platform=lambda: _platform(args.device))
     print(f"regress: running {args.base} in a worktree, then the working tree, on this machine ...", file=sys.stderr)
     result = run_ab(args.base, suite=args.suite, expr=args.expr, report=args.report, device=args.device,
                     cache=not args.no_cache)
@@ -37,3 +43,10 @@ def run(args: argparse.Namespace) -> int:
               f"(see {result.report / 'head.log'})", file=sys.stderr)
         return EXIT_REGRESSION
     return EXIT_REGRESSION if result.failed else EXIT_OK
+
+
+def _platform(device: str | None) -> str:
+    """This machine's key, for a -k expression that names one (imports torch only then)."""
+    from ..platform import detect
+
+    return detect(device).key
