@@ -126,8 +126,12 @@ def record_and_judge(session: Any, verdict: Verdict, subject: Subject, case: Cas
         label, revision = baseline_label(o.baseline_dir)
         base = load_baseline(o.baseline_dir, subject.id, platform)
         if base is None:
+            elsewhere = sorted(p.name for p in (o.baseline_dir / "cases" / subject.id).glob("*") if p.is_dir())
+            if elsewhere:  # recorded on another machine: nothing here could be compared, so nothing passes
+                raise RegressError(f"{label} ran this case on {', '.join(elsewhere)}, not on {platform}: an A/B "
+                                   "compares two runs on one machine (record the base on this runner)")
             verdict.ab = {"against": label, "revision": revision, "status": "missing", "moved": None}
-            verdict.warnings.append(f"A/B: {label} has no run of this case on {platform}")
+            verdict.warnings.append(f"A/B: {label} has no run of this case on {platform} (a new case?)")
             return
         other = judge_baseline(subject, case, baseline=base, suite=session.suite, platform=platform,
                                device=session.device, identity=session.identity, label=label)

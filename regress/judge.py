@@ -236,8 +236,9 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
             verdict.reasons.append(f"moved beyond platform drift as measured: {measured}; if this machine's path is "
                                    "legal, `regress calibrate --drift` here measures it")
         if golden.platform != platform:
-            verdict.numerics["line"] += (f"; golden {golden.platform} stood in (none for {platform}: "
-                                         "`regress refresh --only missing` makes this machine's own)")
+            verdict.numerics["line"] += (f"; golden {golden.platform} stood in (none for {platform}: `regress adopt` "
+                                         "gives this machine references, `regress refresh --only missing` goldens "
+                                         "of its own)")
         guessed = sorted(k for k, m in verdict.metrics.items()
                          if m.threshold is not None and k in thresholds and thresholds[k].guess)
         if guessed:

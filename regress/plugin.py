@@ -301,7 +301,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             adopted, revision = gs.publish_references()
             if adopted and tr:
                 tr.write_line(f"regress: adopted {len(adopted)} reference(s) for this machine; "
-                              f"{gs.suite.lock_path} now pins {revision}")
+                              f"{gs.suite.lock_path} now pins {revision}" + _commit_hint(gs))
+            elif gs.options.adopt and tr:
+                tr.write_line("regress: nothing to adopt (every case is judged exactly here, has a reference, "
+                              "leaned on [fallback] guesses, or failed)")
         except RegressError as exc:
             if tr:
                 tr.write_line(f"regress: publishing references failed, nothing changed: {exc}", red=True)
@@ -329,6 +332,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         gs.close()
     if worker is not None:
         workers.hand_over(session.config, docs)
+
+
+def _commit_hint(gs: Any) -> str:
+    from .references import commit_hint
+
+    return commit_hint(gs.suite)
 
 
 def _end_progress_line(tr: Any) -> None:

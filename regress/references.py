@@ -91,6 +91,18 @@ def _machine(meta: Mapping[str, Any]) -> str:
     return str(inst.get("gpu.name") or inst.get("cpu.model") or "unknown")
 
 
+def commit_hint(suite: Any) -> str:
+    """'; commit goldens/goldens.lock and goldens/store/refs/' for an in-repository store."""
+    import os
+
+    if suite.store.kind != "file" or suite.store.path is None:
+        return "; commit the lock"
+    base = suite.path.parent
+    lock = os.path.relpath(suite.lock_path, base.parent)
+    refs = os.path.relpath(suite.store.path / REFS_DIR, base.parent)
+    return f"; commit {lock} and {refs}/ (the lock pins them)"
+
+
 def working_tree_changes(directory: Any) -> list[str]:
     """Tracked files with local changes in the git checkout holding ``directory`` (untracked files
     do not count: a report directory must not block). Not a git checkout: [] (nothing to compare)."""

@@ -64,6 +64,14 @@ def test_a_recorded_run_judges_another_exactly_and_the_impact_table_names_the_ch
     assert "no output moved" in markdown({"cases": [same.to_json()], "platform": same.platform})
 
 
+def test_a_baseline_recorded_on_another_platform_compares_nothing_so_it_is_an_error(project: Path,
+                                                                                  tmp_path: Path) -> None:
+    suite_path = project / "goldens" / "suite.toml"
+    _check(suite_path, record_dir=tmp_path / "base", platform="cuda-sm90")  # another runner's recording
+    _, v = _check(suite_path, baseline_dir=tmp_path / "base")
+    assert v.status == "error" and "ran this case on cuda-sm90" in v.message(), v.message()
+
+
 def test_a_baseline_that_is_not_a_recording_is_a_usage_error(project: Path, tmp_path: Path) -> None:
     r = sh(f"pytest -m golden -p no:cacheprovider --golden-baseline={tmp_path / 'nothing'}", project)
     assert r.returncode == 4 and "--golden-baseline" in (r.stdout + r.stderr) and "Traceback" not in r.stderr

@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         session.close()
     if ids:
+        from ..references import commit_hint
+
         print(f"adopted {len(ids)} reference(s) for numerics identity {session.identity.digest} on "
-              f"{session.platform}: {', '.join(ids)}; {suite.lock_path} pins {revision}")
+              f"{session.platform}: {', '.join(ids)}; {suite.lock_path} pins {revision}{commit_hint(suite)}")
     else:
         print("nothing to adopt: every selected case is judged exactly here, has a reference, or failed")
     if failed:

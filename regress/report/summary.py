@@ -138,7 +138,10 @@ def write_drift_lines(terminalreporter: Any, cases: Iterable[Mapping[str, Any]])
     lines = drift_lines(cases)
     if lines:
         unmeasured = sum(1 for c in cases if (c.get("numerics") or {}).get("unmeasured"))
+        referenced = sum(1 for c in cases if (c.get("numerics") or {}).get("regime") == "drift" and c.get("reference"))
         terminalreporter.write_sep("-", f"regress: {len(lines)} judged in the drift regime"
+                                   + (f" ({referenced} of them exactly against this machine's references too)"
+                                      if referenced else "")
                                    + (f", {unmeasured} of them WITHOUT measured drift bounds (guessed from "
                                       "[fallback])" if unmeasured else ""))
         for line in lines:
