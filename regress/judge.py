@@ -182,6 +182,14 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
                     f"matches the golden, the {'decoded output' if last != 'audio_decode' else 'waveform'} does not")
         if line:
             (verdict.reasons if failing else verdict.warnings).insert(0, line)
+        # A checkpoint the run no longer makes, or makes in another shape, is a changed pipeline on
+        # any machine (a checkpoint only the run has can be a newer regress recording more: noted).
+        lost = [d for d in evidence.stages if d.note and d.note != "not in the golden"]
+        if lost:
+            verdict.reasons.append("stage checkpoints that cannot be compared with the golden's: "
+                                   + "; ".join(f"{d.key}: {d.note}" for d in lost[:3])
+                                   + (f" (and {len(lost) - 3} more)" if len(lost) > 3 else "")
+                                   + ": the pipeline's stages changed")
 
     verdict.precision = precision_diff(meta.get("precision"), dict(subject.fingerprint))
     changed = verdict.precision["changed"]

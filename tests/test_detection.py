@@ -233,3 +233,28 @@ def test_the_suite_refuses_a_bad_unmeasured_drift_or_allowed_settings(project: P
     edit_suite(suite_path, lambda d: d["suite"].update(unmeasured_drift="fail", allowed_settings=[3]))
     with pytest.raises(SuiteError, match="suite.allowed_settings"):
         load_suite(suite_path)
+
+
+def test_a_stage_checkpoint_that_cannot_be_compared_is_a_change(project: Path) -> None:
+    """A golden whose checkpoints the run no longer makes (or makes in another shape) fails in
+    the exact regime, even where every compared tensor and the pixels match."""
+    import numpy as np
+
+    suite_path = project / "goldens" / "suite.toml"
+
+    from regress.stores import open_store
+    from regress.stores.base import StagedGolden
+
+    store = open_store(load_suite(suite_path))
+    (platform,) = store.platforms("qwen")
+    g = store.get("qwen", platform)
+    out = g.output()
+    assert out.stages, "the tiny runner records stage checkpoints"
+    key = sorted(out.stages)[0]
+    out.stages = {**out.stages, "denoise/step999": np.zeros(3, np.float32),
+                  key: np.zeros((*out.stages[key].shape, 2), out.stages[key].dtype)}
+    store.publish([StagedGolden("qwen", platform, out, {k: v for k, v in g.meta.items() if k != "files"})])
+    v = _check(suite_path)
+    assert v.status == "failed", v.message()
+    reason = next(r for r in v.reasons if r.startswith("stage checkpoints that cannot be compared"))
+    assert "denoise/step999: missing in this run" in reason and f"{key}: shape" in reason
