@@ -28,7 +28,7 @@ python3 - "$OUT/tiny-tf32/results.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for c in d["cases"]:
-    print(c["id"], c["status"], c["numerics"]["regime"], [r[:90] for r in c["reasons"][:1]])
+    print(c["id"], c["status"], (c.get("numerics") or {}).get("regime"), [r[:90] for r in c["reasons"][:1]])
 PY
 step "A/B qwen-image-1328: base = VAE fp32 (recorded), head = default bf16"
 /usr/bin/time -f "base (vae fp32, --golden-record): %e s wall" $F --golden-precision vae=fp32 --golden-record=/tmp/ab-base 2>&1 | tail -2
