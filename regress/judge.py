@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from .numerics import Numerics
 from .suite import Case, Suite
 from .settings import describe_changes, diff_settings, golden_settings, is_allowed
-from .verdict import (ERROR, FAILED, MISSING, PASSED, Threshold, Verdict, describe_precision_change, drift_thresholds, judge_metrics, perf_diff, perf_gate,
+from .verdict import (ERROR, FAILED, MISSING, PASSED, Threshold, Verdict, describe_precision_change,
+                      drift_thresholds, judge_metrics, perf_diff, perf_gate,
                       perf_gates, precision_diff, resolve_thresholds)
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ class Subject:
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
         return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.to_json(),
-                   versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(), model=case.model)
+                   versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
+                   model=case.model)
 
 
 @dataclass(frozen=True)

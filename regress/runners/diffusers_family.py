@@ -217,6 +217,12 @@ class DiffusersFamily:
                                   f"{built.resident_bytes() / 2**30:.1f} GiB of weights resident: "
                                   f"{str(exc).splitlines()[0]}", case=case.id, field="precision") from None
             except RuntimeError as exc:
+                if "pack_vnni2" in str(exc):
+                    # torch's CPU attention under ATEN_CPU_CAPABILITY below avx512 while oneDNN still
+                    # offers AMX (an emulated path, never a real CPU): say how to emulate it whole
+                    raise RunnerError(f"torch cannot run this kernel path: {str(exc).splitlines()[0]} (ATen's "
+                                      "capability is capped below AVX-512 while oneDNN still uses AMX; cap oneDNN "
+                                      "too, e.g. ONEDNN_MAX_CPU_ISA=AVX2)", case=case.id) from None
                 if "dtype" not in str(exc):
                     raise
                 # a per-component override the pipeline cannot run (e.g. an fp32 text encoder
