@@ -1,15 +1,17 @@
 """A GPU's one-time costs of judging, paid while the first pipeline builds.
 
-On an H100 the first judgement of a process pays ~370 ms for the kernel probe (loading the
-kernels of 36 ops that no pipeline uses; 5-8 ms when repeated) and ~620 ms for the first launch
-of the fused SSIM kernel (Triton loads and binds it), against a few ms afterwards
-(benchmarks/bench_full_overhead.py, RESULTS.md). A shape-true build spends seconds in Python
-constructing modules while the GPU idles, so both run then, in a background thread.
+On an H100 the first judgement of a process pays for the kernel probe (a clean child process:
+torch's import, a CUDA context and 36 ops' kernels, seconds on a fresh machine and ~0.1 ms from
+its cache afterwards, :mod:`regress.probing`) and for the fused SSIM kernel (Triton compiles it
+once per machine, then loads it in each process: :mod:`regress.metrics.fused_compile`). A
+shape-true build spends seconds in Python constructing modules while the GPU idles, so both
+start then, in a background thread.
 
-The background work queues its kernels on the same (default) stream as the build, so the
-probe's bits are those it would give on the main thread. The session waits for it before the
-first measured call (:func:`wait`): neither the meter's peak memory nor its time sees it. Not
-on the CPU, where the probe costs 12-18 ms and would take cores from the build.
+The session waits for the thread before the first measured call (:func:`wait`): the probe and,
+on a machine that compiled the kernel before, its load. A compile on a fresh machine runs on in a
+child process and is loaded afterwards, between measured calls (:data:`QUIET`): until then the
+torch path judges. Neither the meter's peak memory nor its time sees any of it. Not on the CPU,
+where the meter's call would share the cores with the probe.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from __future__ import annotations
 import threading
 
 _STARTED: dict[str, threading.Thread] = {}
+# Held by the meter for the whole of a measured pipeline call, and by background GPU work in
+# this process (loading the fused kernel) while it runs: neither waits on the other's time or
+# shows in the other's memory peak. Reentrant: a measured call may hold it on its own thread.
+QUIET = threading.RLock()
 
 
 def start(device: str) -> None:
@@ -37,18 +43,14 @@ def wait(device: str) -> None:
 
 def _work(device: str) -> None:
     try:
-        import numpy as np
-
-        from .metrics.compare import compare_outputs
-        from .outputs import Output
+        from .metrics import fused_compile
+        from .metrics.frames import _has_triton
         from .probing import identity
 
+        # The compile (a child process, long only on a fresh machine) starts first; the probe
+        # (another child, cached on disk) runs meanwhile.
+        if _has_triton():
+            fused_compile.prepare(device)
         identity(device)  # cached for the judgement
-        rng = np.random.default_rng(0)
-        # Triton compiles one kernel per specialisation of its integer arguments (== 1, % 16):
-        # 256x256 gives the one production sizes get (several strips and bands, H and W*C
-        # multiples of 16); 64x64 compiled another (one strip) and left the real one to the case.
-        a, b = (rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(2))
-        compare_outputs(Output(image=a), Output(image=b), device=device)
     except Exception:  # noqa: BLE001 - the judgement runs the same code again and reports there
         pass

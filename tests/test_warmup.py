@@ -46,3 +46,128 @@ def test_work_swallows_errors_the_judgement_will_report(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(probe, "identity", broken)
     warmup._work("cuda:7")  # returns; the main thread's identity() raises where it is reported
+
+
+# --------------------------------------------------------------------------- the fused kernel off the judging path
+
+@pytest.fixture
+def fused(monkeypatch: pytest.MonkeyPatch, tmp_path):  # noqa: ANN001, ANN201
+    from regress.metrics import fused_compile
+
+    fused_compile.reset()
+    monkeypatch.setenv("REGRESS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused_compile, "_kernel_key", lambda device: "key")
+    yield fused_compile
+    fused_compile.reset()
+
+
+def _frames(t: int = 1, h: int = 32, w: int = 32):  # noqa: ANN202
+    import numpy as np
+
+    return np.zeros((t, h, w, 3), np.uint8), np.ones((t, h, w, 3), np.uint8)
+
+
+def test_a_judgement_never_compiles_it_takes_the_torch_path_until_the_kernel_is_loaded(
+        fused, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A fresh machine compiled the kernel on the first comparison of each shape class (20-40 s
+    on an H100 lease): the first comparison now starts one background preparation and goes on."""
+    import torch
+
+    from regress.metrics import frames
+
+    monkeypatch.setattr(frames, "_has_triton", lambda: True)
+    started: list[tuple[str, list]] = []
+    gate = threading.Event()
+    monkeypatch.setattr(fused, "_prepare", lambda dev, variants: (started.append((dev, variants)), gate.wait(5)))
+    a, b = _frames()
+    dev = torch.device("cuda:0")
+    assert not frames.fused_available(dev, a, b)
+    assert not frames.fused_available(dev, a, b)  # still preparing: asked once
+    gate.set()
+    for _ in range(50):
+        if started:
+            break
+        threading.Event().wait(0.01)
+    assert started == [("cuda:0", [(3, 2)])]
+    fused._ready.add(("cuda:0", (3, 2)))  # what _load does once the variant is loaded here
+    assert frames.fused_available(dev, a, b)
+    big = _frames(t=40, h=720, w=1280)  # three windows per lane: its own variant
+    assert not frames.fused_available(dev, *big)
+
+
+def test_a_machine_that_compiled_before_loads_in_the_warm_up(fused, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    loaded: list[list] = []
+    monkeypatch.setattr(fused, "_load", lambda dev, variants: loaded.append(variants))
+    monkeypatch.setattr(fused, "_compile_in_child", lambda *a: pytest.fail("no child where the marker says compiled"))
+    for v in fused.STANDARD:
+        marker = fused._marker("cuda:0", v)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    assert fused.prepare("cuda:0") is None  # loaded before it returns: the warm-up joins it as before
+    assert loaded == [list(fused.STANDARD)]
+    assert fused.prepare("cuda:0") is None and len(loaded) == 1  # once per process
+
+
+def test_a_fresh_machine_compiles_in_a_child_then_loads_and_marks(fused, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    calls: list[str] = []
+    monkeypatch.setattr(fused, "_compile_in_child", lambda dev, variants: calls.append("child") or None)
+    monkeypatch.setattr(fused, "_launch", lambda dev, v: calls.append(f"load {v}"))
+    thread = fused.prepare("cuda:0")
+    assert thread is not None  # the warm-up does not wait for a compile
+    thread.join(5)
+    assert calls == ["child", "load (3, 2)", "load (3, 3)"]
+    assert fused.state()["ready"] == [("cuda:0", (3, 2)), ("cuda:0", (3, 3))]
+    assert all(fused._marker("cuda:0", v).exists() for v in fused.STANDARD)
+
+
+def test_a_failed_compile_leaves_the_torch_path_and_says_why(fused, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(fused, "_compile_in_child", lambda dev, variants: "the fused kernel's compile failed: boom")
+    monkeypatch.setattr(fused, "_launch", lambda dev, v: pytest.fail("nothing to load"))
+    fused.prepare("cuda:0").join(5)
+    st = fused.state()
+    assert st["ready"] == [] and "boom" in st["errors"][("cuda:0", (3, 2))]
+    assert not fused._marker("cuda:0", (3, 2)).exists()
+    assert not fused.ready("cuda:0", (3, 2))  # given up: asked no more
+
+
+def test_the_load_waits_for_a_measured_call(fused, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Loading allocates device memory and holds the interpreter: never inside a measured call."""
+    events: list[str] = []
+    monkeypatch.setattr(fused, "_launch", lambda dev, v: events.append("load"))
+    warmup.QUIET.acquire()  # a pipeline call is being measured
+    try:
+        t = threading.Thread(target=fused._load, args=("cuda:0", [(3, 2)]))
+        t.start()
+        t.join(0.3)
+        assert t.is_alive() and events == []
+        events.append("call ends")
+    finally:
+        warmup.QUIET.release()
+    t.join(5)
+    assert events == ["call ends", "load"]
+
+
+def test_the_meter_holds_quiet_for_the_whole_call() -> None:
+    torch = pytest.importorskip("torch")
+    from regress.runners.measurement import StageMeter
+
+    class Built:
+        meter = None
+
+        def resident_bytes(self) -> int:
+            return 0
+
+    held: list[bool] = []
+
+    def probe() -> None:
+        held.append(not warmup.QUIET.acquire(blocking=False) or (warmup.QUIET.release() or False))
+
+    with StageMeter(Built(), "cpu", cpu_memory=False):
+        t = threading.Thread(target=probe)
+        t.start()
+        t.join()
+        torch.zeros(1)
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    assert held == [True, False]

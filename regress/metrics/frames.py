@@ -142,12 +142,25 @@ def identical_metrics(shape: tuple[int, ...]) -> FrameMetrics:
 
 
 def fused_available(dev: Any, a4: np.ndarray, b4: np.ndarray) -> bool:
-    """The fused kernel handles uint8 frames of at least 11 rows and 12 columns (two windows a row) on a CUDA/ROCm device."""
+    """The fused kernel handles uint8 frames of at least 11 rows and 12 columns (two windows a
+    row) on a CUDA/ROCm device, once its variant is loaded in this process (never a compile on
+    the judging path: :mod:`regress.metrics.fused_compile`)."""
     if dev.type != "cuda" or a4.dtype != np.uint8 or b4.dtype != np.uint8:
         return False
     if a4.shape[1] < 11 or a4.shape[2] < 12:  # at least two windows per row (see _windows_per_lane)
         return False
-    return _has_triton()
+    return _has_triton() and _loaded(dev, tuple(a4.shape))
+
+
+def _loaded(dev: Any, shape: tuple[int, ...]) -> bool:
+    """Whether the kernel variant for frames of ``shape`` is loaded on ``dev`` (its preparation
+    starts in the background if not). float64 moments (a benchmark's choice) compile on use."""
+    if _use_f64(dev):
+        return True
+    from . import fused_compile
+
+    T, H, W, C = shape
+    return fused_compile.ready(dev, (C, _windows_per_lane(T, H, W, C)))
 
 
 def _has_triton() -> bool:
@@ -202,7 +215,8 @@ def frame_metrics_on_device(*, golden: Any, current: Any, data_range: float = 25
     import torch
 
     if not (x.is_cuda and y.is_cuda and x.device == y.device and x.dtype == torch.uint8 == y.dtype
-            and x.shape[1] >= 11 and x.shape[2] >= 12 and 0 not in x.shape and _has_triton()):
+            and x.shape[1] >= 11 and x.shape[2] >= 12 and 0 not in x.shape and _has_triton()
+            and _loaded(x.device, tuple(x.shape))):
         return frame_metrics(x.detach().cpu().numpy(), y.detach().cpu().numpy(), device=str(x.device),
                              data_range=data_range)
     with torch.cuda.device(x.device):
@@ -265,7 +279,8 @@ def _kernel_weights(data_range: float) -> list[float]:
 class _FusedRun:
     """Output buffers of one comparison and the kernel launch for a chunk of its frames."""
 
-    def __init__(self, shape: tuple[int, ...], dev: Any, data_range: float, f64: bool) -> None:
+    def __init__(self, shape: tuple[int, ...], dev: Any, data_range: float, f64: bool, *,
+                 per_lane: int | None = None) -> None:
         import torch
 
         if not (math.isfinite(data_range) and data_range > 0):
@@ -274,7 +289,7 @@ class _FusedRun:
         self.shape, self.f64 = (T, H, W, C), f64
         self.dev = torch.device(dev)
         # (float64 rings need twice the registers: two windows per lane there.)
-        self.per_lane = _windows_per_lane(T, H, W, C) if not f64 else max(2, min(WINDOWS_PER_LANE, W - 10))
+        self.per_lane = per_lane or (_windows_per_lane(T, H, W, C) if not f64 else max(2, min(WINDOWS_PER_LANE, W - 10)))
         lanes = C * -(-(W - 10) // self.per_lane)  # one per channel of each group of per_lane windows
         self.n_strips = -(-lanes // BLOCK)
         self.band_rows = _band_rows(T, H, self.n_strips, self.dev)

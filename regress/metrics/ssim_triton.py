@@ -263,7 +263,12 @@ def _row(xp, yp, r, H, L, ms, md, wts, rings, acc, st, own, C: tl.constexpr, DT:
     return (la, sa, lb, sb, le, se), (acc_a, acc_b, acc_e), (st_a, st_b, st_e)
 
 
-@triton.jit
+# Not specialised on its sizes or on the inputs' alignment (Triton would compile one kernel per
+# combination of "== 1" and "divisible by 16" of each integer and pointer): one compile per
+# variant of the constexprs serves every shape (see regress.metrics.fused_compile). The loads are
+# per-lane bytes at constant offsets, which no alignment fact widens.
+@triton.jit(do_not_specialize=["t0", "n_prog", "H", "L", "L_out", "RB", "n_bands", "n_strips"],
+            do_not_specialize_on_alignment=["x_ptr", "y_ptr"])
 def ssim_stats_kernel(x_ptr, y_ptr, w_ptr, out_ptr, t0, n_prog,
                       H, L, L_out, RB, n_bands, n_strips,
                       C: tl.constexpr, BLOCK: tl.constexpr, DT: tl.constexpr, UNROLL: tl.constexpr,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..warmup import QUIET
 from . import torch_profiler
 from .base import Perf
 from .observation import precision_settings
@@ -78,6 +79,15 @@ class StageMeter:
     # ---- call boundaries
 
     def __enter__(self) -> Self:
+        # No background GPU work of this process (the fused kernel's load) during the call.
+        QUIET.acquire()
+        try:
+            return self._begin()
+        except BaseException:
+            QUIET.release()
+            raise
+
+    def _begin(self) -> Self:
         self.built.meter = self
         self._resident = self.built.resident_bytes()  # before the call: weights it may cast count after
         if self.mode == "profiler":
@@ -96,6 +106,12 @@ class StageMeter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self._end(exc)
+        finally:
+            QUIET.release()
+
+    def _end(self, exc: tuple[object, ...]) -> None:
         mark = self._mark()
         if self.mode == "cuda":
             torch.cuda.synchronize(self.dev)  # the one wait of the call (diffusers' own .cpu() waits too)
