@@ -12,6 +12,7 @@ GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 REGRESS_LPIPS_WEIGHTS = "REGRESS_LPIPS_WEIGHTS"  # LPIPS backbone weights file (beats every other source)
 REGRESS_H2D = "REGRESS_H2D"  # host->device copy mode of the GPU metrics: stage | direct | register
 REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish ("NAME" or "NAME:kill")
+REGRESS_STORE_WAIT = "REGRESS_STORE_WAIT"  # seconds a reader waits for a file store's publish in flight (60)
 REGRESS_HUB_RETRIES = "REGRESS_HUB_RETRIES"  # tries before "cannot reach the Hub" (default 3)
 REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubled after each (default 1.0)
 # Kernel-choosing settings applied when a run starts, e.g. "sdpa=math,tf32=on" (regress/kernels.py):
