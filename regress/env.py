@@ -79,8 +79,24 @@ def hub_environment() -> HubEnvironment:
              or (os.path.join(home, "hub") if home else None) or constants.HF_HUB_CACHE)
     return HubEnvironment(endpoint=(os.environ.get(HF_ENDPOINT) or constants.ENDPOINT).rstrip("/"),
                           cache_dir=Path(cache).expanduser(),
-                          offline=truthy(HF_HUB_OFFLINE) or bool(constants.HF_HUB_OFFLINE),
+                          offline=hub_offline(constants),
                           token=os.environ.get(HF_TOKEN) or None)
+
+
+def hub_offline(constants: object) -> bool:
+    """``HF_HUB_OFFLINE`` read now and parsed exactly as huggingface_hub parses it (with its own
+    helper, so that ``off``, ``no`` or ``0`` mean online to both, and ``1``, ``on``, ``yes`` or
+    ``true`` offline to both), ``TRANSFORMERS_OFFLINE`` as its fallback; or the library's own
+    setting (read at its import) when it is offline anyway."""
+    is_true = getattr(constants, "_is_true", None)
+    if is_true is None:  # a huggingface_hub without the helper: its documented true values
+        true_values = getattr(constants, "ENV_VARS_TRUE_VALUES", {"1", "ON", "YES", "TRUE"})
+
+        def is_true(value: str | None) -> bool:
+            return value is not None and value.upper() in true_values
+
+    raw = os.environ.get(HF_HUB_OFFLINE) or os.environ.get("TRANSFORMERS_OFFLINE")
+    return bool(is_true(raw)) or bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
 def truthy(name: str) -> bool:

@@ -394,3 +394,193 @@ def test_a_reader_behind_a_paused_publisher_says_who_and_gives_up_in_one_line(pr
     assert f"waiting up to 1 s for regress pid {p.pid}" in lines[0]
     assert f"regress pid {p.pid}" in lines[-1] and "still holds the publishers' lock after 1 s" in lines[-1]
     assert "Traceback" not in proc.stderr and len(lines) == 2
+
+
+# --------------------------------------------------------------------------- the Hub: pull requests, typed errors
+
+from huggingface_hub import CommitInfo  # noqa: E402
+from huggingface_hub.hf_api import GitRefInfo, GitRefs  # noqa: E402
+from test_publish import PINNED, http_error  # noqa: E402  (the stand-in's pieces)
+from test_publish import staged as hub_staged  # noqa: E402
+
+from regress.lock import Lock, write_lock  # noqa: E402
+from regress.stores.hf import HfStore, HubSettings  # noqa: E402
+from regress.suite import StoreSpec  # noqa: E402
+
+
+class HubWithPullRequests:
+    """A stand-in for HfApi that keeps branches and pull requests as the Hub does: a commit on
+    a revision needs that revision's head as its parent (else HTTP 412); ``create_pr`` opens a
+    pull request from ``parent_commit`` (huggingface_hub's documented behaviour)."""
+
+    def __init__(self) -> None:
+        self.heads = {"refs/heads/main": PINNED}
+        self.status: dict[int, str] = {}
+        self.commits: list[dict] = []
+
+    def _next(self) -> str:
+        return hashlib.sha1(str(len(self.commits)).encode()).hexdigest()
+
+    def list_repo_files(self, repo_id: str, *, repo_type: str | None = None, revision: str | None = None,
+                        token: object = None) -> list[str]:
+        return []
+
+    def create_commit(self, repo_id: str, operations: list, *, commit_message: str,
+                      commit_description: str | None = None, repo_type: str | None = None,
+                      revision: str | None = None, create_pr: bool | None = None,
+                      parent_commit: str | None = None, **kw: object) -> CommitInfo:
+        self.commits.append(dict(revision=revision, create_pr=create_pr, parent_commit=parent_commit))
+        sha = self._next()
+        url = "https://huggingface.co/datasets/org/goldens"
+        if create_pr:
+            n = len(self.status) + 1
+            self.heads[f"refs/pr/{n}"], self.status[n] = sha, "open"
+            return CommitInfo(commit_url=f"{url}/commit/{sha}", commit_message=commit_message,
+                              commit_description="", oid=sha, pr_url=f"{url}/discussions/{n}")
+        ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
+        if self.heads.get(ref) != parent_commit:
+            raise http_error(412, "A commit has happened since. Please refresh and try again.")
+        self.heads[ref] = sha
+        return CommitInfo(commit_url=f"{url}/commit/{sha}", commit_message=commit_message, commit_description="",
+                          oid=sha)
+
+    def list_repo_refs(self, repo_id: str, *, repo_type: str | None = None, include_pull_requests: bool = False,
+                       token: object = None) -> GitRefs:
+        info = [GitRefInfo(name=r.rpartition("/")[2], ref=r, target_commit=s) for r, s in self.heads.items()]
+        return GitRefs(branches=[i for i in info if i.ref.startswith("refs/heads/")], converts=[], tags=[],
+                       pull_requests=[i for i in info if i.ref.startswith("refs/pr/")] if include_pull_requests
+                       else None)
+
+    def get_discussion_details(self, repo_id: str, discussion_num: int, *, repo_type: str | None = None,
+                               token: object = None):  # noqa: ANN201
+        from types import SimpleNamespace
+
+        return SimpleNamespace(status=self.status[discussion_num])
+
+
+def hub_store(tmp_path: Path, api, *, create_pr: bool = False) -> HfStore:  # noqa: ANN001
+    path = tmp_path / "goldens.lock"
+    if not path.exists():
+        write_lock(path, Lock(kind="hf", repo="org/goldens", repo_type="dataset", revision=PINNED))
+    settings = HubSettings(endpoint="http://127.0.0.1:9", cache_dir=tmp_path / "hf-cache", offline=False)
+    return HfStore(StoreSpec(kind="hf", repo="org/goldens"), lock=read_lock(path), lock_path=path, api=api,
+                   settings=settings, create_pr=create_pr)
+
+
+def test_after_a_pull_request_the_next_publish_adds_to_it(tmp_path: Path) -> None:
+    api = HubWithPullRequests()
+    pr_sha = hub_store(tmp_path, api, create_pr=True).publish([hub_staged("qwen", "cpu-avx2")])
+    assert read_lock(tmp_path / "goldens.lock").revision == pr_sha == api.heads["refs/pr/1"]
+    # the lock pins the pull request's head, which is not on main: a commit on main is refused
+    # by the Hub, and regress commits on top of the pinned commit on the pull request instead
+    store = hub_store(tmp_path, api)
+    sha = store.publish([hub_staged("wan", "cpu-avx2", 1)])
+    assert api.commits[-1] == dict(revision="refs/pr/1", create_pr=False, parent_commit=pr_sha)
+    assert read_lock(tmp_path / "goldens.lock").revision == sha == api.heads["refs/pr/1"]
+    assert store.last_publish.pull_request and store.last_publish.url.endswith("/datasets/org/goldens/discussions/1")
+    assert api.heads["refs/heads/main"] == PINNED  # main untouched
+    # --create-pr again: a new pull request from the pinned commit, as the Hub does it
+    assert hub_store(tmp_path, api, create_pr=True).publish([hub_staged("wan", "cpu-avx2", 2)])
+    assert api.commits[-1]["parent_commit"] == sha and "refs/pr/2" in api.heads
+
+
+def test_a_merged_pull_request_in_the_lock_says_to_pin_the_branch(tmp_path: Path) -> None:
+    api = HubWithPullRequests()
+    hub_store(tmp_path, api, create_pr=True).publish([hub_staged("qwen", "cpu-avx2")])
+    api.status[1] = "merged"
+    api.heads["refs/heads/main"] = "f" * 40  # the merge commit
+    before = (tmp_path / "goldens.lock").read_bytes()
+    with pytest.raises(StoreError) as ei:
+        hub_store(tmp_path, api).publish([hub_staged("wan", "cpu-avx2", 1)])
+    assert "pull request #1, which is merged" in str(ei.value) and "`regress pin main`" in str(ei.value)
+    assert "\n" not in str(ei.value) and (tmp_path / "goldens.lock").read_bytes() == before
+
+
+def test_a_branch_that_really_moved_is_still_reported_as_moved(tmp_path: Path) -> None:
+    api = HubWithPullRequests()
+    api.heads["refs/heads/main"] = "e" * 40  # someone else published
+    with pytest.raises(StoreError, match="'main' has moved past the pinned commit"):
+        hub_store(tmp_path, api).publish([hub_staged("qwen", "cpu-avx2")])
+
+
+class ConnectError(Exception):
+    """Named like httpx's connection error, but not one: a name proves nothing."""
+
+
+class FailingHub(HubWithPullRequests):
+    def __init__(self, fail: BaseException) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def create_commit(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+        raise self.fail
+
+
+@pytest.mark.parametrize(("failure", "says"), [
+    (RuntimeError("the parent directory of the upload cache is gone"), "the commit failed (RuntimeError"),
+    (ConnectError("refused"), "the commit failed (ConnectError"),
+    (http_error(409, "Conflict"), "has moved past the pinned commit"),
+])
+def test_hub_errors_are_known_by_type_and_status_not_by_words(tmp_path: Path, failure, says) -> None:
+    with pytest.raises(StoreError) as ei:
+        hub_store(tmp_path, FailingHub(failure)).publish([hub_staged("qwen", "cpu-avx2")])
+    assert says in str(ei.value), str(ei.value)
+
+
+def test_a_transport_error_of_the_hubs_http_client_is_a_network_error() -> None:
+    import httpx2
+
+    from regress.stores.hub_errors import is_network_error
+
+    assert is_network_error(httpx2.ConnectError("refused"))
+    assert not is_network_error(ConnectError("refused")) and not is_network_error(http_error(503, "down"))
+
+
+# --------------------------------------------------------------------------- HF_HUB_OFFLINE as huggingface_hub reads it
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "no", "0", "false", "", "1", "on", "YES", "true", "True"])
+def test_hf_hub_offline_means_what_it_means_to_huggingface_hub(monkeypatch, value: str) -> None:
+    from huggingface_hub import constants
+
+    from regress.env import hub_environment
+
+    if constants.HF_HUB_OFFLINE:
+        pytest.skip("huggingface_hub was imported offline in this process")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert hub_environment().offline is constants._is_true(value or None)
+
+
+# --------------------------------------------------------------------------- git cannot hang
+
+
+def test_a_git_that_does_not_answer_is_a_one_line_timeout(tmp_path: Path, monkeypatch) -> None:
+    from regress.stores import publish_git
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text("#!/bin/sh\nexec sleep 5\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(publish_git, "GIT_TIMEOUT_S", 0.3)
+    start = time.monotonic()
+    with pytest.raises(StoreError) as ei:
+        publish_git.GitPublisher("https://example.invalid/goldens.git").commit({}, [], parent=PINNED, title="t",
+                                                                               body="b")
+    assert "did not finish within 0.3 s" in str(ei.value) and "\n" not in str(ei.value)
+    assert time.monotonic() - start < 4
+
+
+# --------------------------------------------------------------------------- declared dependencies
+
+
+def test_filelock_is_declared_with_a_bound_the_installed_version_meets() -> None:
+    import filelock
+    from packaging.requirements import Requirement
+
+    from regress.suite import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    (req,) = [Requirement(d) for d in deps if Requirement(d).name == "filelock"]
+    assert str(req.specifier).startswith(">=") and req.specifier.contains(filelock.__version__)
