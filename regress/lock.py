@@ -128,16 +128,12 @@ def _lock_file(path: Path) -> Path:
     out of the project is refused both ways: the project's pin would not be what the project
     reviews, and a write through it would change a file that is not the project's."""
     if path.is_symlink():
-        from .project import project_root
-
         try:
             target = path.resolve()
         except (OSError, RuntimeError):  # a loop of links
             raise SuiteError("a symbolic link that does not resolve (a loop?); replace it with the lock file",
                              file=path) from None
-        # The project of the directory that holds the link (project_root resolves the path it is
-        # given, which here would follow the link): named through a file that is not there.
-        root = project_root(path.parent.resolve() / ".goldens.lock.anchor")
+        root = _project_of(path.parent.resolve())
         if not target.is_relative_to(root):
             raise SuiteError(f"a symbolic link to {target}, outside the project ({root}); regress neither reads "
                              "nor writes a pin through it: replace the link with the lock file", file=path)
@@ -150,6 +146,20 @@ def _lock_file(path: Path) -> Path:
     if path.exists() and not path.is_file():
         raise SuiteError("not a regular file (the lock is a small TOML file; remove what is there)", file=path)
     return path
+
+
+# pytest's rootdir markers and git's, as regress.project.project_root reads them (not imported:
+# regress.project imports the plugin's side of regress, and the lock sits below all of it).
+_ROOT_MARKERS = ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", ".git")
+
+
+def _project_of(directory: Path) -> Path:
+    """The project a lock's directory belongs to: its nearest ancestor with a root marker, else
+    the directory above it (the suite's ``goldens/`` sits at a project's top)."""
+    for d in (directory, *directory.parents):
+        if any((d / m).exists() for m in _ROOT_MARKERS):
+            return d
+    return directory.parent
 
 
 def _write_atomic(path: Path, text: str) -> None:
