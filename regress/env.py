@@ -12,6 +12,7 @@ GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 REGRESS_LPIPS_WEIGHTS = "REGRESS_LPIPS_WEIGHTS"  # LPIPS backbone weights file (beats every other source)
 REGRESS_H2D = "REGRESS_H2D"  # host->device copy mode of the GPU metrics: stage | direct | register
 REGRESS_FAIL_AT = "REGRESS_FAIL_AT"  # tests: inject a failure at a named step of a publish ("NAME" or "NAME:kill")
+REGRESS_STORE_WAIT = "REGRESS_STORE_WAIT"  # seconds a reader waits for a file store's publish in flight (60)
 REGRESS_HUB_RETRIES = "REGRESS_HUB_RETRIES"  # tries before "cannot reach the Hub" (default 3)
 REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubled after each (default 1.0)
 # Kernel-choosing settings applied when a run starts, e.g. "sdpa=math,tf32=on" (regress/kernels.py):
@@ -78,8 +79,24 @@ def hub_environment() -> HubEnvironment:
              or (os.path.join(home, "hub") if home else None) or constants.HF_HUB_CACHE)
     return HubEnvironment(endpoint=(os.environ.get(HF_ENDPOINT) or constants.ENDPOINT).rstrip("/"),
                           cache_dir=Path(cache).expanduser(),
-                          offline=truthy(HF_HUB_OFFLINE) or bool(constants.HF_HUB_OFFLINE),
+                          offline=hub_offline(constants),
                           token=os.environ.get(HF_TOKEN) or None)
+
+
+def hub_offline(constants: object) -> bool:
+    """``HF_HUB_OFFLINE`` read now and parsed exactly as huggingface_hub parses it (with its own
+    helper, so that ``off``, ``no`` or ``0`` mean online to both, and ``1``, ``on``, ``yes`` or
+    ``true`` offline to both), ``TRANSFORMERS_OFFLINE`` as its fallback; or the library's own
+    setting (read at its import) when it is offline anyway."""
+    is_true = getattr(constants, "_is_true", None)
+    if is_true is None:  # a huggingface_hub without the helper: its documented true values
+        true_values = getattr(constants, "ENV_VARS_TRUE_VALUES", {"1", "ON", "YES", "TRUE"})
+
+        def is_true(value: str | None) -> bool:
+            return value is not None and value.upper() in true_values
+
+    raw = os.environ.get(HF_HUB_OFFLINE) or os.environ.get("TRANSFORMERS_OFFLINE")
+    return bool(is_true(raw)) or bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
 def truthy(name: str) -> bool:

@@ -52,8 +52,7 @@ def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
     ``[store]``: a lock for another repo or kind is an error, not a silent mismatch."""
     if not path.exists() and not path.is_symlink():
         return None
-    if not path.is_file():
-        raise SuiteError("not a regular file (the lock is a small TOML file)", file=path)
+    _lock_file(path)
     if path.stat().st_size > 64 * 1024:
         raise SuiteError("larger than a lock can be (64 KiB)", file=path)
     try:
@@ -96,11 +95,79 @@ def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
 
 def write_lock(path: Path, lock: Lock) -> None:
     """Atomically replace the lock file."""
+    _write_atomic(_lock_file(path), lock.render())
+
+
+def restore_lock(path: Path, previous: str | None) -> None:
+    """Put back the lock as it was before a publish wrote it (``previous``: its text, or None
+    when there was none): a publish that fails after its lock was written must leave the pin
+    it found, or every later open would compare the rolled-back tree with the new pin."""
+    target = _lock_file(path)
+    if previous is None:
+        target.unlink(missing_ok=True)
+    else:
+        _write_atomic(target, previous)
+
+
+def lock_text(path: Path) -> str | None:
+    """The lock's text as it is now (None when there is none), to :func:`restore_lock` later;
+    a lock path that cannot be written (a directory, a link out of the project) is refused
+    here, before a publish changes anything."""
+    target = _lock_file(path)
+    if not target.exists():
+        return None
+    return target.read_text(encoding="utf-8")
+
+
+def _lock_file(path: Path) -> Path:
+    """The file the lock at ``path`` is read from and written to, refused in one line when it
+    is a directory, a FIFO or a device, or a symbolic link that leaves the project.
+
+    A link that stays inside the project (one lock shared by two suites, say) is followed for
+    reading and writing alike: the rename then replaces its target, and the link stays. A link
+    out of the project is refused both ways: the project's pin would not be what the project
+    reviews, and a write through it would change a file that is not the project's."""
+    if path.is_symlink():
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):  # a loop of links
+            raise SuiteError("a symbolic link that does not resolve (a loop?); replace it with the lock file",
+                             file=path) from None
+        root = _project_of(path.parent.resolve())
+        if not target.is_relative_to(root):
+            raise SuiteError(f"a symbolic link to {target}, outside the project ({root}); regress neither reads "
+                             "nor writes a pin through it: replace the link with the lock file", file=path)
+        if target.exists() and not target.is_file():
+            raise SuiteError("a symbolic link to something that is not a regular file (the lock is a small TOML "
+                             "file)", file=path)
+        if not target.exists():
+            raise SuiteError(f"a dangling symbolic link (to {target}); replace it with the lock file", file=path)
+        return target
+    if path.exists() and not path.is_file():
+        raise SuiteError("not a regular file (the lock is a small TOML file; remove what is there)", file=path)
+    return path
+
+
+# pytest's rootdir markers and git's, as regress.project.project_root reads them (not imported:
+# regress.project imports the plugin's side of regress, and the lock sits below all of it).
+_ROOT_MARKERS = ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", ".git")
+
+
+def _project_of(directory: Path) -> Path:
+    """The project a lock's directory belongs to: its nearest ancestor with a root marker, else
+    the directory above it (the suite's ``goldens/`` sits at a project's top)."""
+    for d in (directory, *directory.parents):
+        if any((d / m).exists() for m in _ROOT_MARKERS):
+            return d
+    return directory.parent
+
+
+def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".goldens.lock.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(lock.render())
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

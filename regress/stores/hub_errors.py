@@ -21,19 +21,43 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of a failed request, where the exception carries its response."""
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
+    """The HTTP status of a failed Hub request: the status code of the first
+    ``huggingface_hub`` :class:`HfHubHTTPError` (or subclass) in the exception's chain, which
+    carries the server's response; None for anything else (a network failure, a bug)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for e in chain(exc):
+        if isinstance(e, HfHubHTTPError):
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if isinstance(status, int):
+                return status
+    return None
 
 
-_NETWORK_ERRORS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
-                   "ConnectionError", "OfflineModeIsEnabled", "RemoteProtocolError")
+def _network_types() -> tuple[type[BaseException], ...]:
+    """The exception types of a connection that failed: huggingface_hub's offline error, the
+    standard library's, and the transport errors of whichever HTTP client huggingface_hub has
+    loaded (httpx2, httpx, requests across its versions; one that is not loaded raised nothing)."""
+    import sys
+
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    types: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError,
+                                        urllib.error.URLError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests", ("ConnectionError", "Timeout"))):
+        loaded = sys.modules.get(module)
+        types += [t for n in names if isinstance(t := getattr(loaded, n, None), type)]
+    return tuple(types)
 
 
 def is_network_error(exc: BaseException) -> bool:
-    """A connection that failed (refused, timed out, offline), by class name so that it holds
-    for the HTTP client of any huggingface_hub version."""
-    return any(c.__name__ in _NETWORK_ERRORS for e in chain(exc) for c in type(e).__mro__)
+    """A connection that failed (refused, timed out, offline), by type: never an HTTP answer
+    (an :class:`HfHubHTTPError` is the server speaking)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    types = _network_types()
+    return any(isinstance(e, types) and not isinstance(e, HfHubHTTPError) for e in chain(exc))
 
 
 def probe(endpoint: str, timeout: float = 5.0) -> str | None:

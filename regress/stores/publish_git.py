@@ -18,6 +18,8 @@ from pathlib import Path
 from ..errors import StoreError
 from .publish import PublishResult, fail_point, redact
 
+GIT_TIMEOUT_S = 600.0  # one git command (a fetch or push of big goldens over a slow link included)
+
 _FALLBACK_IDENT = {"GIT_AUTHOR_NAME": "regress", "GIT_AUTHOR_EMAIL": "regress@localhost",
                    "GIT_COMMITTER_NAME": "regress", "GIT_COMMITTER_EMAIL": "regress@localhost"}
 
@@ -59,14 +61,34 @@ class GitPublisher:
 
     def _identity(self, work: Path) -> dict[str, str] | None:
         """git needs a committer; CI runners often have none configured."""
-        ok = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=work, capture_output=True).returncode == 0
+        try:
+            ok = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=work, capture_output=True,
+                                timeout=GIT_TIMEOUT_S).returncode == 0
+        except subprocess.TimeoutExpired:
+            raise self._timed_out("var") from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot run git ({exc.strerror or type(exc).__name__}); nothing was "
+                             "written") from None
         return None if ok else {**os.environ, **_FALLBACK_IDENT}
+
+    def _timed_out(self, what: str) -> StoreError:
+        """A git that does not answer (a server that accepts the connection and never replies,
+        a credential helper waiting for input) must not hold the run forever."""
+        return StoreError(redact(f"{self.target}: git {what} did not finish within {GIT_TIMEOUT_S:g} s; nothing "
+                                 "was written (check the remote and the network, then refresh again)"))
 
     def _git(self, work: Path, *args: str, stdin: bytes | None = None, what: str | None = None,
              env: dict[str, str] | None = None) -> str:
         run_env = dict(env or os.environ)
         run_env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password in CI
-        out = subprocess.run(["git", *args], cwd=work, input=stdin, capture_output=True, env=run_env)
+        try:
+            out = subprocess.run(["git", *args], cwd=work, input=stdin, capture_output=True, env=run_env,
+                                 timeout=GIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise self._timed_out(what or args[0]) from None
+        except OSError as exc:  # no git on PATH
+            raise StoreError(f"{self.target}: cannot run git ({exc.strerror or type(exc).__name__}); nothing was "
+                             "written") from None
         if out.returncode != 0:
             err = out.stderr.decode(errors="replace").strip().splitlines()
             tail = next((ln for ln in reversed(err) if not ln.startswith("hint:")), "") if err else ""
