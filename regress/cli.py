@@ -1,8 +1,9 @@
 """``regress`` command line: a thin shell over :mod:`regress.session` and friends.
 
 Each command lives in ``regress/commands/<name>.py`` with ``add_parser`` and ``run``; this
-module only dispatches. Exit codes: 0 ok, 1 regression (or a refresh that published
-nothing), 2 bad input or usage. Bad input is one line on stderr, never a traceback.
+module only dispatches. Exit codes (docs/reference.md): 0 ok, 1 regression (or a refresh that
+published nothing because a case did not run, was refused, or the publish failed), 2 bad input
+or usage, 130 interrupted. Bad input is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
