@@ -296,7 +296,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 tr.write_line(f"regress: {msg}", yellow=True)
         if gs.options.report_dir is None and worker is None and not gs.verdicts:
             continue
-        doc = _step(session, tr, "writing the report", lambda gs=gs: _results_doc(gs, tr))
+        doc = _step(session, tr, "writing the report", lambda gs=gs: _results_doc(gs, tr, session))
         if doc is None:
             continue
         if gs.options.report_dir is not None:
@@ -371,14 +371,16 @@ def _publish_references(gs: Any, tr: Any) -> None:
                       "leaned on [fallback] guesses, or failed)")
 
 
-def _results_doc(gs: Any, tr: Any) -> Any:
+def _results_doc(gs: Any, tr: Any, session: pytest.Session) -> Any:
     """The run's results document; where the media writer failed, the document without media
-    (the records matter more than their pictures), said in one line."""
+    (the records matter more than their pictures), said in one line, and the run fails."""
     try:
         return gs.results_doc()
     except RegressError as exc:
         if tr:
             tr.write_line(f"regress: the report's media were not written: {exc}", red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return gs.results_doc(media=False)
 
 
