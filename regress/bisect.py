@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,21 +153,24 @@ def _row(session: Any, case: Any, reverted: list[Difference], base_precision: Ma
     for d in reverted:
         precision.update(d.precision)
         kernels.update(d.kernels)
-    with _settings(kernels):
-        try:
+    try:  # a rerun that raises (a runner's build or run, an out-of-memory at fp32) is this row's result
+        with _settings(kernels):
             result = session.run(case, precision=precision)
-        except RegressError as exc:
-            return Row([d.label() for d in reverted], "error", str(exc), None, False)
-        v = session.judge(case, result).verdict
+            v = session.judge(case, result).verdict  # judging keeps its own record of what raised
+    except Exception as exc:  # noqa: BLE001 - KeyboardInterrupt and SystemExit still stop the bisection
+        from .session import raised_line
+
+        return Row([d.label() for d in reverted], "error", raised_line("the rerun", exc), None, False)
     first = next((r for r in v.reasons + v.warnings if r.startswith("first divergence")), None)
     failing = [m.line() for m in v.metrics.values() if m.passed is False]
     line = "; ".join(failing) if failing else ("; ".join(r for r in v.reasons if not r.startswith("first")) or "ok")
     return Row([d.label() for d in reverted], v.status, line, first, v.status == "passed")
 
 
-def bisect(session: Any, case: Any) -> Bisection:
+def bisect(session: Any, case: Any, *, announce: Callable[[], None] | None = None) -> Bisection:
     """Bisect ``case`` as ``session`` runs it (its ``--golden-precision`` layer and kernel
-    settings) against its golden. Runs the case 1 + n (+ pairs) times."""
+    settings) against its golden. Runs the case 1 + n (+ pairs) times. ``announce`` is called
+    once the failing run ran (a refusal, or a run that raises, is the command's only line)."""
     from .probing import identity
     from .stores.base import lookup
 
@@ -178,6 +181,8 @@ def bisect(session: Any, case: Any) -> Bisection:
     table = session.precision_for(case)
     diffs, fixed = differences(golden.meta, table, identity(session.device).installed)
     baseline = _row(session, case, [], base_precision)
+    if announce is not None and baseline.status != "error":
+        announce()
     rows: list[Row] = []
     cause: list[str] = []
     if not baseline.restored:
@@ -229,10 +234,12 @@ def bisect_failures(gs: Any) -> None:
         for v in gs.verdicts:
             if v.status != "failed" or v.id not in ids:
                 continue
-            try:
+            try:  # one case's bisection failing never loses the others', nor the session's end
                 result = bisect(probe, gs.suite.case(v.id))
-            except RegressError as exc:
-                v.warnings.append(f"bisect: {exc}")
+            except Exception as exc:  # noqa: BLE001 - KeyboardInterrupt and SystemExit still stop it
+                from .session import raised_line
+
+                v.warnings.append(f"bisect: {raised_line('bisecting', exc)}")
                 continue
             v.bisect = result.to_json()
             v.warnings.append(result.summary())

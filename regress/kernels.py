@@ -27,6 +27,14 @@ from .errors import RegressError
 SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
 SETTINGS = ("sdpa", "tf32", "tf32_cudnn", "tf32_matmul", "cudnn_benchmark", "threads")
 _SWITCH = {"on": True, "off": False}
+# torch takes a C int; no machine has more cores than this, and a bigger count is a typo.
+MAX_THREADS = 4096
+
+
+def _thread_count(value: str) -> bool:
+    """Whether ``value`` is a thread count torch can take. ASCII digits only: ``str.isdigit``
+    accepts '²', which ``int`` then refuses; and a count of 10**30 overflows torch's int."""
+    return value.isascii() and value.isdecimal() and len(value) <= 5 and 1 <= int(value) <= MAX_THREADS
 
 
 def parse(text: str) -> dict[str, str]:
@@ -44,8 +52,8 @@ def parse(text: str) -> dict[str, str]:
             bad = f"sdpa must be one or more of {', '.join(SDPA_BACKENDS)} (joined by '+')"
         elif name in ("tf32", "tf32_cudnn", "tf32_matmul", "cudnn_benchmark") and value not in _SWITCH:
             bad = f"{name} must be on or off"
-        elif name == "threads" and not (value.isdigit() and int(value) > 0):
-            bad = "threads must be a positive integer"
+        elif name == "threads" and not _thread_count(value):
+            bad = f"threads must be a whole number from 1 to {MAX_THREADS}"
         if bad:
             raise RegressError(f"{REGRESS_KERNELS}: {part!r}: {bad}")
         out[name] = value

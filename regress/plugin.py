@@ -257,12 +257,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     deselected: list[pytest.Item] = []
     for gs, golden_items in by_session.values():
         gs.selected = [it.case.id for it in golden_items]
+        gs.expected = list(gs.selected)
         if shard:
             from .shard import parse_shard, select_shard
 
             index, n = parse_shard(shard)
             keep = select_shard(gs.selected, gs.store, index, n)
             deselected += [it for it in golden_items if it.case.id not in keep]
+            gs.expected = [cid for cid in gs.selected if cid in keep]
     if deselected:
         dropped = {id(it) for it in deselected}
         config.hook.pytest_deselected(items=deselected)
@@ -270,68 +272,122 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The end of a golden run: bisect, publish, references, report, GitHub output. Each step
+    is guarded on its own (:func:`_step`): one that fails says so in one line and fails the
+    run, and the others still happen (a bisection that raises must not lose the report)."""
     from . import workers
-    from .report import write_doc_report
-    from .report.github import emit
 
     sessions: dict = session.config.stash.get(_SESSIONS, {})
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     worker = workers.worker_id(session.config)
     if tr and sessions:
         _end_progress_line(tr)
-    docs = []
+    docs: list = []
     if session.config.getoption("--golden-bisect"):
         from .bisect import bisect_failures
 
         for gs in sessions.values():
-            bisect_failures(gs)
+            _step(session, tr, "bisecting the failed cases", lambda gs=gs: bisect_failures(gs))
     for gs in sessions.values():
-        try:
-            revision = gs.publish()
-            if revision and tr:
-                tr.write_line(f"regress: wrote goldens; {gs.suite.lock_path} now pins {revision}")
-                last = gs.store.last_publish
-                if last is not None and last.url:
-                    tr.write_line(f"regress: review the new goldens at {last.url}")
-        except RegressError as exc:
-            if tr:
-                tr.write_line(f"regress: publishing goldens failed, nothing changed: {exc}", red=True)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        try:
-            adopted, revision = gs.publish_references()
-            if adopted and tr:
-                tr.write_line(f"regress: adopted {len(adopted)} reference(s) for this machine; "
-                              f"{gs.suite.lock_path} now pins {revision}" + _commit_hint(gs))
-            elif gs.options.adopt and tr:
-                tr.write_line("regress: nothing to adopt (every case is judged exactly here, has a reference, "
-                              "leaned on [fallback] guesses, or failed)")
-        except RegressError as exc:
-            if tr:
-                tr.write_line(f"regress: publishing references failed, nothing changed: {exc}", red=True)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _step(session, tr, "publishing goldens", lambda gs=gs: _publish(gs, tr, session), nothing_changed=True)
+        _step(session, tr, "publishing references", lambda gs=gs: _publish_references(gs, tr), nothing_changed=True)
         for msg in gs.gate_refusals:
             if tr:
                 tr.write_line(f"regress: {msg}", yellow=True)
         if gs.options.report_dir is None and worker is None and not gs.verdicts:
             continue
-        try:
-            doc = gs.results_doc()
-            if gs.options.report_dir is not None:
-                path = write_doc_report(gs.options.report_dir, doc)
-                if tr and not worker:
-                    tr.write_line(f"regress: report written to {path}")
-        except (RegressError, OSError) as exc:
-            if tr:
-                tr.write_line(f"regress: the report was not written: {exc}", red=True)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        doc = _step(session, tr, "writing the report", lambda gs=gs: _results_doc(gs, tr, session))
+        if doc is None:
             continue
+        if gs.options.report_dir is not None:
+            path = _step(session, tr, "writing the report", lambda gs=gs, doc=doc: _write_report(gs, doc))
+            if path is not None and tr and not worker:
+                tr.write_line(f"regress: report written to {path}")
         docs.append(doc)
         if worker is None:
-            emit(doc, write=tr.write_line if tr else print)
+            from .report.github import emit
+
+            _step(session, tr, "writing the GitHub annotations and job summary",
+                  lambda doc=doc: emit(doc, write=tr.write_line if tr else print))
     for gs in sessions.values():
-        gs.close()
+        _step(session, tr, "closing the session", gs.close)
     if worker is not None:
-        workers.hand_over(session.config, docs)
+        _step(session, tr, "handing the results to the controller", lambda: workers.hand_over(session.config, docs))
+
+
+def _step(session: pytest.Session, tr: Any, what: str, fn: Any, *, nothing_changed: bool = False) -> Any:
+    """Run one end-of-session step; what it raises (KeyboardInterrupt and SystemExit aside) is
+    one red line and a failed run, never the loss of the steps after it. Returns ``fn()``, or
+    None when it raised."""
+    from .session import raised_line
+
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        kept = ", nothing changed" if nothing_changed and isinstance(exc, RegressError) else ""
+        line = f"regress: {what} failed{kept}: {raised_line(what, exc)}"
+        if tr:
+            tr.write_line(line, red=True)
+        else:
+            import sys
+
+            print(line, file=sys.stderr)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return None
+
+
+def _publish(gs: Any, tr: Any, session: pytest.Session) -> None:
+    """Publish the staged goldens under the one publish rule (:func:`regress.staging.publish_refusal`):
+    every case this run was asked for ran and passed the quality gate, or nothing is published,
+    and the terminal says why."""
+    from .staging import publish_refusal
+
+    if not gs.staged:
+        return
+    refusal = publish_refusal(verdicts=gs.verdicts, gate_refusals=gs.gate_refusals, expected=gs.expected or ())
+    if refusal:
+        dropped = len(gs.take_staged())
+        if tr:
+            tr.write_line(f"regress: {dropped} staged golden(s) not written: {refusal}", red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    revision = gs.publish()
+    if revision and tr:
+        tr.write_line(f"regress: wrote goldens; {gs.suite.lock_path} now pins {revision}")
+        last = gs.store.last_publish
+        if last is not None and last.url:
+            tr.write_line(f"regress: review the new goldens at {last.url}")
+
+
+def _publish_references(gs: Any, tr: Any) -> None:
+    adopted, revision = gs.publish_references()
+    if adopted and tr:
+        tr.write_line(f"regress: adopted {len(adopted)} reference(s) for this machine; "
+                      f"{gs.suite.lock_path} now pins {revision}" + _commit_hint(gs))
+    elif gs.options.adopt and tr:
+        tr.write_line("regress: nothing to adopt (every case is judged exactly here, has a reference, "
+                      "leaned on [fallback] guesses, or failed)")
+
+
+def _results_doc(gs: Any, tr: Any, session: pytest.Session) -> Any:
+    """The run's results document; where the media writer failed, the document without media
+    (the records matter more than their pictures), said in one line, and the run fails."""
+    try:
+        return gs.results_doc()
+    except RegressError as exc:
+        if tr:
+            tr.write_line(f"regress: the report's media were not written: {exc}", red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return gs.results_doc(media=False)
+
+
+def _write_report(gs: Any, doc: Any) -> Any:
+    from .report import write_doc_report
+
+    return write_doc_report(gs.options.report_dir, doc)
 
 
 def _commit_hint(gs: Any) -> str:
@@ -425,14 +481,31 @@ class GoldenCheck:
 
     The output is judged exactly like a suite case's (same store, platform fallback,
     thresholds, update modes and report), filed under a case id derived from the test's
-    name unless ``name`` is given.
+    name unless ``name`` is given. Each call of one test has a golden of its own: the first
+    unnamed call files under the test's id (so goldens made before keep matching), the
+    second and later ones under ``<id>.2``, ``<id>.3``...; a ``name`` given twice in one test
+    is refused (two outputs under one golden: under ``--golden-update`` the second would
+    silently replace the first).
     """
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
+        self._unnamed = 0
+        self._used: set[str] = set()
 
     def default_name(self) -> str:
         return fixture_case_id(self.request.node)
+
+    def _case_id(self, name: str | None) -> str:
+        """The id this call files its golden under (see the class docstring)."""
+        if name is not None:
+            return name
+        self._unnamed += 1
+        base = self.default_name()
+        if self._unnamed == 1:
+            return base
+        suffix = f".{self._unnamed}"
+        return base[:128 - len(suffix)] + suffix
 
     def check(self, output: Any, *, name: str | None = None, thresholds: dict[str, float] | None = None,
               fingerprint: dict[str, str] | None = None) -> Any:
@@ -442,29 +515,41 @@ class GoldenCheck:
         import numpy as np
 
         from .outputs import Output
-        from .suite import CASE_ID_RE, implicit_suite, load_suite
+        from .suite import CASE_ID_RE
 
         if isinstance(output, np.ndarray):
             output = Output(image=output)
-        case_id = name or self.default_name()
+        case_id = self._case_id(name)
         if not CASE_ID_RE.match(case_id):
-            raise RegressError(f"golden name {case_id!r} must be letters, digits, '.', '_' or '-'")
-        config = self.request.config
-        try:
-            path = _suite_path(config)
-            suite = load_suite(path) if path.exists() or _suite_given(config) else implicit_suite(path)
-            session = _session_for(config, suite)
-        except RegressError as exc:
-            pytest.fail(f"golden fixture: {exc}", pytrace=False)
+            pytest.fail(f"golden fixture: golden name {case_id!r} must be letters, digits, '.', '_' or '-'",
+                        pytrace=False)
+        if case_id in self._used:
+            pytest.fail(f"golden fixture: {self.request.node.nodeid} checks two outputs under the golden "
+                        f"{case_id!r}: give each golden.check(...) call its own name=", pytrace=False)
+        self._used.add(case_id)
+        session, problem = self._session()
+        if problem:  # failed outside the except block: one message, no "During handling of ..." chain
+            pytest.fail(f"golden fixture: {problem}", pytrace=False)
         make = f"pytest {shlex.quote(self.request.node.nodeid)} --golden-update=missing"
         v = session.judge_output(case_id=case_id, output=output, thresholds=thresholds, fingerprint=fingerprint,
                                  create_with=make).verdict
         _judged(self.request.node).append((session, v))
-        try:
-            _conclude(v)
-        except GoldenFailure:
+        if v.failed:
             pytest.fail(v.message(), pytrace=False)
+        _conclude(v)
         return v
+
+    def _session(self) -> tuple[Any, str | None]:
+        """(the session of the suite this test's goldens belong to, None), or (None, why not)."""
+        from .suite import implicit_suite, load_suite
+
+        config = self.request.config
+        try:
+            path = _suite_path(config)
+            suite = load_suite(path) if path.exists() or _suite_given(config) else implicit_suite(path)
+            return _session_for(config, suite), None
+        except RegressError as exc:
+            return None, str(exc)
 
 
 @pytest.fixture

@@ -66,9 +66,11 @@ def _import_conftest(path: Path) -> None:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: say which, in one line
+    except (Exception, SystemExit) as exc:  # a user's file: say which, in one line (sys.exit() too)
+        from .runners import import_failure
+
         sys.modules.pop(name, None)
-        raise RegressError(f"importing it failed: {type(exc).__name__}: {exc}", file=path) from None
+        raise RegressError(f"importing it failed: {import_failure(exc)}", file=path) from None
     _loaded.add(path)
 
 
@@ -82,10 +84,9 @@ def _import_runner(ref: str) -> None:
         raise RegressError(f"--runner {ref!r}: expected module:object, e.g. my_runner:MyRunner")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
-    try:
-        obj = getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError) as exc:
-        raise RegressError(f"--runner {ref!r}: {exc}") from None
+    from .runners import load_object
+
+    obj = load_object(ref, what=f"--runner {ref!r}")
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not name:
         raise RegressError(f"--runner {ref!r}: the runner has no 'name' (the pipeline name a suite uses)")

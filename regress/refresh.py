@@ -13,17 +13,19 @@ from pathlib import Path
 
 from .errors import RegressError
 from .session import GoldenSession
-from .staging import check_mode
+from .staging import check_mode, publish_refusal
 from .stores.base import META_FILE, Golden, StagedGolden, load_meta
 from .suite import Case
 from .modes import REFRESH_MODES
-from .verdict import ERROR, Verdict
+from .verdict import Verdict
 
 __all__ = ["REFRESH_MODES", "RefreshError", "RefreshResult", "refresh", "stage", "load_staged", "publish_staged"]
 
 
 class RefreshError(RegressError):
-    """A refresh stopped before publishing; nothing was changed."""
+    """A refresh stopped before publishing (a case did not run, the gate refused one, the
+    publish failed); nothing was changed. Exit code 1, as a regression: bad input to a refresh
+    (a mode, a selection, a staging directory) is a plain :class:`RegressError`, exit code 2."""
 
 
 @dataclass
@@ -48,25 +50,20 @@ def refresh(session: GoldenSession, cases: list[Case], *,
 def _run_gated(session: GoldenSession, cases: list[Case],
                progress: Callable[[Case, Verdict], None] | None) -> list[Verdict]:
     """Run every case; stop with nothing staged if one did not run or the quality gate refused one."""
-    try:
-        check_mode(session.options.update, modes=REFRESH_MODES, what="refresh mode")
-    except RegressError as exc:
-        raise RefreshError(str(exc)) from None
+    check_mode(session.options.update, modes=REFRESH_MODES, what="refresh mode")  # usage: exit 2
     if not cases:
-        raise RefreshError("no case selected (check -k)")
+        raise RegressError("no case selected (check -k)")  # usage, as in every command: exit 2
     verdicts = []
     for case in cases:
         v = session.check(case).verdict
         verdicts.append(v)
         if progress:
             progress(case, v)
-    errors = [v for v in verdicts if v.status == ERROR]
-    if errors:
+    refusal = publish_refusal(verdicts=verdicts, gate_refusals=session.gate_refusals,
+                              expected=[c.id for c in cases])
+    if refusal:
         session.staged.clear()
-        raise RefreshError(f"{len(errors)} case(s) did not run, nothing published: " + errors[0].message())
-    if session.gate_refusals:
-        session.staged.clear()
-        raise RefreshError("quality gate refused, nothing published: " + session.gate_refusals[0])
+        raise RefreshError(refusal)
     return verdicts
 
 
@@ -96,13 +93,13 @@ def load_staged(directories: list[Path]) -> list[StagedGolden]:
     seen: dict[tuple[str, str], Path] = {}
     for root in directories:
         metas = sorted((root / "cases").glob(f"*/*/{META_FILE}"))
-        if not metas:
-            raise RefreshError(f"{root}: no staged goldens (expected cases/<id>/<platform>/{META_FILE})")
+        if not metas:  # bad input (exit 2), as a tampered staged golden is
+            raise RegressError(f"{root}: no staged goldens (expected cases/<id>/<platform>/{META_FILE})")
         for meta_path in metas:
             d = meta_path.parent
             key = (d.parent.name, d.name)
             if key in seen:
-                raise RefreshError(f"{d}: case '{key[0]}' on {key[1]} is staged twice (also in {seen[key]})")
+                raise RegressError(f"{d}: case '{key[0]}' on {key[1]} is staged twice (also in {seen[key]})")
             seen[key] = d
             golden = Golden(case_id=key[0], platform=key[1], directory=d, meta=load_meta(d))
             output = golden.output()  # checks every file against meta's sha256

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 from .background import Background
 from .context import RunContext
-from .errors import RegressError, one_line
+from .errors import RegressError, one_line, redact
 from .evidence import gather, load_golden
 from .judge import Subject, judge
 from .media import MediaQueue
@@ -51,6 +51,29 @@ class CaseRun:
         return self.judged if self.judged is not None else self.result.output if self.result else None
 
 
+@dataclass
+class _Attempt:
+    """What is known of the case being checked while it is checked: enough to leave its record
+    whatever raises (see :meth:`GoldenSession._captured`)."""
+
+    case_id: str
+    model: str | None
+    started: float
+    step: str = "regress"  # what runs now, named in the error line if it raises
+    result: RunResult | None = None
+    kind: str | None = None
+
+
+def raised_line(step: str, exc: BaseException) -> str:
+    """One line for an exception that escaped ``step``: regress's own message, or what raised,
+    the exception's type and the first line of its message (its traceback belongs in a log,
+    not in results.json), with secrets redacted."""
+    if isinstance(exc, RegressError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return redact(f"{step} raised {type(exc).__name__}" + (f": {first}" if first else ""))
+
+
 class GoldenSession(RunContext):
     def __init__(self, suite: Suite, options: Options | None = None, *, store: Store | None = None) -> None:
         super().__init__(suite, options or Options(), store=store)
@@ -62,8 +85,11 @@ class GoldenSession(RunContext):
         self.gate_refusals: list[str] = []
         self.adoptable: list[tuple[Subject, Any, Any]] = []  # (subject, case, reviewed golden) to adopt
         self.selected: list[str] | None = None  # case ids asked for before sharding (for coverage)
+        self.expected: list[str] | None = None  # case ids this process must run (the publish rule)
         # The golden frames of the case being judged, on the GPU (bisect judges one case many times).
         self.golden_on_device = GoldenOnDevice()
+        self.published: list[str] = []  # revisions this session published (an interrupt says the truth)
+        self._attempt: _Attempt | None = None  # the case being checked (see _captured)
 
     # ------------------------------------------------------------------ running
 
@@ -82,10 +108,14 @@ class GoldenSession(RunContext):
             from . import warmup
 
             warmup.start(self.device)
-        built, build_s = self.pipelines.get(runner, case, self.precision_for(case, precision), self.device)
+        table = self.precision_for(case, precision)
+        self._at("the runner's build")
+        built, build_s = self.pipelines.get(runner, case, table, self.device)
         if gpu:
             warmup.wait(self.device)  # finished before a measured call: its memory and time are not the call's
+        self._at("the runner")
         result = runner.run(built, case, self.device)
+        self._at("checking the runner's result")
         check_result(runner, case, result, file=self.suite.path)
         if not result.settings and "torch" in sys.modules:  # a custom runner that records none
             from .runners.observation import precision_settings
@@ -96,23 +126,67 @@ class GoldenSession(RunContext):
 
     def check(self, case: Case) -> CaseRun:
         """Run a case and judge it against its golden; stage a new golden if the update mode
-        says so. Never raises for a regression: the verdict says what happened."""
+        says so. Never raises for a regression, nor for anything a runner, the store or a metric
+        raises: the verdict says what happened (see :meth:`_captured`)."""
         t0 = time.perf_counter()
-        try:
+
+        def run_and_judge() -> CaseRun:
+            self._at("checking the model pin")
             pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
+            self._at("reading the golden")
             golden = self._prefetch(case.id)
             self.media.release()  # the previous case's media are written while this one runs
             result = self.run(case)
-        except Exception as exc:  # noqa: BLE001 - whatever a runner raises, the case keeps its record
-            verdict = Verdict(id=case.id, platform=self.platform, status=ERROR, reasons=[one_line(exc)],
-                              model=case.model)
-            verdict.duration_s = time.perf_counter() - t0
-            return self._record(CaseRun(verdict, None, None))
-        run = self.judge(case, result, started=t0, prefetched=golden)
-        self.golden_on_device.release()  # a suite run judges each case once
-        if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
-            run.verdict.warnings.append(pin_warning)
-        return run
+            run = self._judge(Subject.of_run(case, result), case, result, t0, golden)
+            if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
+                run.verdict.warnings.append(pin_warning)
+            return run
+
+        try:
+            return self._captured(_Attempt(case.id, case.model, t0), run_and_judge)
+        finally:
+            self.golden_on_device.release()  # a suite run judges each case once
+
+    def _captured(self, attempt: _Attempt, work: Callable[[], CaseRun]) -> CaseRun:
+        """The one failure-capture rule: ``work`` judges one case and records it; whatever it
+        raises (a runner's build or run, the golden's read on the I/O thread, a metric running
+        out of memory, staging) becomes that case's ``error`` record instead, naming what raised.
+
+        Why in one place: a case without a record is "did not run" in merged coverage, and a
+        try/except at each call site misses the next call site. Anything the failed attempt
+        had recorded or staged is dropped first, so that the case ends with exactly one record
+        and a half-judged golden is never published. KeyboardInterrupt and SystemExit are not
+        caught: they stop the run."""
+        outer, self._attempt = self._attempt, attempt
+        marks = len(self.verdicts), len(self.staged), len(self.gate_refusals), len(self.adoptable)
+        try:
+            return work()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            del self.verdicts[marks[0]:], self.staged[marks[1]:], self.gate_refusals[marks[2]:]
+            del self.adoptable[marks[3]:]
+            verdict = Verdict(id=attempt.case_id, platform=self._platform_or_none(), status=ERROR,
+                              reasons=[raised_line(attempt.step, exc)], kind=attempt.kind, model=attempt.model)
+            verdict.duration_s = time.perf_counter() - attempt.started
+            run = CaseRun(verdict, attempt.result, None)
+            self.verdicts.append(verdict)
+            try:  # the record stands even where its media cannot be queued
+                self.media.add(run)
+            except Exception:  # noqa: BLE001
+                pass
+            return run
+        finally:
+            self._attempt = outer
+
+    def _at(self, step: str) -> None:
+        """Name what runs now in the case being checked (the error line names it if it raises)."""
+        if self._attempt is not None:
+            self._attempt.step = step
+
+    def _platform_or_none(self) -> str:
+        try:
+            return self.platform
+        except Exception:  # noqa: BLE001 - the record matters more than its key
+            return self.options.platform or "unknown"
 
     def _prefetch(self, case_id: str) -> Future[tuple[Any, str, Output | None]] | None:
         """Read the case's golden on the I/O thread while the case runs (the store opens here, on
@@ -126,8 +200,11 @@ class GoldenSession(RunContext):
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
               prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
         """Judge a suite case's run against its golden, and stage it if asked to.
-        ``prefetched``: the golden being read already (:meth:`_prefetch`)."""
-        return self._judge(Subject.of_run(case, result), case, result, started, prefetched)
+        ``prefetched``: the golden being read already (:meth:`_prefetch`). Never raises for
+        what judging raises (see :meth:`_captured`)."""
+        t0 = time.perf_counter() if started is None else started
+        return self._captured(_Attempt(case.id, case.model, t0, result=result),
+                              lambda: self._judge(Subject.of_run(case, result), case, result, t0, prefetched))
 
     def judge_output(self, *, case_id: str, output: Output, thresholds: Mapping[str, float] | None = None,
                      fingerprint: Mapping[str, str] | None = None, create_with: str | None = None) -> CaseRun:
@@ -135,15 +212,20 @@ class GoldenSession(RunContext):
         filed under ``case_id``, as a suite case is judged (and staged); ``thresholds`` layer on
         the suite's; ``create_with``: the command that makes it when it is missing."""
         subject = Subject(id=case_id, output=output, fingerprint=dict(fingerprint or {}), create_with=create_with)
-        return self._judge(subject, dict(thresholds or {}), None, None, None)
+        attempt = _Attempt(case_id, None, time.perf_counter(), kind=getattr(output, "kind", None))
+        return self._captured(attempt, lambda: self._judge(subject, dict(thresholds or {}), None, None, None))
 
     def _judge(self, subject: Subject, case: Case | Mapping[str, float], result: RunResult | None,
                started: float | None, prefetched: Future[tuple[Any, str, Output | None]] | None) -> CaseRun:
         t0 = time.perf_counter() if started is None else started
+        if self._attempt is not None:
+            self._attempt.result, self._attempt.kind = result, subject.output.kind
         platform = self.platform
         golden_output: Output | None = None
         try:
+            self._at("reading the golden")
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
+            self._at("computing the metrics")
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
                 identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device)
@@ -156,13 +238,16 @@ class GoldenSession(RunContext):
             for judged in (subject.output, golden_output):
                 if judged is not None:
                     judged.keep_on_device()
+        self._at("judging")
         verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite,
                         strict=self.options.strict)
         if evidence.numerics is not None and not evidence.numerics.exact and evidence.golden is not None:
             from .references import judge_reference
 
+            self._at("judging against the machine's reference")
             judge_reference(self, verdict, subject, case, evidence.golden)
         o = self.options
+        self._at("staging the golden")
         staged, refusal = stage_update(verdict, subject, evidence.golden, platform=platform,
                                        policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
                                        drift_cap=self.suite.drift_cap, make_meta=meta_maker(self, subject, case))
@@ -171,8 +256,10 @@ class GoldenSession(RunContext):
         if o.record_dir is not None or o.baseline_dir is not None:
             from .ab import record_and_judge
 
+            self._at("the A/B record")
             record_and_judge(self, verdict, subject, case)
         verdict.duration_s = time.perf_counter() - t0
+        self._at("recording the verdict")
         return self._record(CaseRun(verdict, result, golden_output, subject.output))
 
     def publish_references(self) -> tuple[list[str], str | None]:
@@ -197,6 +284,7 @@ class GoldenSession(RunContext):
         platforms = ", ".join(sorted({g.platform for g in self.staged}))  # staged ones may come from other runners
         revision = self.store.publish(self.staged, message=f"regress: goldens for {ids} on {platforms}")
         self.staged = []
+        self.published.append(revision)
         return revision
 
     # ------------------------------------------------------------------ reporting
@@ -229,14 +317,17 @@ class GoldenSession(RunContext):
         self.verdicts = [marked if v is verdict else v for v in self.verdicts]
         return marked
 
-    def results_doc(self) -> dict[str, Any]:
-        """This run as a results.json document (see :mod:`regress.report.results`)."""
+    def results_doc(self, *, media: bool = True) -> dict[str, Any]:
+        """This run as a results.json document (see :mod:`regress.report.results`); without
+        ``media``, its records only (the media writer failed: the records still go out)."""
         from .report.results import results_doc
 
+        written: Any = {}
         try:
-            media = self.media.written()  # every case's media records (raises a writer's error)
-        except OSError as exc:
-            raise RegressError(f"writing the report's media failed: {exc}") from None
+            if media:
+                written = self.media.written()  # every case's media records (raises a writer's error)
+        except Exception as exc:  # noqa: BLE001 - the writer thread's error, whatever it is, in one line
+            raise RegressError(f"writing the report's media failed: {raised_line('the media writer', exc)}") from None
         revision, entries = None, None
         try:  # a store that failed to open was a collection error; the report still says what ran
             revision = self.store.revision
@@ -245,7 +336,7 @@ class GoldenSession(RunContext):
             pass
         return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
                            selected=self.selected, shard=self.options.shard, worker=self.options.worker,
-                           store_entries=entries, media=media)
+                           store_entries=entries, media=written)
 
     def close(self) -> None:
         """Finish the I/O threads' work and stop them (a long-lived process keeps no idle threads)."""

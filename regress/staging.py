@@ -8,7 +8,7 @@ golden bit-identical to the one it would replace is not staged at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,9 @@ from .judge import Subject
 from .modes import UPDATE_MODES
 from .outputs import OUTPUT_FILES, STAGES_FILE, Output
 from .stores import StagedGolden
-from .verdict import FAILED, MISSING, WRITTEN, Verdict
+from .verdict import ERROR, FAILED, MISSING, WRITTEN, Verdict
 
-__all__ = ["UpdatePolicy", "check_mode", "stage_update", "wants_update"]
+__all__ = ["UpdatePolicy", "check_mode", "publish_refusal", "stage_update", "wants_update"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,30 @@ def check_mode(mode: str, *, modes: tuple[str, ...] = UPDATE_MODES, what: str = 
 
         raise RegressError(f"{what} must be one of {', '.join(modes)}, got '{mode}'")
     return mode
+
+
+def publish_refusal(*, verdicts: Sequence[Verdict], gate_refusals: Sequence[str],
+                    expected: Sequence[str] = ()) -> str | None:
+    """Why nothing may be published, in one line; None when it may be.
+
+    The one publish rule of ``regress refresh`` and ``pytest -m golden --golden-update``: every
+    selected case ran (``expected``: the case ids the run was asked for; a deliberate skip is
+    a record) and none was refused by the quality gate, or nothing is published. Why: a
+    publish moves the lock for the whole suite; one that carries half of what was asked (the
+    others errored, were refused, or never ran because of ``-x`` or Ctrl-C) leaves goldens of
+    two revisions of the code under one pin, and nobody can tell which is which."""
+    errors = [v for v in verdicts if v.status == ERROR]
+    if errors:
+        return f"{len(errors)} case(s) did not run, nothing published: " + errors[0].message()
+    if gate_refusals:
+        return "quality gate refused, nothing published: " + gate_refusals[0]
+    recorded = {v.id for v in verdicts}
+    unrun = [cid for cid in expected if cid not in recorded]
+    if unrun:
+        more = f" and {len(unrun) - 3} more" if len(unrun) > 3 else ""
+        return (f"{len(unrun)} selected case(s) did not run ({', '.join(unrun[:3])}{more}), nothing published "
+                "(the run was stopped early)")
+    return None
 
 
 def wants_update(mode: str, verdict: Verdict) -> bool:

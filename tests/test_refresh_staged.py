@@ -37,4 +37,4 @@ def test_tampered_staging_publishes_nothing(project: Path, tmp_path: Path, capsy
     assert main(["refresh", "--suite", str(suite), "--staged", str(tmp_path / "s")]) == 2
     assert "sha256 does not match" in capsys.readouterr().err
     assert lock.read_bytes() == before and tree_hash(project / "goldens" / "store") == tree
-    assert main(["refresh", "--suite", str(suite), "--staged", str(tmp_path / "empty")]) == 1
+    assert main(["refresh", "--suite", str(suite), "--staged", str(tmp_path / "empty")]) == 2  # bad input

@@ -39,9 +39,19 @@ def run(args: argparse.Namespace) -> int:
                                            exact=args.exact,
                                            freeze_heap=True))
     case = suite.case(args.case)
-    print(f"bisecting {case.id} on {session.platform}: each difference from the golden reverted in turn",
-          file=sys.stderr)
-    result = bisect(session, case)
+
+    def announce() -> None:
+        print(f"bisecting {case.id} on {session.platform}: each difference from the golden reverted in turn",
+              file=sys.stderr)
+
+    try:
+        result = bisect(session, case, announce=announce)
+    finally:
+        session.close()
+    if result.baseline.status == "error" and not result.cause:
+        # The failing run itself does not run here (a runner that raises): no table to read.
+        print(f"regress: bisect {case.id}: the case does not run here: {result.baseline.line}", file=sys.stderr)
+        return EXIT_REGRESSION
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     used = {c.id for c in suite.cases}
     goldens = store.entries()
     fixture = {t.case_id for t in fixture_tests(suite_path=suite.path)} if args.unused else set()
-    unused = sorted({(c, p) for c, p in goldens if c not in used | fixture})
+    unused = sorted({(c, p) for c, p in goldens if c not in used | fixture and _base_id(c) not in fixture})
     tests = f", {len(fixture)} golden fixture test(s)" if fixture else ""
     print(f"{suite.path}: {len(suite.cases)} cases{tests}, {len(goldens)} goldens, store {suite.store.kind} at "
           f"{store.revision}")
@@ -54,3 +54,10 @@ def run(args: argparse.Namespace) -> int:
     for p, ids in sorted(by_platform.items()):
         print(f"  {p}: {', '.join(ids)}")
     return EXIT_REGRESSION
+
+
+def _base_id(case_id: str) -> str:
+    """The fixture id of a later ``golden.check`` call's golden (``<id>.2``, ``<id>.3``...: see
+    :class:`regress.plugin.GoldenCheck`), or ``case_id`` itself."""
+    base, sep, index = case_id.rpartition(".")
+    return base if sep and index.isdigit() and int(index) >= 2 else case_id

@@ -91,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if same:
         console.print(f"bit-identical to their goldens, not republished (calibration kept): {', '.join(same)}",
                       markup=False, soft_wrap=True)
+    failing = [v for v in result.verdicts if v.failed]
+    if failing:  # --only missing: a failing case is left as it was, and is a regression (exit 1)
+        console.print(f"{len(failing)} selected case(s) fail and were not regenerated (--only {args.only}): "
+                      f"{', '.join(v.id for v in failing)}", markup=False, soft_wrap=True)
+        return EXIT_REGRESSION
     if not result.written:
         console.print("nothing to refresh: every selected case has an up-to-date golden")
     return EXIT_OK

@@ -16,7 +16,7 @@ from ..outputs import Output
 from .base import Perf, Runner, RunResult
 
 __all__ = ["Perf", "Runner", "RunResult", "register_runner", "get_runner", "known_runners", "check_result",
-           "BUILTIN"]
+           "guarded_load", "load_object", "BUILTIN"]
 
 # family name -> "module:attribute" of a Runner instance (or class, instantiated on load)
 BUILTIN: dict[str, str] = {
@@ -46,9 +46,35 @@ def known_runners() -> list[str]:
     return sorted(names)
 
 
-def _load_ref(ref: str) -> Any:
+def import_failure(exc: BaseException) -> str:
+    """A user module's import failure in one line: the exception's type and the first line of
+    its message (a ``SyntaxError`` names its file and line; ``sys.exit()`` says so)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def guarded_load(load: Any, *, what: str) -> Any:
+    """``load()`` (an import of a user's module or object), with whatever it raises, a
+    ``sys.exit()`` in it included, turned into one :class:`RunnerError` naming ``what``.
+
+    Why SystemExit too: a module that exits while it is imported would end regress with that
+    exit code (``sys.exit(0)``: success, with nothing run). KeyboardInterrupt still stops."""
+    try:
+        return load()
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - see the docstring
+        raise RunnerError(f"{what}: {import_failure(exc)}") from None
+
+
+def load_object(ref: str, *, what: str) -> Any:
+    """The object ``module:attr`` names, imported (see :func:`guarded_load`)."""
     mod, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(mod), attr)
+    return guarded_load(lambda: getattr(importlib.import_module(mod), attr), what=what)
+
+
+def _load_ref(ref: str) -> Any:
+    return load_object(ref, what=f"loading runner {ref}")
 
 
 def get_runner(name: str) -> Runner:
@@ -61,14 +87,16 @@ def get_runner(name: str) -> Runner:
     else:
         eps = [ep for ep in entry_points(group="regress.runners") if ep.name == name]
         if eps:
-            obj, source = eps[0].load(), f"entry point {eps[0].value}"
+            source = f"entry point {eps[0].value}"
+            obj = guarded_load(eps[0].load, what=f"runner '{name}' from {source}")
         elif name in BUILTIN:
             obj, source = _load_ref(BUILTIN[name]), BUILTIN[name]
     if obj is None:
         raise RunnerError(f"unknown pipeline '{name}' (known: {', '.join(known_runners())}; a custom engine "
                           "registers one with regress.register_runner or the 'regress.runners' entry point)")
     if isinstance(obj, type):
-        obj = obj()
+        cls = obj
+        obj = guarded_load(cls, what=f"runner '{name}' from {source}: creating {cls.__name__}()")
     for attr in ("name", "output_kind", "default_precision", "build", "run"):
         if not hasattr(obj, attr):
             raise RunnerError(f"runner '{name}' from {source} has no '{attr}' (see regress.runners.base.Runner)")
