@@ -107,10 +107,10 @@ def load_meta(directory: Path) -> dict[str, Any]:
     meta = read_json(p, max_bytes=MAX_META_BYTES, error=StoreError, missing="missing (every golden needs its meta.json)")
     if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
         raise StoreError(f"{p}: unknown meta schema {meta.get('schema') if isinstance(meta, dict) else None!r}")
-    check(meta, meta_schema(), file=p, error=StoreError)
     problem = meta_problem(meta)
     if problem:
         raise StoreError(f"{p}: {problem}")
+    check(meta, meta_schema(), file=p, error=StoreError)
     return meta
 
 
