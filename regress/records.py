@@ -205,11 +205,12 @@ def _show(value: Any) -> str:
 
 @cache
 def meta_schema() -> Mapping[str, Any]:
-    """meta.schema.json, requiring only what judging reads (``schema``, ``files``): goldens
-    staged before ``case`` was recorded still load, every field present is checked."""
+    """meta.schema.json, requiring only what judging reads (``schema``, ``files``) and letting
+    top-level fields it does not know through (a newer regress may record more; refusing them
+    would take its goldens out of an older regress's runs): every known field is checked."""
     from .models import meta_schema as build
 
-    return {**build(), "required": ["schema", "files"]}
+    return {**build(), "required": ["schema", "files"], "additionalProperties": True}
 
 
 @cache
