@@ -82,6 +82,7 @@ class Calibration:
     quantum: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     current: dict[str, tuple[float, str]] = field(default_factory=dict)  # metric -> (value, source) before
+    dropped: list[str] = field(default_factory=list)  # bounds not written (not finite), one line each
 
     @property
     def bit_identical(self) -> bool:
@@ -125,6 +126,33 @@ def derive_thresholds(floor: dict[str, float], quantum: dict[str, float], margin
             d = max(margin * _distance(name, floor[name]), _distance(name, quantum[name]))
             out[name] = _from_distance(name, d)
     return out
+
+
+def finite_bounds(thresholds: dict[str, float], *, case_id: str, what: str) -> tuple[dict[str, float], list[str]]:
+    """The thresholds that may be written into a golden's meta.json, and a one-line warning for
+    each one that may not (naming the case and the metric).
+
+    Why: a non-finite stage tensor makes a NaN distance, a golden tensor of zero norm an
+    infinite relative L2; written as a bound, every later load of the golden refuses it
+    (:func:`regress.stores.base.meta_problem`), so one bad measurement would take the golden
+    out of every run. Such a metric is left unmeasured instead (judged as before)."""
+    from .stores.base import meta_problem
+
+    kept: dict[str, float] = {}
+    dropped: list[str] = []
+    for name, value in thresholds.items():
+        problem = None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            problem = f"{value} is not a finite number"
+        else:
+            found = meta_problem({"files": {}, what: {"thresholds": {name: value}}})
+            problem = found.split(": ", 1)[-1] if found else None
+        if problem:
+            dropped.append(f"{case_id}: {what} {name} not written ({problem}; a non-finite checkpoint or a "
+                           "zero-norm golden tensor measures nothing)")
+        else:
+            kept[name] = value
+    return kept, dropped
 
 
 def worst_values(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -276,7 +304,11 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
     bumped = compare_outputs(golden_output, one_code_change(golden_output), device=session.device, lpips=request)
     cal.quantum = {k: v for k, v in bumped.values.items() if k in CALIBRATED}
     cal.quantum.update(stage_quantum(golden_output))
-    cal.thresholds = derive_thresholds(cal.floor, cal.quantum)
+    cal.thresholds, cal.dropped = finite_bounds(derive_thresholds(cal.floor, cal.quantum), case_id=case.id,
+                                                what="noise_floor")
+    if progress:
+        for line in cal.dropped:
+            progress(f"warning: {line}")
 
     meta = {k: v for k, v in golden.meta.items() if k not in ("files", "schema")}
     meta["noise_floor"] = {
@@ -292,6 +324,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         "rule": RULE,
         "margin": MARGIN,
         "suggested": _json_floats(cal.thresholds),
+        "not_written": list(cal.dropped),
         "thresholds": None,
         "lpips_weights": lp.weights.to_json() if lp is not None and lp.weights is not None else None,
     }
@@ -322,8 +355,16 @@ def calibrate(session: GoldenSession, cases: list[Case], *, runs: int = 3, write
 
 
 def _json_floats(d: dict[str, float]) -> dict[str, float | str]:
-    """meta.json is strict JSON: infinities are written as strings ('inf')."""
-    return {k: (("inf" if v > 0 else "-inf") if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()}
+    """meta.json is strict JSON: infinities and NaN are written as strings ('inf', 'nan'); a NaN
+    literal would make the golden unreadable (regress.records refuses it)."""
+    def one(v: Any) -> Any:
+        if isinstance(v, float) and math.isnan(v):
+            return "nan"
+        if isinstance(v, float) and math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+
+    return {k: one(v) for k, v in d.items()}
 
 
 def _fmt(v: float) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .calibrate import (CALIBRATED, _json_floats, derive_thresholds, one_code_change, stage_quantum,
+from .calibrate import (CALIBRATED, _json_floats, derive_thresholds, finite_bounds, one_code_change, stage_quantum,
                         stage_values, worst_values)
 from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
 from .errors import RegressError
@@ -254,7 +254,12 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
             bumped = compare_outputs(ref, one_code_change(ref), device=device)
             cd.quantum = {k: v for k, v in bumped.values.items() if k in CALIBRATED}
             cd.quantum.update(stage_quantum(ref))
-            cd.thresholds = derive_thresholds(cd.spread, cd.quantum, margin=MARGIN)
+            cd.thresholds, dropped = finite_bounds(derive_thresholds(cd.spread, cd.quantum, margin=MARGIN),
+                                                   case_id=case.id, what="drift")
+            cd.skipped.extend(dropped)
+            if progress:
+                for line in dropped:
+                    progress(f"warning: {line}")
             machine = session.identity.installed.get("gpu.name") or session.identity.installed.get("cpu.model", "")
             record = cd.record(machine, device)
             for g in goldens:

@@ -167,6 +167,12 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
                                f"({', '.join(sorted(values)) or 'no metrics'}): nothing was judged; set them in "
                                "the suite's [defaults] (e.g. ssim = 0.9999, max_abs = 2, audio_snr = 60.0) or the "
                                "case's thresholds")
+    capped = sorted(k for k, m in verdict.metrics.items()
+                    if m.threshold is not None and k in thresholds and thresholds[k].capped)
+    if capped:
+        verdict.warnings.append("judged at the sanity cap for " + ", ".join(capped) + ": the golden's meta.json claims "
+                                "looser bounds than any measured drift (edited by hand?); see "
+                                "docs/platform-identity.md")
     # frames are counted from 1 in every message, as on the report's scrubber (indices stay 0-based)
     failing = [m.line() + (f" at frame {comparison.worst_frames[m.name] + 1}"
                            if m.name in comparison.worst_frames else "")

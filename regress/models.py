@@ -30,13 +30,62 @@ SHA256 = {"pattern": "^[0-9a-f]{64}$"}
 PAIR = tuple[str, str]  # [case id, platform key]
 
 
+BOUNDED = {"minimum": 0, "maximum": 1 << 20}  # a size, a count, a scale: never negative, never absurd
+
+
+@dataclass
+class ImageMedia:
+    """The report's image track (report/assets.py): its size and the heat-map's scale."""
+
+    height: int = field(metadata={"schema": BOUNDED})
+    width: int = field(metadata={"schema": BOUNDED})
+    scale: int = field(metadata={"schema": BOUNDED})
+    identical: bool
+    diff_peak: int | None = field(default=None, metadata={"schema": {"maximum": 255}})
+
+
+@dataclass
+class VideoMedia:
+    """The report's video track: frame folders and counts, size, fps."""
+
+    frames: int = field(metadata={"schema": BOUNDED})
+    counts: dict[str, int]
+    fps: float | None
+    dirs: dict[str, str]
+    height: int = field(metadata={"schema": BOUNDED})
+    width: int = field(metadata={"schema": BOUNDED})
+    scale: int = field(metadata={"schema": BOUNDED})
+    identical: bool
+    diff_peak: int | None = field(default=None, metadata={"schema": {"maximum": 255}})
+
+
+@dataclass
+class AudioMedia:
+    """The report's audio track: its format and (min, max) waveform envelopes per label."""
+
+    sample_rate: int = field(metadata={"schema": BOUNDED})
+    channels: int = field(metadata={"schema": BOUNDED})
+    samples: int
+    waveform: dict[str, list[tuple[float, float]]]
+    identical: bool
+
+
+@dataclass
+class ReportMedia:
+    """What the page needs to show a record's media (any of the three tracks)."""
+
+    image: ImageMedia | None = None
+    video: VideoMedia | None = None
+    audio: AudioMedia | None = None
+
+
 @dataclass
 class CaseRecord(Verdict):
     """A results.json case record: the verdict and the report media written for it."""
 
     files: dict[str, str] = field(default_factory=dict, metadata={"doc": "report-relative paths: golden, actual, "
                                                                          "diff, audio_*"})
-    media: dict[str, Any] = field(default_factory=dict, metadata={"doc": "what the page needs to show them"})
+    media: ReportMedia = field(default_factory=ReportMedia, metadata={"doc": "what the page needs to show them"})
 
 
 @dataclass

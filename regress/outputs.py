@@ -265,6 +265,9 @@ def load_stages(path: Path) -> dict[str, np.ndarray]:
         tensors = load(path.read_bytes())
     except (OSError, SafetensorError, ValueError) as exc:
         raise OutputError(f"{path}: not a readable safetensors file ({exc.__class__.__name__})") from None
+    except KeyError as exc:  # safetensors.numpy has no numpy dtype for it (BF16, F8_*)
+        raise OutputError(f"{path}: a stage tensor is {exc.args[0] if exc.args else 'of a dtype numpy lacks'}, "
+                          "expected float32 (regress records stage checkpoints as float32)") from None
     bad = [k for k, v in tensors.items() if v.dtype != np.float32]
     if bad:
         raise OutputError(f"{path}: stage tensor {bad[0]!r} is {tensors[bad[0]].dtype}, expected float32")

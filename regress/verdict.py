@@ -29,6 +29,33 @@ class Threshold:
     # From the suite's [fallback]: a guess, not a measurement of this golden's legal drift. A
     # verdict that leans on one says so, and fails under --golden-strict unless the suite opts in.
     guess: bool = False
+    # A bound from the golden's own meta.json (noise floor, drift) looser than META_CAPS: held at the cap.
+    capped: bool = False
+
+
+# The loosest bound a golden's own meta.json may set (calibrated noise floor, measured drift).
+# Why: the meta travels with the golden, and a hand edit or a hostile pull request that claims
+# bounds accepting anything (ssim 0, psnr 0 dB, lpips 1) must not switch judging off. Each cap
+# sits past the loosest drift bound regress has measured for a committed golden (wan-tiny on an
+# AVX2 CPU: ssim 0.896, psnr 35.4 dB, mean_abs 3.21, max_abs 48; ltx2-tiny's stages on CUDA:
+# cos 0.784, rel L2 1.01), so no measured bound is held; past it a bound is no longer a
+# measurement of drift. The suite's own thresholds (case, defaults) are not capped: the suite
+# is reviewed code, the meta is data. docs/platform-identity.md explains them.
+META_CAPS: dict[str, float] = {
+    "ssim": 0.85, "ssim_worst": 0.6, "psnr": 30.0, "psnr_worst": 28.0, "max_abs": 64.0, "mean_abs": 4.0,
+    "lpips": 0.1, "lpips_worst": 0.2, "audio_snr": 30.0, "audio_mel": 1.0, "audio_max_abs": 0.1,
+    "stage_cos": 0.75, "stage_rel_l2": 1.5,
+}
+
+
+def meta_bound(name: str, value: float, source: str) -> Threshold:
+    """A threshold the golden's meta.json sets, held at :data:`META_CAPS` when looser."""
+    cap = META_CAPS.get(name)
+    spec = METRICS.get(name)
+    if cap is None or spec is None or not (value < cap if spec.higher_is_better else value > cap):
+        return Threshold(value, source)
+    return Threshold(cap, f"{source}, held at the sanity cap {spec.op} {cap:g} (the meta claims {value:g})",
+                     capped=True)
 
 
 def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform: str, *,
@@ -43,7 +70,7 @@ def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform:
         if fnmatch.fnmatchcase(platform, glob):
             out.update({k: Threshold(v, f"platform overlay '{glob}'") for k, v in table.items()})
     for k, v in (calibrated or {}).items():
-        out[k] = Threshold(float(v), "calibrated")  # meta.json writes infinities as "inf"
+        out[k] = meta_bound(k, float(v), "calibrated")  # meta.json writes infinities as "inf"
     own = case if isinstance(case, Mapping) else case.thresholds
     out.update({k: Threshold(v, "case") for k, v in own.items()})
     if nearest_from:
@@ -78,7 +105,7 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
         bound = bounds.get(name)
         bound = float(bound) if bound in ("inf", "-inf") or isinstance(bound, (int, float)) else None
         if bound is not None and not math.isnan(bound):
-            cand = Threshold(bound, label or "drift-calibrated")
+            cand = meta_bound(name, bound, label or "drift-calibrated")
         elif name in suite.fallback:
             cand = Threshold(suite.fallback[name], "suite [fallback] (no measured drift bound: `regress calibrate "
                                                    "--drift`)", guess=True)
@@ -96,7 +123,7 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
         if mean in out and worst not in bounds and worst not in suite.fallback:
             cur, m = out.get(worst), out[mean]
             if cur is None or (m.value < cur.value if METRICS[worst].higher_is_better else m.value > cur.value):
-                out[worst] = Threshold(m.value, f"{m.source} (as {mean})", guess=m.guess)
+                out[worst] = Threshold(m.value, f"{m.source} (as {mean})", guess=m.guess, capped=m.capped)
     return out
 
 

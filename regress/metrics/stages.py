@@ -50,6 +50,8 @@ def compare_stages(golden: dict[str, np.ndarray], current: dict[str, np.ndarray]
             out.append(StageDistance(key, None, None, "not in the golden"))
         elif golden[key].shape != current[key].shape:
             out.append(StageDistance(key, None, None, f"shape {list(golden[key].shape)} -> {list(current[key].shape)}"))
+        elif golden[key].size == 0:  # equal by vacuity: nothing to compare is not a match
+            out.append(StageDistance(key, None, None, f"empty tensor {list(golden[key].shape)}: nothing to compare"))
         else:
             out.append(StageDistance(key, *_distances(golden[key], current[key])))
     return out
@@ -81,10 +83,21 @@ def worst(distances: list[StageDistance]) -> dict[str, float]:
     return out
 
 
+NO_TENSOR = "stages.safetensors"  # the key of the distance that says the golden's file holds no tensor
+
+
 def stage_evidence(golden: Any, current: Any) -> tuple[list[StageDistance] | None, dict[str, float]]:
     """(the distances, the pair's stage metrics) of two outputs' checkpoints; (None, {}) when
-    either has none (a golden from before checkpoints, a custom runner that records none)."""
-    if not (golden.stages and current.stages):
+    neither has any, or only the run has (a golden from before checkpoints, a custom runner
+    that records none).
+
+    A golden that has checkpoints is compared even when the run made none (each is then
+    'missing in this run'), and a golden whose checkpoint file holds no tensor at all, beside
+    a run that makes some, is one distance that says so: either way the checkpoints cannot be
+    compared, which :mod:`regress.judge` fails as a changed pipeline."""
+    if golden.stages is not None and not golden.stages and current.stages:
+        return [StageDistance(NO_TENSOR, None, None, "the golden's checkpoint file holds no tensor")], {}
+    if not golden.stages:
         return None, {}
-    distances = compare_stages(golden.stages, current.stages)
+    distances = compare_stages(golden.stages, current.stages or {})
     return distances, worst(distances)

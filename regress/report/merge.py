@@ -168,5 +168,10 @@ def merge_reports(paths: Sequence[Path], out: Path, *, expect_platforms: Sequenc
     runs = [load_run(p) for p in paths]
     out.mkdir(parents=True, exist_ok=True)
     doc = merge_docs(runs, out=out, expect_platforms=expect_platforms, coverage=coverage)
+    # The merged document holds to results.schema.json, the contract its readers rely on: a
+    # record that slipped past the reads above is refused here, before anything is written.
+    from ..records import check, results_document_schema
+
+    check(doc, results_document_schema(), file=out / RESULTS_FILE, field="")
     write_doc_report(out, doc)
     return doc

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 RESULTS_SCHEMA = 1
 RESULTS_FILE = "results.json"
+MAX_RESULTS_BYTES = 512 << 20  # results.json of a large merged matrix with its waveforms: tens of MiB
 
 
 def now() -> str:
@@ -125,28 +126,33 @@ def write_results(path: Path, verdicts: Sequence[Verdict], *, suite: Suite | Non
 
 def read_results(path: Path) -> dict[str, Any]:
     """Read and check a results.json; every problem is one line that names the file."""
+    from ..records import read_json
+
     if path.is_dir():
         path = path / RESULTS_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegressError(f"{path}: no such file (a report directory holds results.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegressError(f"{path}: not valid JSON ({exc})") from None
+    doc = read_json(path, max_bytes=MAX_RESULTS_BYTES, missing="no such file (a report directory holds results.json)")
     if not isinstance(doc, dict):
         raise RegressError(f"{path}: expected a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != RESULTS_SCHEMA:
         raise RegressError(f"{path}: unknown results schema {doc.get('schema')!r} (this regress reads "
                            f"{RESULTS_SCHEMA})")
+    for key in ("suite", "platform", "revision"):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise RegressError(f"must be a string or null, got {type(doc[key]).__name__}", file=path, field=key)
     cases = doc.get("cases")
     if not isinstance(cases, list):
         raise RegressError(f"{path}: 'cases' must be a list")
     from ..platform import is_valid_key
     from ..suite import CASE_ID_RE
 
+    from ..records import case_record_schema, check, run_record_schema
+
     for i, c in enumerate(cases):
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in ("id", "platform", "status")):
             raise RegressError(f"{path}: cases[{i}] needs string fields id, platform and status")
+        # every record as results.schema.json declares it (a media height of "abc", metrics as
+        # a list): refused here, naming the field, not a traceback while merging or rendering
+        check(c, case_record_schema(), file=path, field=f"cases[{i}]")
         # ids and platform keys become directory names when media are merged: never a path
         if not CASE_ID_RE.match(c["id"]) or c["id"] in (".", ".."):
             raise RegressError(f"{path}: cases[{i}].id {c['id']!r} is not a case id (letters, digits, '.', '_', "
@@ -162,6 +168,9 @@ def read_results(path: Path) -> dict[str, Any]:
                         "summary": summarize(cases)}]
     elif not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise RegressError(f"{path}: 'runs' must be a list of objects")
+    else:
+        for i, r in enumerate(runs):
+            check(r, run_record_schema(), file=path, field=f"runs[{i}]")
     entries = doc.get("store_entries")
     if entries is not None and not (isinstance(entries, list) and all(
             isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in entries)):

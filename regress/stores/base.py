@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..digest import sha256_file
 from ..errors import StoreError
-from ..outputs import OUTPUT_FILES, Output
+from ..outputs import OUTPUT_FILES, STAGES_FILE, Output
 from ..platform import nearest
 
 META_FILE = "meta.json"
@@ -48,6 +48,12 @@ class Golden:
                 bad.append((name, "listed in meta.json but missing"))
             elif sha256_file(p) != digest:
                 bad.append((name, "sha256 does not match meta.json"))
+        # Output.load reads every track file it finds: one the meta does not list has no hash
+        # to verify, so it would be judged against unverified (refused, never ignored silently).
+        for name in (*OUTPUT_FILES, STAGES_FILE):
+            if name not in files and (self.directory / name).exists():
+                bad.append((name, "present but not listed in meta.json (unverified: remove it, or refresh the "
+                                  "golden)"))
         return bad
 
     def verify(self) -> None:
@@ -87,19 +93,24 @@ class StagedGolden:
             (directory / name).write_bytes(data)
 
 
+MAX_META_BYTES = 16 << 20  # a golden's meta.json (drift pairs included) is a few kB
+
+
 def load_meta(directory: Path) -> dict[str, Any]:
+    """A golden's meta.json, read through the bounded reader (:mod:`regress.records`), held to
+    the project's meta schema (``schemas/meta.schema.json``: a ``spec`` that is not the case's
+    spec, a ``perf`` of the wrong type) and to what judging needs (:func:`meta_problem`).
+    Every problem is one line naming the file and the field."""
+    from ..records import check, meta_schema, read_json
+
     p = directory / META_FILE
-    try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StoreError(f"{p}: missing (every golden needs its meta.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{p}: not valid JSON ({exc})") from None
+    meta = read_json(p, max_bytes=MAX_META_BYTES, error=StoreError, missing="missing (every golden needs its meta.json)")
     if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
         raise StoreError(f"{p}: unknown meta schema {meta.get('schema') if isinstance(meta, dict) else None!r}")
     problem = meta_problem(meta)
     if problem:
         raise StoreError(f"{p}: {problem}")
+    check(meta, meta_schema(), file=p, error=StoreError)
     return meta
 
 
