@@ -32,6 +32,9 @@ KERNEL_ENV_PREFIXES = ("ONEDNN_", "DNNL_", "ATEN_", "OMP_", "MKL_", "KMP_", "TOR
 # Where regress keeps what it measured about this machine (the kernel probe, per installed
 # versions): default $XDG_CACHE_HOME/regress, else ~/.cache/regress; "off" keeps nothing.
 REGRESS_CACHE_DIR = "REGRESS_CACHE_DIR"
+# Triton's kernel cache (default ~/.triton/cache): a compiled fused-SSIM variant is marked per
+# cache (regress/metrics/fused_compile.py), and CI caches it between jobs (docs/ci.md).
+TRITON_CACHE_DIR = "TRITON_CACHE_DIR"
 # regress ab: BASE's worktree goes first on it, so that BASE's own code (an engine in the
 # repository, or regress itself) is what its run imports.
 PYTHONPATH = "PYTHONPATH"

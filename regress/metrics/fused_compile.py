@@ -33,6 +33,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..env import TRITON_CACHE_DIR
 from ..warmup import QUIET
 
 Variant = tuple[int, int]  # (channels, windows per lane)
@@ -193,7 +194,7 @@ def _kernel_key(device: str) -> str:
                    frames.PREFETCH_LEVEL],
         "triton": triton.__version__, "torch": torch.__version__,
         "gpu": [torch.cuda.get_device_name(idx), list(torch.cuda.get_device_capability(idx))],
-        "cache": os.environ.get("TRITON_CACHE_DIR") or os.path.expanduser("~/.triton/cache"),
+        "cache": os.environ.get(TRITON_CACHE_DIR) or os.path.expanduser("~/.triton/cache"),
     }
     _KEYS[device] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
     return _KEYS[device]
