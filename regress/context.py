@@ -39,8 +39,11 @@ class RunContext:
     def platform_info(self) -> Any:
         if self._platform_info is None:
             from . import kernels
+            from .devices import check_device
             from .platform import detect
 
+            if self.options.device is not None:  # the plugin's --golden-device, a library caller's Options
+                check_device(self.options.device)
             kernels.apply_env()  # REGRESS_KERNELS: before anything computes
             self._platform_info = detect(self.options.device)
         return self._platform_info

@@ -42,7 +42,8 @@ from typing import Any
 from . import __version__
 from .calibrate import (CALIBRATED, _json_floats, derive_thresholds, finite_bounds, one_code_change, stage_quantum,
                         stage_values, worst_values)
-from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
+from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_DRIFT_TIMEOUT,
+                  REGRESS_KERNELS)
 from .errors import RegressError
 from .outputs import Output
 from .stores import StagedGolden
@@ -145,17 +146,62 @@ def worker_main(argv: list[str]) -> int:
     return 0
 
 
+# A variant runs the selected cases `repeats` times in a fresh process: minutes for tiny cases,
+# up to hours for shape-true ones on a CPU. Past this, it is hung (a deadlocked collective, a
+# kernel that never returns), and a calibration that waits forever is worse than one that stops.
+VARIANT_TIMEOUT_S = 4 * 3600.0
+
+
+def variant_timeout() -> float:
+    """Seconds one variant may run: ``REGRESS_DRIFT_TIMEOUT`` or :data:`VARIANT_TIMEOUT_S`."""
+    raw = os.environ.get(REGRESS_DRIFT_TIMEOUT, "").strip()
+    if not raw:
+        return VARIANT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise DriftError(f"{REGRESS_DRIFT_TIMEOUT}={raw!r}: must be a number of seconds > 0")
+    return value
+
+
 def run_variant(variant: Variant, *, suite_path: Path, device: str, repeats: int, case_ids: list[str],
-                out_dir: Path) -> dict[str, Any]:
+                out_dir: Path, timeout_s: float | None = None) -> dict[str, Any]:
+    """Run one variant in its own process; one that runs past ``timeout_s`` (default
+    :func:`variant_timeout`) is killed with every process it started, and is a :class:`DriftError`."""
+    timeout = variant_timeout() if timeout_s is None else timeout_s
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(variant.env)
     cmd = [sys.executable, "-m", "regress.drift", str(suite_path), str(out_dir), device, str(repeats), *case_ids]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # Its own process group: on a timeout (or Ctrl-C here) the whole group goes, so no child of
+    # it keeps the pipes open or keeps computing after the calibration has stopped.
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise DriftError(f"kernel-path variant '{variant.label}' ran past its timeout of {timeout:g} s and was "
+                             f"stopped (allow longer with {REGRESS_DRIFT_TIMEOUT}=SECONDS)") from None
+        except BaseException:
+            _kill_group(proc)
+            raise
     doc_path = out_dir / "variant.json"
     if proc.returncode != 0 or not doc_path.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        tail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
         return {"error": f"exit {proc.returncode}: {tail[0][:200]}"}
     return json.loads(doc_path.read_text(encoding="utf-8"))
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (AttributeError, OSError):  # no process groups here, or it is gone already
+        proc.kill()
+    proc.communicate()
 
 
 # ---------------------------------------------------------------------- the measurement

@@ -18,6 +18,8 @@ REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubl
 # Kernel-choosing settings applied when a run starts, e.g. "sdpa=math,tf32=on" (regress/kernels.py):
 # reproduce what another card or build computes; `regress calibrate --drift` runs its variants with it.
 REGRESS_KERNELS = "REGRESS_KERNELS"
+# `regress calibrate --drift`: seconds one kernel-path variant's subprocess may run (default 14400).
+REGRESS_DRIFT_TIMEOUT = "REGRESS_DRIFT_TIMEOUT"
 
 # Read by torch / oneDNN at their start (so only a new process can change them); regress records
 # them in the numerics identity and sets them for the variants of `regress calibrate --drift`.

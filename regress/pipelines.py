@@ -1,4 +1,4 @@
-"""The session's built pipelines: one per (family, model, revision, precision, device).
+"""The session's built pipelines: one per :class:`BuildKey` (everything that changes what is built).
 
 A build is expensive (seconds for a tiny family, minutes for a checkpoint), so a run builds each
 pipeline once and every case that shares it reuses it. The cache times each build itself, for
@@ -10,7 +10,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildKey:
+    """What a runner's ``build(case, precision, device)`` depends on, and nothing else.
+
+    Why each part: the runner class (a project may register its own runner for a name), the
+    family (``pipeline``), where the weights come from (``model`` and ``model_revision``, or
+    ``weights = "random"``: the released architecture instead of the tiny one -- left out, a
+    tiny case and a shape-true case of one family shared one build), the resolved dtype table
+    and the device. Fields a case only passes to the *call* (prompt, sizes, steps, seed) are
+    not part of it: cases that differ only there share one build, which is the point.
+    """
+
+    runner: str
+    family: str
+    model: str
+    model_revision: str | None
+    weights: str | None
+    precision: tuple[tuple[str, str], ...]
+    device: str
+
+    @classmethod
+    def of(cls, runner: Any, case: Any, precision: Mapping[str, str], device: str) -> BuildKey:
+        kind = type(runner)
+        return cls(runner=f"{kind.__module__}.{kind.__qualname__}", family=case.pipeline, model=case.model,
+                   model_revision=case.model_revision, weights=case.weights,
+                   precision=tuple(sorted(precision.items())), device=device)
 
 
 class PipelineCache:
@@ -21,12 +50,12 @@ class PipelineCache:
     """
 
     def __init__(self, *, freeze_heap: bool = False) -> None:
-        self._built: dict[tuple[Any, ...], tuple[Any, float]] = {}
+        self._built: dict[BuildKey, tuple[Any, float]] = {}
         self._freeze = self._freeze_option = freeze_heap
 
     def get(self, runner: Any, case: Any, precision: Mapping[str, str], device: str) -> tuple[Any, float]:
         """(the built pipeline, seconds its build took), building it on first use."""
-        key = (case.pipeline, case.model, case.model_revision, tuple(sorted(precision.items())), device)
+        key = BuildKey.of(runner, case, precision, device)
         if key not in self._built:
             if case.is_shape_true and self._built:
                 self.release()  # production-size pipelines are not cached side by side: 20-65 GB each

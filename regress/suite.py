@@ -435,9 +435,13 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
         if raw["weights"] != "random":
             raise SuiteError(f"unknown weights {raw['weights']!r}: \"random\" is the only value (leave it out to "
                              "use the model's own weights)", file=path, case=cid, field="weights")
-        if raw.get("model", "tiny") != "tiny":
-            raise SuiteError("weights = \"random\" builds the family's released architecture; leave 'model' out",
-                             file=path, case=cid, field="model")
+        # Any model named beside it (even "tiny") is a case that says two things: refuse it
+        # rather than pick one silently.
+        for other in ("model", "model_revision"):
+            if other in raw:
+                raise SuiteError(f"weights = \"random\" builds the family's released architecture with random "
+                                 f"weights, so '{other}' = {raw[other]!r} would be ignored: leave '{other}' out, "
+                                 "or leave 'weights' out to use that model", file=path, case=cid, field=other)
     values = dict(raw)
     values.update({k: float(raw[k]) for k in ("fps", "guidance") if k in raw})
     values.update(precision=precision, thresholds=_parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds"),

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..devices import add_device_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 from ..select import K_HELP
 
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
     p.add_argument("--report", type=Path, default=Path("ab-report"),
                    help="where the head's report, impact.md and both runs' logs go (default ab-report)")
-    p.add_argument("--device", default=None, help="run both revisions on this torch device (default: cuda if available)")
+    add_device_option(p, help="run both revisions on this torch device (default: cuda if available)")
     p.add_argument("--no-cache", action="store_true",
                    help="run BASE again even if its run on this machine is cached")
 

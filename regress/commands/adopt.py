@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..devices import add_device_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 from ..select import K_HELP
 from . import add_runner_option, select_cases
@@ -17,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                             "this numerics identity are judged exactly")
     add_runner_option(p)
     p.add_argument("-k", dest="expr", default=None, help=K_HELP)
-    p.add_argument("--device", default=None)
+    add_device_option(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from . import add_runner_option
+from ..devices import add_device_option
 from ..errors import EXIT_OK, EXIT_REGRESSION
 
 
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE",
                    help="run the case with this override (the failing run's --golden-precision); repeatable")
     p.add_argument("--platform", default=None, help="judge against the goldens of this platform key")
-    p.add_argument("--device", default=None)
+    add_device_option(p)
     p.add_argument("--exact", action="store_true",
                    help="judge in the exact regime even where the kernel probe differs: find what moved the output "
                         "at all (e.g. TF32 or an attention backend), not only what fails it beyond platform drift")

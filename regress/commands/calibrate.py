@@ -7,6 +7,7 @@ import argparse
 import math
 import sys
 
+from ..devices import add_device_option
 from ..select import K_HELP
 from . import add_runner_option, select_cases
 from ..errors import EXIT_OK, EXIT_USAGE, RegressError
@@ -29,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--variant", action="append", default=None, metavar="LABEL",
                    help="with --drift: only these kernel paths (repeatable; labels as printed)")
     p.add_argument("--platform", default=None, help="calibrate the goldens of this platform key")
-    p.add_argument("--device", default=None)
+    add_device_option(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..devices import add_device_option
 from ..errors import EXIT_OK, EXIT_REGRESSION, RegressError
 
 
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("a", type=Path, help="the reference (the golden)")
     p.add_argument("b", type=Path, help="the output judged against it")
     p.add_argument("--json", action="store_true", help='print {"metrics": {...}, "passed": ..., "thresholds": ...}')
-    p.add_argument("--device", default="cpu")
+    add_device_option(p, default="cpu", help="torch device the metrics run on (default cpu)")
     p.add_argument("--platform", default=None,
                    help="platform key whose [platforms] overlays apply (default: this machine's, when the suite has any)")
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..devices import add_device_option
 from ..errors import EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("env", parents=[common], help="platform key and numerics identity (installed + kernel probe)")
-    p.add_argument("--device", default=None)
+    add_device_option(p, help="the device whose platform and identity to show (default: cuda when torch sees a GPU)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--shapes", action="store_true",
                    help="build every shape-true model on the meta device: parameters and weight memory per dtype")

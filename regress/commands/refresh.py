@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..devices import add_device_option
 from ..modes import PUBLISH_TARGETS, REFRESH_MODES
 from ..select import K_HELP
 from . import add_runner_option, select_cases
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--only", choices=REFRESH_MODES, default="all",
                    help="which of the selected cases to regenerate (default all)")
     p.add_argument("--platform", default=None, help="file goldens under this key instead of the detected one")
-    p.add_argument("--device", default=None)
+    add_device_option(p)
     p.add_argument("--precision", action="append", default=[], metavar="COMPONENT=DTYPE")
     p.add_argument("--force", action="store_true",
                    help="publish outputs that fail the quality gate (blank, constant, NaN, noise, drift cap)")

@@ -7,6 +7,7 @@ import json
 import sys
 
 from . import add_runner_option
+from ..devices import add_device_option
 from ..errors import EXIT_OK
 
 
@@ -19,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--dtypes", default="fp32,bf16", help="comma-separated (default fp32,bf16)")
     p.add_argument("--grid", action="store_true", help="every combination instead of one change at a time")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per assignment after a warm-up (median)")
-    p.add_argument("--device", default=None)
+    add_device_option(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true",
                      help="a Markdown table (the default when stdout is not a terminal)")

@@ -162,7 +162,7 @@ class DiffusersFamily:
     # ---- the Runner protocol
 
     def build(self, case: Case, precision: Mapping[str, str], device: str) -> BuiltPipeline:
-        """Build once per (model, revision, precision, device); the session caches the result
+        """Build once per key (:class:`regress.pipelines.BuildKey`); the session caches the result
         (and times it: ``Perf.build_s`` is the session's).
 
         ``precision`` may be the full table or only overrides: it is resolved against the

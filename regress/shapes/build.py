@@ -153,18 +153,20 @@ def memory_plan(family_specs: tuple[Spec, ...], table: Mapping[str, str]) -> dic
 def check_fits(plan: Mapping[str, int], *, device: str, family: str, case: str | None = None) -> None:
     """Refuse, before anything is allocated, a build whose weights alone exceed the free memory.
 
-    Activations come on top and depend on the shapes the case asks for, so this is the
-    necessary condition, checked where it is cheap; the run's meter reports the rest.
+    Every device that can say what is free is checked, the host included (see
+    :mod:`regress.shapes.memory` for why and how). Activations come on top and depend on the
+    shapes the case asks for, so this is the necessary condition, checked where it is cheap;
+    the run's meter reports the rest.
     """
-    dev = torch.device(device)
-    if dev.type != "cuda":
-        return
-    free, total = torch.cuda.mem_get_info(dev)
-    # what torch's caching allocator holds but does not use is free for this build too
-    free += torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+    from .memory import free_memory
+
+    avail = free_memory(device)
     need = sum(plan.values())
-    if need > free:
-        parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in plan.items())
-        raise RunnerError(f"shape-true '{family}' needs {need / 2**30:.1f} GiB of weights ({parts} GiB) but "
-                          f"{dev} has {free / 2**30:.1f} of {total / 2**30:.1f} GiB free: it cannot fit, "
-                          "nothing was allocated", case=case, field="weights")
+    if avail is None or need <= avail.free:
+        return
+    parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in plan.items())
+    of = f" of {avail.total / 2**30:.1f}" if avail.total else ""
+    where = f"{torch.device(device)}" if device.startswith("cuda") else f"the host ({device})"
+    raise RunnerError(f"shape-true '{family}' needs {need / 2**30:.1f} GiB of weights ({parts} GiB) but "
+                      f"{where} has {avail.free / 2**30:.1f}{of} GiB free: it cannot fit, nothing was allocated "
+                      f"(free as {avail.source} says)", case=case, field="weights")
