@@ -9,7 +9,7 @@ start then, in a background thread.
 
 The session waits for the thread before the first measured call (:func:`wait`): the probe and,
 on a machine that compiled the kernel before, its load. A compile on a fresh machine runs on in a
-child process and is loaded afterwards, between measured calls (:data:`QUIET`): until then the
+child process and is loaded afterwards, between measured calls (:data:`regress.measured.QUIET`): until then the
 torch path judges. Neither the meter's peak memory nor its time sees any of it. Not on the CPU,
 where the meter's call would share the cores with the probe.
 """
@@ -19,10 +19,6 @@ from __future__ import annotations
 import threading
 
 _STARTED: dict[str, threading.Thread] = {}
-# Held by the meter for the whole of a measured pipeline call, and by background GPU work in
-# this process (loading the fused kernel) while it runs: neither waits on the other's time or
-# shows in the other's memory peak. Reentrant: a measured call may hold it on its own thread.
-QUIET = threading.RLock()
 
 
 def start(device: str) -> None:

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from regress import warmup
+from regress.measured import QUIET
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +135,7 @@ def test_the_load_waits_for_a_measured_call(fused, monkeypatch: pytest.MonkeyPat
     """Loading allocates device memory and holds the interpreter: never inside a measured call."""
     events: list[str] = []
     monkeypatch.setattr(fused, "_launch", lambda dev, v: events.append("load"))
-    warmup.QUIET.acquire()  # a pipeline call is being measured
+    QUIET.acquire()  # a pipeline call is being measured
     try:
         t = threading.Thread(target=fused._load, args=("cuda:0", [(3, 2)]))
         t.start()
@@ -142,7 +143,7 @@ def test_the_load_waits_for_a_measured_call(fused, monkeypatch: pytest.MonkeyPat
         assert t.is_alive() and events == []
         events.append("call ends")
     finally:
-        warmup.QUIET.release()
+        QUIET.release()
     t.join(5)
     assert events == ["call ends", "load"]
 
@@ -160,7 +161,7 @@ def test_the_meter_holds_quiet_for_the_whole_call() -> None:
     held: list[bool] = []
 
     def probe() -> None:
-        held.append(not warmup.QUIET.acquire(blocking=False) or (warmup.QUIET.release() or False))
+        held.append(not QUIET.acquire(blocking=False) or (QUIET.release() or False))
 
     with StageMeter(Built(), "cpu", cpu_memory=False):
         t = threading.Thread(target=probe)

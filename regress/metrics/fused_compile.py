@@ -14,7 +14,7 @@ with skimage within 1e-5) in milliseconds on a tiny case and in about a tenth of
   which fills Triton's on-disk cache while the first pipeline builds and runs, without holding
   this interpreter's lock or touching this process's GPU allocator, whose peaks the meter reads;
 * this process then loads them (an on-disk cache hit) in a background thread, never during a
-  measured pipeline call (``regress.warmup.QUIET``); only a variant loaded here is taken by
+  measured pipeline call (``regress.measured.QUIET``); only a variant loaded here is taken by
   :func:`regress.metrics.frames.frame_metrics`, every other comparison takes the torch path.
 
 A machine that compiled them before (a marker under regress's cache directory, keyed by the
@@ -31,10 +31,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..env import TRITON_CACHE_DIR
-from ..warmup import QUIET
+from ..measured import QUIET
 
 Variant = tuple[int, int]  # (channels, windows per lane)
 # What the warm-up prepares: RGB frames, two windows per lane (images, small videos) and three
@@ -111,7 +112,7 @@ def _prepare(device: str, variants: list[Variant]) -> None:
 def _compile_in_child(device: str, variants: list[Variant]) -> str | None:
     """Run :func:`_child` in a fresh interpreter; None on success, else why not (one line)."""
     path = [p for p in sys.path if p] + [str(Path(__file__).resolve().parents[2])]
-    code = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+    code = ("import sys, json; sys.path[:0] = json.loads(sys.argv[1]); import regress.metrics.frames; "
             "from regress.metrics.fused_compile import _child; _child(sys.argv[2], json.loads(sys.argv[3]))")
     cmd = [sys.executable, "-c", code, json.dumps(path), device, json.dumps([list(v) for v in variants])]
     try:
@@ -147,21 +148,27 @@ def _load(device: str, variants: list[Variant]) -> None:
             _ready.add((device, v))
 
 
+# The launch of one variant and the launch constants a compiled variant depends on, given by
+# regress.metrics.frames when it loads (it owns the kernel's launch; importing it here would
+# make a cycle).
+_LAUNCH: Callable[[str, Variant], None] | None = None
+_LAUNCH_PARTS: list[Any] = []
+
+
+def register(*, launch: Callable[[str, Variant], None], parts: list[Any]) -> None:
+    """Set how a variant is launched (a comparison of two small inputs) and what its compile
+    depends on besides the kernel's source."""
+    global _LAUNCH, _LAUNCH_PARTS
+    _LAUNCH, _LAUNCH_PARTS = launch, list(parts)
+
+
 def _launch(device: str, variant: Variant) -> None:
-    """One comparison of two small zero inputs in ``variant`` (shape-independent: the kernel is
-    not specialised on its sizes)."""
-    import torch
+    if _LAUNCH is None:
+        import importlib
 
-    from .frames import _FusedRun
-
-    c, p = variant
-    shape = (1, 16, 12 + 3 * p, c)
-    dev = torch.device(device)
-    x = torch.zeros(shape, dtype=torch.uint8, device=dev)
-    with torch.cuda.device(dev):
-        run = _FusedRun(shape, dev, 255.0, False, per_lane=p)
-        run.launch(x, x, 0)
-        run.result()
+        importlib.import_module("regress.metrics.frames")  # registers its launcher
+    assert _LAUNCH is not None
+    _LAUNCH(device, variant)
 
 
 def _marker(device: str, variant: Variant) -> Path | None:
@@ -185,13 +192,12 @@ def _kernel_key(device: str) -> str:
     import torch
     import triton
 
-    from . import frames, ssim_triton
+    from . import ssim_triton
 
     idx = torch.device(device).index or 0
     parts = {
         "source": hashlib.sha256(Path(ssim_triton.__file__).read_bytes()).hexdigest(),
-        "launch": [frames.BLOCK, frames.NUM_WARPS, frames.UNROLL, frames.MAX_REGS, frames.PREFETCH_ROWS,
-                   frames.PREFETCH_LEVEL],
+        "launch": _LAUNCH_PARTS,
         "triton": triton.__version__, "torch": torch.__version__,
         "gpu": [torch.cuda.get_device_name(idx), list(torch.cuda.get_device_capability(idx))],
         "cache": os.environ.get(TRITON_CACHE_DIR) or os.path.expanduser("~/.triton/cache"),

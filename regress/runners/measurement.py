@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..warmup import QUIET
+from ..measured import QUIET
 from . import torch_profiler
 from .base import Perf
 from .observation import precision_settings
