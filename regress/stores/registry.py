@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
@@ -63,9 +62,18 @@ def unregister_store(kind: str) -> None:
     _registered.pop(kind, None)
 
 
+def _entry_points() -> list[Any]:
+    """The 'regress.stores' entry points, read afresh (a package installed since is found, as
+    for runners); importlib.metadata is imported only here, when a store opens, never by
+    ``import regress.stores`` (measured: ~40 ms to import, ~15-20 ms a scan, 2-core machine)."""
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def known_kinds() -> list[str]:
     names = set(BUILTIN) | set(_registered)
-    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    names |= {ep.name for ep in _entry_points()}
     return sorted(names)
 
 
@@ -76,7 +84,7 @@ def store_class(kind: str, *, suite_path: Any = None) -> Any:
     if kind in _registered:
         cls, source = _registered[kind], "register_store"
     else:
-        eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
+        eps = [ep for ep in _entry_points() if ep.name == kind]
         if eps:
             source = f"entry point {eps[0].value}"
             cls = _guarded(eps[0].load, what=f"store kind '{kind}' from {source}", where=where)
