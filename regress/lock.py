@@ -2,18 +2,17 @@
 
 For a Hub store the revision is a 40-hex commit sha (never a branch in CI); for the embedded
 file store it is a content hash of the tree. A refresh rewrites exactly one line: the
-``revision``. Written atomically (temp file + rename), so an interrupted refresh cannot
-leave half a lock.
+``revision``. Written atomically (:mod:`regress.atomic`), so an interrupted refresh cannot
+leave half a lock, and rendered by tomli-w, so any repo name is quoted as TOML requires.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import SuiteError
 from .suite import StoreSpec, tomllib
 
@@ -35,12 +34,16 @@ class Lock:
     repo_type: str | None = None
 
     def render(self) -> str:
-        lines = [_HEADER, f'kind = "{self.kind}"\n']
+        """The lock file's text: the header comment, then the keys in a fixed order (a refresh's
+        diff is the one ``revision`` line). tomli-w writes plain strings exactly as the lock has
+        always been written (``key = "value"``), and escapes what an f-string would not."""
+        import tomli_w
+
+        data = {"kind": self.kind}
         if self.repo:
-            lines.append(f'repo = "{self.repo}"\n')
-            lines.append(f'repo_type = "{self.repo_type or "dataset"}"\n')
-        lines.append(f'revision = "{self.revision}"\n')
-        return "".join(lines)
+            data.update(repo=self.repo, repo_type=self.repo_type or "dataset")
+        data["revision"] = self.revision
+        return _HEADER + tomli_w.dumps(data)
 
     @property
     def is_commit_sha(self) -> bool:
@@ -95,7 +98,7 @@ def read_lock(path: Path, store: StoreSpec | None = None) -> Lock | None:
 
 def write_lock(path: Path, lock: Lock) -> None:
     """Atomically replace the lock file."""
-    _write_atomic(_lock_file(path), lock.render())
+    write_atomic(_lock_file(path), lock.render())
 
 
 def restore_lock(path: Path, previous: str | None) -> None:
@@ -106,7 +109,7 @@ def restore_lock(path: Path, previous: str | None) -> None:
     if previous is None:
         target.unlink(missing_ok=True)
     else:
-        _write_atomic(target, previous)
+        write_atomic(target, previous)
 
 
 def lock_text(path: Path) -> str | None:
@@ -160,15 +163,3 @@ def _project_of(directory: Path) -> Path:
         if any((d / m).exists() for m in _ROOT_MARKERS):
             return d
     return directory.parent
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".goldens.lock.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic
 from .env import KERNEL_ENV_PREFIXES, REGRESS_CACHE_DIR, REGRESS_KERNELS, XDG_CACHE_HOME
 from .errors import RegressError
 from .numerics import Identity
@@ -144,10 +145,7 @@ def _write_cached(key: str, found: Identity) -> None:
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(found.to_json()), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(found.to_json()))
     except OSError:
         pass
 

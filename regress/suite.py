@@ -36,7 +36,8 @@ CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Upper bounds of a case's sizes: beyond them a run cannot be meant (a 100000-pixel side, a
 # 10^8-token prompt) and would only crash or exhaust memory in the middle of a suite.
 _LIMITS = {"height": 16384, "width": 16384, "steps": 10000, "frames": 10000, "max_sequence_length": 65536}
-STORE_KINDS = ("file", "hf", "git")
+STORE_KINDS = ("file", "hf", "git")  # the built-in kinds; a third-party store registers its own (regress.stores)
+STORE_KIND_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 STORE_FIELDS = ("kind", "path", "repo", "repo_type", "url", "branch")  # the [store] table's keys
 
 
@@ -336,8 +337,13 @@ def _parse_store(raw: Any, path: Path) -> StoreSpec:
         if not isinstance(raw[k], str):
             raise SuiteError("must be a string", file=path, field=f"store.{k}")
     kind = raw.get("kind")
-    if kind not in STORE_KINDS:
-        raise SuiteError(f"must be one of {', '.join(STORE_KINDS)}", file=path, field="store.kind")
+    if not isinstance(kind, str) or not STORE_KIND_RE.match(kind):
+        raise SuiteError(f"must be one of {', '.join(STORE_KINDS)}, or the kind of a registered store (lowercase "
+                         "letters, digits, '-', '_')", file=path, field="store.kind")
+    if kind not in STORE_KINDS:  # resolved, or refused in one line, when the store opens (regress.stores.registry)
+        return StoreSpec(kind=kind, path=(path.parent / raw["path"]).resolve() if "path" in raw else None,
+                         repo=raw.get("repo"), repo_type=raw.get("repo_type", "dataset"), url=raw.get("url"),
+                         branch=raw.get("branch", "main"))
     if kind == "file":
         if "path" not in raw:
             raise SuiteError("a file store needs a path (relative to the suite file)", file=path, field="store.path")

@@ -249,7 +249,7 @@ def _raise_after_writing(real):  # noqa: ANN001, ANN202
 
 @pytest.mark.parametrize("how", ["after-lock", "while-writing"])
 def test_an_exception_after_the_lock_is_written_rolls_back_the_lock_too(proj: Path, monkeypatch, how) -> None:
-    import regress.stores.file as file_store
+    import regress.stores.journal as file_store  # the journaled publish writes the lock
 
     store = open_store(proj)
     lock_before, tree_before = lock_path(proj).read_bytes(), tree_hash(store_root(proj))
@@ -343,7 +343,8 @@ from regress.stores import file as fs
 root, mid_swap = Path(sys.argv[1]), sys.argv[2] == "1"
 lock = FileLock(str(root / fs.LOCK_FILE))
 lock.acquire()
-getattr(fs, "_note_owner", lambda root: None)(root)
+from regress.stores.publishers_lock import note_owner
+note_owner(root)
 work = root / (fs.WORK_PREFIX + "live")
 work.mkdir()
 (work / "new0").mkdir()  # a publisher writing its new goldens: the tree is still the pinned one

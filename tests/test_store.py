@@ -123,7 +123,7 @@ def test_sha256_memo_sees_every_rewrite(tmp_path: Path) -> None:
 def test_tree_walk_keeps_the_order_pins_were_made_with(tmp_path: Path) -> None:
     """Part-by-part order, as sorted Path objects: 'a/b' before 'a-b' (a plain string sort
     would swap them and change every pin)."""
-    from regress.stores.file import _files
+    from regress.stores.tree import list_files as _files
 
     for rel in ("a/b", "a-b", "a/c/d", "a.b", "b", ".hidden/x", "a/.gitkeep", "A", "a_b/c"):
         p = tmp_path / rel

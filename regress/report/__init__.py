@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
 from ..suite import Suite
 from ..verdict import Verdict
 from .html import render_html
@@ -25,9 +26,7 @@ def write_doc_report(report_dir: Path, doc: Mapping[str, Any]) -> Path:
     if impact:  # an A/B run: the change's impact, as a PR comment body
         (report_dir / IMPACT_FILE).write_text(impact, encoding="utf-8")
     page = report_dir / "index.html"
-    tmp = page.with_name("index.html.tmp")
-    tmp.write_text(render_html(doc), encoding="utf-8")
-    tmp.replace(page)
+    write_atomic(page, render_html(doc))
     return page
 
 

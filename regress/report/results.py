@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..atomic import write_atomic
 from ..errors import RegressError
 from ..suite import Suite
 from ..verdict import Verdict
@@ -111,10 +112,8 @@ def write_doc(path: Path, doc: Mapping[str, Any]) -> None:
     """Compact JSON, one line: ``json`` encodes in C only without ``indent``; for the tiny
     suite's document the indented pure-Python encoder took 2.8 ms against 0.56 ms (2-core CPU
     machine), every run. ``jq .`` prints it indented."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(path)  # a reader (the xdist controller, a CI upload) never sees half a file
+    # a reader (the xdist controller, a CI upload) never sees half a file
+    write_atomic(path, json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n")
 
 
 def write_results(path: Path, verdicts: Sequence[Verdict], *, suite: Suite | None, platform: str,

@@ -13,72 +13,41 @@ The data path for one golden (case, platform), at the pinned commit:
    more (``force_download``), then it is an error that names the file.
 
 With ``HF_HUB_OFFLINE=1`` steps 1-2 use the cache only and say what to run when it is cold.
-Every failure is a one-line :class:`StoreError` that says what to do; none of them lets a case
-pass. Publishing (one commit on top of the pinned sha, then the lock) is in :meth:`HfStore.publish`
-with the commit itself made by a publisher (:mod:`.publish_hub`, :mod:`.publish_git`).
+Every failure is a one-line :class:`StoreError` that says what to do (:mod:`.hub_access`);
+none of them lets a case pass. Publishing (one commit on top of the pinned sha, then the lock)
+is the store's other half, :mod:`.hf_publish`, with the commit itself made by a publisher
+(:mod:`.publish_hub`, :mod:`.publish_git`).
 
 huggingface_hub is imported inside functions: ``import regress`` must stay light.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import env
 from ..errors import StoreError
+from ..lock import SHA40_RE, Lock
 from ..modes import PUBLISH_TARGETS
-from ..lock import Lock, write_lock
 from ..suite import StoreSpec
-from .base import META_FILE, Golden, StagedGolden, load_meta, store_relpath
-from .hub_errors import chain as _chain
-from .hub_errors import is_network_error, probe, status_of, token_hint
-from .publish import Publisher, PublishResult, fail_point, golden_dir, plan, provenance, redact
+from .base import META_FILE, Golden, load_meta, store_relpath
+from .hf_publish import HubPublishing
+from .hub_access import HubAccess, HubSettings, silent_tqdm
+from .publish import PublishResult, golden_dir
 
+if TYPE_CHECKING:
+    from ..suite import Suite
+    from .registry import OpenOptions
+
+__all__ = ["HfStore", "HubSettings", "RegressWarning"]
 
 
 class RegressWarning(UserWarning):
     """Something a run should show but that does not fail it (a lock pinning a branch)."""
 
 
-@dataclass(frozen=True)
-class HubSettings:
-    """Where the Hub is and how hard to try, read from the environment when a store opens."""
-
-    endpoint: str
-    cache_dir: Path
-    offline: bool
-    retries: int = 3
-    backoff: float = 1.0
-
-    @classmethod
-    def from_env(cls) -> HubSettings:
-        hub = env.hub_environment()
-        try:
-            retries, backoff = env.number(env.REGRESS_HUB_RETRIES, 3), env.number(env.REGRESS_HUB_BACKOFF, 1.0)
-        except ValueError as exc:
-            raise StoreError(str(exc)) from None
-        return cls(endpoint=hub.endpoint, cache_dir=hub.cache_dir, offline=hub.offline,
-                   retries=max(1, int(retries)), backoff=max(0.0, backoff))
-
-
-def _silent_tqdm() -> type:
-    """huggingface_hub draws a progress bar per download; inside a test run it is noise
-    (``regress fetch`` draws its own)."""
-    from tqdm.auto import tqdm
-
-    class Silent(tqdm):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return Silent
-
-
-class HfStore:
+class HfStore(HubPublishing):
     """Goldens in a Hub repo at a pinned commit (``kind = "hf"``, or ``kind = "git"`` for a repo
     that a Hub-compatible server serves from git and that is written with git)."""
 
@@ -100,27 +69,27 @@ class HfStore:
             raise StoreError(f"publish target must be one of {', '.join(PUBLISH_TARGETS)}, got "
                              f"{self.publish_target!r}")
         self.create_pr = create_pr
-        self._api = api
+        self.hub = HubAccess(repo=self.repo, repo_type=self.repo_type, settings=self.settings, lock_path=lock_path,
+                             api=api)
         self._files: list[str] | None = None
-        # The reachability probe guards the real endpoint; a stand-in API (tests) talks to itself.
-        self._reachable = api is not None
-        self._unreachable: str | None = None
         self.last_publish: PublishResult | None = None
         self.revision: str = self._pin(lock.revision, strict)
+
+    @classmethod
+    def from_suite(cls, suite: Suite, *, lock: Lock | None, options: OpenOptions) -> HfStore:
+        """The store a suite's ``[store] kind = "hf"`` or ``"git"`` names (see :mod:`.registry`)."""
+        return cls(suite.store, lock=lock, lock_path=suite.lock_path, strict=options.strict,
+                   publish=options.publish, create_pr=options.create_pr, api=options.api)
 
     # ------------------------------------------------------------------ naming
 
     @property
     def where(self) -> str:
-        return f"{self.repo_type} repo '{self.repo}'@{self.revision[:12]}"
+        return self.hub.where(self.revision)
 
     @property
     def api(self) -> Any:
-        if self._api is None:
-            from huggingface_hub import HfApi
-
-            self._api = HfApi(endpoint=self.settings.endpoint)
-        return self._api
+        return self.hub.api
 
     def cache_folder(self) -> Path:
         """This repo's folder in the HF cache (``datasets--org--name``)."""
@@ -131,8 +100,6 @@ class HfStore:
     def _pin(self, revision: str, strict: bool) -> str:
         """The commit to read: the lock's sha; a branch or tag is resolved (and refused under
         strict, with the line that pins it)."""
-        from ..lock import SHA40_RE
-
         if SHA40_RE.match(revision):
             return revision
         try:
@@ -152,8 +119,6 @@ class HfStore:
 
     def resolve(self, ref: str) -> str:
         """The commit sha a branch, tag or sha names (the cache's refs when offline)."""
-        from ..lock import SHA40_RE
-
         if self.settings.offline:
             if SHA40_RE.match(ref):
                 return ref
@@ -168,17 +133,17 @@ class HfStore:
                                  "cache?): pin a commit sha", file=self.lock_path, field="revision")
             raise StoreError(f"cannot resolve '{ref}' of {self.repo} offline (HF_HUB_OFFLINE is set and the HF "
                              "cache has no record of it): pin a commit sha", file=self.lock_path, field="revision")
-        self._ensure_reachable()
+        self.hub.ensure_reachable()
         if SHA40_RE.match(ref):
             try:  # a sha: prove it exists (a listing is the one call olah and the Hub answer alike)
                 self.api.list_repo_files(self.repo, repo_type=self.repo_type, revision=ref)
             except Exception as exc:
-                raise self._error(exc, revision=ref) from None
+                raise self.hub.error(exc, revision=ref) from None
             return ref
         try:
             sha = self.api.repo_info(self.repo, repo_type=self.repo_type, revision=ref).sha
         except Exception as exc:
-            raise self._error(exc, revision=ref) from None
+            raise self.hub.error(exc, revision=ref) from None
         if not sha or not SHA40_RE.match(sha):
             raise StoreError(f"{self.repo_type} repo '{self.repo}': '{ref}' did not resolve to a commit sha",
                              file=self.lock_path, field="revision")
@@ -217,11 +182,11 @@ class HfStore:
         if self.settings.offline:
             raise StoreError(f"{self.where}: the HF cache ({self.settings.cache_dir}) has no listing of this "
                              "commit and HF_HUB_OFFLINE is set: run `regress fetch` once while online")
-        self._ensure_reachable()
+        self.hub.ensure_reachable()
         try:
             return sorted(self.api.list_repo_files(self.repo, repo_type=self.repo_type, revision=self.revision))
         except Exception as exc:
-            raise self._error(exc) from None
+            raise self.hub.error(exc, revision=self.revision) from None
 
     def platforms(self, case_id: str) -> list[str]:
         prefix = f"cases/{case_id}/"
@@ -275,11 +240,11 @@ class HfStore:
         if self.settings.offline:
             raise StoreError(f"{self.where}: {rel} is not in the HF cache ({self.settings.cache_dir}) and "
                              "HF_HUB_OFFLINE is set: run `regress fetch` while online")
-        self._ensure_reachable()
+        self.hub.ensure_reachable()
         try:
             return Path(huggingface_hub.hf_hub_download(self.repo, rel, endpoint=self.settings.endpoint, **kw))
         except Exception as exc:
-            raise self._error(exc, path=rel) from None
+            raise self.hub.error(exc, revision=self.revision, path=rel) from None
 
     def _load(self, case_id: str, platform: str, root: Path) -> tuple[Golden | None, str | None]:
         """The golden in a snapshot folder and, if it is not intact, '<file>: <problem>'."""
@@ -300,7 +265,7 @@ class HfStore:
 
         kw: dict[str, Any] = dict(repo_type=self.repo_type, revision=self.revision,
                                   cache_dir=str(self.settings.cache_dir), allow_patterns=[prefix + "*"],
-                                  endpoint=self.settings.endpoint, tqdm_class=_silent_tqdm())
+                                  endpoint=self.settings.endpoint, tqdm_class=silent_tqdm())
         if not force:
             try:
                 root = Path(huggingface_hub.snapshot_download(self.repo, local_files_only=True, **kw))
@@ -311,144 +276,12 @@ class HfStore:
             if self.settings.offline:
                 raise StoreError(f"{self.where}: {prefix} is not in the HF cache ({self.settings.cache_dir}) and "
                                  f"HF_HUB_OFFLINE is set: run `regress fetch -k {case_id}` while online")
-        self._ensure_reachable()
+        self.hub.ensure_reachable()
         try:
             root = Path(huggingface_hub.snapshot_download(self.repo, force_download=force, **kw))
         except Exception as exc:
-            raise self._error(exc, path=prefix) from None
+            raise self.hub.error(exc, revision=self.revision, path=prefix) from None
         missing = [n for n in names if not (root / prefix / n).is_file()]
         if missing:
             raise StoreError(f"{self.where}: {prefix}{missing[0]} could not be downloaded")
         return root
-
-    # ------------------------------------------------------------------ the network
-
-    def _ensure_reachable(self) -> None:
-        """Bounded retries with backoff before the first network call of this store, so that a
-        server that is down costs seconds and one clear line, not huggingface_hub's per-request
-        retries on every file."""
-        if self._reachable:
-            return
-        if self._unreachable is None:
-            tries, wait, why = self.settings.retries, self.settings.backoff, None
-            for i in range(tries):
-                why = probe(self.settings.endpoint)
-                if why is None:
-                    self._reachable = True
-                    return
-                if i + 1 < tries:
-                    time.sleep(wait)
-                    wait *= 2
-            self._unreachable = self._unreachable_line(f"after {tries} tries ({why})")
-        raise StoreError(self._unreachable)
-
-    def _unreachable_line(self, detail: str) -> str:
-        return (f"cannot reach the Hub at {self.settings.endpoint} {detail}: check the network or HF_ENDPOINT, "
-                "or set HF_HUB_OFFLINE=1 to run from the HF cache (`regress fetch` fills it)")
-
-    def _repo_exists(self) -> bool | None:
-        try:
-            self.api.list_repo_refs(self.repo, repo_type=self.repo_type)
-            return True
-        except Exception as exc:
-            if is_network_error(exc):
-                return None
-            return False if status_of(exc) in (401, 403, 404) else None
-
-    def _error(self, exc: BaseException, *, path: str | None = None, revision: str | None = None) -> StoreError:
-        """One actionable line for a failed Hub call (never the token)."""
-        from huggingface_hub import get_token
-        from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
-                                            RevisionNotFoundError)
-
-        rev = revision or self.revision
-        chain = list(_chain(exc))
-        repo = f"{self.repo_type} repo '{self.repo}'"
-
-        def has(t: type) -> bool:
-            return any(isinstance(e, t) for e in chain)
-
-        def err(msg: str, **kw: Any) -> StoreError:
-            return StoreError(redact(msg, get_token()), **kw)
-
-        unknown_rev = err(f"commit {rev} is not in {repo} (force-pushed away, or never pushed?): pin one "
-                          "that exists with `regress pin`", file=self.lock_path, field="revision")
-        if has(RevisionNotFoundError):
-            return unknown_rev
-        if has(GatedRepoError):
-            return err(f"{repo} is gated: accept its terms on the Hub; {token_hint()}")
-        if has(RepositoryNotFoundError) or any(status_of(e) in (401, 403) for e in chain):
-            return err(f"{repo} not found at {self.settings.endpoint}, or private: check [store] repo; "
-                       f"{token_hint()}", file=self.lock_path, field="repo")
-        if has(EntryNotFoundError) and not is_network_error(exc):
-            if path is None:  # the listing itself: olah answers 404 for an unknown repo and revision alike
-                exists = self._repo_exists()
-                if exists:
-                    return unknown_rev
-                if exists is False:
-                    return err(f"{repo} not found at {self.settings.endpoint} (check [store] repo in the suite; "
-                               f"if it is private, {token_hint()})", file=self.lock_path, field="repo")
-            else:
-                return err(f"{self.where}: {path} is not in the repo at this commit (refresh the golden)")
-        if is_network_error(exc):
-            self._reachable = False
-            self._unreachable = self._unreachable_line("(the connection failed)")
-            return err(self._unreachable)
-        status = next((s for e in chain if (s := status_of(e))), None)
-        head = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if status and status >= 500:
-            return err(f"the Hub at {self.settings.endpoint} answered HTTP {status} for {repo} at {rev[:12]}; "
-                       "retry later")
-        return err(f"reading {repo} at {rev[:12]} failed: {type(exc).__name__}: {head}")
-
-    # ------------------------------------------------------------------ writing
-
-    def publisher(self) -> Publisher:
-        """Where a publish commits: the Hub API (``hub``) or a git remote (``git``)."""
-        if self.publish_target == "git":
-            from .publish_git import GitPublisher
-
-            # Without a url: the Hub's own git remote for the repo.
-            kind_path = "" if self.repo_type == "model" else f"{self.repo_type}s/"
-            return GitPublisher(self.spec.url or f"{self.settings.endpoint}/{kind_path}{self.repo}", branch=self.branch)
-        from .publish_hub import HubPublisher
-
-        return HubPublisher(self.api, self.repo, repo_type=self.repo_type, branch=self.branch,
-                            create_pr=self.create_pr, endpoint=self.settings.endpoint)
-
-    def publish(self, staged: list[StagedGolden], *, message: str = "") -> str:
-        """ONE commit with every staged golden on top of the pinned commit, then the lock.
-
-        The lock is rewritten only after the commit exists, atomically; a failure or a kill at
-        any earlier step leaves it (and so what every checkout tests against) as it was. A
-        commit made when the lock then cannot be written is named in the error, to adopt with
-        ``regress pin <sha>``.
-        """
-        if not staged:
-            return self.revision
-        files, deletes = plan(staged, self.files())
-        title = message or f"regress: goldens for {len(staged)} case(s)"
-        return self._commit(files, deletes, *provenance(staged, parent=self.revision, title=title))
-
-    def publish_files(self, files: dict[str, bytes], *, message: str = "") -> str:
-        """ONE commit adding files outside ``cases/`` (e.g. pinned LPIPS weights under
-        ``_metrics/``) on top of the pinned commit, then the lock, like :meth:`publish`."""
-        if not files:
-            return self.revision
-        paths = {"/".join(store_relpath(rel, pinning=True)): data for rel, data in files.items()}
-        body = f"files: {', '.join(sorted(paths))}\non top of: {self.revision}"
-        return self._commit(paths, [], message or f"regress: pin {len(paths)} file(s)", body)
-
-    def _commit(self, files: dict[str, bytes], deletes: list[str], title: str, body: str) -> str:
-        publisher = self.publisher()
-        fail_point("before-publish")
-        result = publisher.commit(files, deletes, parent=self.revision, title=title, body=body)
-        new = Lock(kind=self.lock.kind, revision=result.sha, repo=self.repo, repo_type=self.repo_type)
-        try:
-            fail_point("before-lock")
-            write_lock(self.lock_path, new)
-        except Exception as exc:
-            raise StoreError(f"{publisher.target}: made commit {result.sha}, but {self.lock_path} still pins "
-                             f"{self.revision} ({exc}); adopt the commit with `regress pin {result.sha}`") from None
-        self.lock, self.revision, self._files, self.last_publish = new, result.sha, None, result
-        return result.sha
