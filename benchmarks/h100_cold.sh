@@ -26,8 +26,10 @@ step "LPIPS floor"
 timeout 120 python3 benchmarks/bench_lpips_floor.py ${LPIPS_ARGS:---profile}
 step "shape-true qwen-image-1328, cold then warm"
 timeout 150 python3 benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328
+if [ -n "${BASELINE:-}" ]; then
 step "baseline: the tiny suite cold with the code before (regress/ of the last commit, carried in .base)"
 rm -rf /tmp/basecopy && mkdir /tmp/basecopy && cp -r benchmarks goldens /tmp/basecopy/ && cp -r .base/regress /tmp/basecopy/ \
   && (cd /tmp/basecopy && PYTHONPATH=/tmp/site:/tmp/basecopy timeout 200 python3 benchmarks/bench_cold_start.py)
+fi
 step done
 } 2>&1 | tee "$OUT/cold.txt"
