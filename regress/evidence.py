@@ -35,8 +35,8 @@ def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Ca
     asked for only when there is a golden. ``exact``: judge in the exact regime even where the
     kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
     for an earlier judgement of the same case is kept (see regress.metrics.resident)."""
-    from .metrics.compare import compare_outputs
     from .lpips_policy import lpips_setup
+    from .metrics.compare import compare_outputs
     from .metrics.stages import stage_evidence
     from .numerics import compare as compare_numerics
 
