@@ -48,7 +48,7 @@ def _outputs(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _margin(metrics: dict[str, Any]) -> float:
-    from regress.calibrate import _distance
+    from regress.bounds import distance as _distance
 
     best = 0.0
     for m in metrics.values():
@@ -65,7 +65,7 @@ def _margin(metrics: dict[str, Any]) -> float:
 def _over_spread(metrics: dict[str, Any], spread: dict[str, Any]) -> float | None:
     """How many times the measured drift spread the flip moves the output (the most-moved
     metric, as a ratio of distances); None when no spread was recorded."""
-    from regress.calibrate import _distance
+    from regress.bounds import distance as _distance
 
     best = None
     for m in metrics.values():

@@ -341,7 +341,8 @@ def compare_verdict_ms(a: np.ndarray, b: np.ndarray, dev: str, repeats: int) -> 
     uint8 arrays, the golden as loaded from its file) and the metric verdict."""
     from regress.metrics.compare import compare_outputs
     from regress.outputs import Output
-    from regress.verdict import Threshold, judge_metrics
+    from regress.thresholds import Threshold
+    from regress.verdict import judge_metrics
 
     video = a.ndim == 4
     golden = Output(video=a, fps=24.0) if video else Output(image=a)
@@ -367,7 +368,8 @@ def compare_resident_ms(a: np.ndarray, b: np.ndarray, dev: str, repeats: int) ->
 
     from regress.metrics.compare import compare_outputs
     from regress.outputs import Output
-    from regress.verdict import Threshold, judge_metrics
+    from regress.thresholds import Threshold
+    from regress.verdict import judge_metrics
 
     video = a.ndim == 4
 

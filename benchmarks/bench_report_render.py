@@ -31,7 +31,8 @@ PAGE = PEER + "from regress.report.html import render_html\n(Path(sys.argv[2]) /
 
 def document(n: int) -> dict:
     from regress.report.results import results_doc
-    from regress.verdict import Threshold, Verdict, judge_metrics
+    from regress.thresholds import Threshold
+    from regress.verdict import Verdict, judge_metrics
 
     vs = []
     for i in range(n):

@@ -30,7 +30,7 @@ Where it goes: the noise floor, the runs, the rule and the derived thresholds ar
 into the golden's ``meta.json`` under ``noise_floor`` and published through the store in one
 change (the lock moves: a reviewable diff). Without ``--write`` the thresholds are recorded as
 ``suggested`` only and the verdicts keep their current thresholds; with ``--write`` they are
-stored as ``noise_floor.thresholds``, which :func:`regress.verdict.resolve_thresholds` layers
+stored as ``noise_floor.thresholds``, which :func:`regress.thresholds.resolve_thresholds` layers
 above the suite defaults and platform overlays (source ``calibrated``) and below the case's
 own thresholds. They stay per platform, beside the golden they were measured against; a
 refresh that rewrites the golden drops them (calibrate again).
@@ -45,28 +45,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from . import __version__
+from .bounds import (CALIBRATED, MARGIN, derive_thresholds, finite_bounds, json_floats, one_code_change,
+                     stage_quantum, stage_values, worst_values)
 from .errors import RegressError
-from .metrics.catalog import METRICS
-from .outputs import Output
 from .session import GoldenSession
 from .stores import StagedGolden
 from .stores.base import lookup
 from .suite import Case
 from .tf32 import tf32 as tf32_set
-from .verdict import resolve_thresholds
+from .thresholds import resolve_thresholds
 
-MARGIN = 2.0
 NOISE_FLOOR_SCHEMA = 1
 RULE = ("threshold distance = max(2 x worst observed distance, distance of one value moved by one code at one "
         "place: 1/255 at a pixel, 1/32768 at an audio sample); distance: 1 - ssim, MSE for psnr, "
         "10^(-snr/10) for audio_snr, the value itself for max_abs, mean_abs, lpips, audio_mel and audio_max_abs")
-# Metrics that get calibrated thresholds (image_* duplicates of combined outputs are left alone).
-CALIBRATED = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs", "lpips", "lpips_worst",
-              "audio_snr", "audio_mel", "audio_max_abs", "stage_cos", "stage_rel_l2")
-AUDIO_CODE = 1.0 / 32768.0  # one step of 16-bit PCM: the smallest audio change the report can show
 
 
 class CalibrationError(RegressError):
@@ -92,124 +85,6 @@ class Calibration:
             return bool(tracks) and all(v == 0.0 for v in tracks)
 
         return bool(self.runs) and all(exact(r["values"]) for r in self.runs)
-
-
-def _distance(name: str, value: float) -> float:
-    """0 for identical outputs, growing with the difference."""
-    if name.startswith("ssim") or name == "stage_cos":
-        return 1.0 - value
-    if name.startswith("psnr"):
-        return 0.0 if math.isinf(value) and value > 0 else 255.0**2 * 10.0 ** (-value / 10.0)
-    if name == "audio_snr":
-        return 0.0 if math.isinf(value) and value > 0 else 10.0 ** (-value / 10.0)
-    return value
-
-
-def _from_distance(name: str, d: float) -> float:
-    spec = METRICS[name]
-    if name.startswith("ssim") or name == "stage_cos":
-        v = 1.0 - d
-    elif name.startswith("psnr"):
-        v = math.inf if d <= 0 else 10.0 * math.log10(255.0**2 / d)
-    elif name == "audio_snr":
-        v = math.inf if d <= 0 else -10.0 * math.log10(d)
-    else:
-        v = d
-    return min(max(v, spec.low), spec.high)
-
-
-def derive_thresholds(floor: dict[str, float], quantum: dict[str, float], margin: float = MARGIN) -> dict[str, float]:
-    """Apply the rule of the module docstring to each metric present in both tables."""
-    out: dict[str, float] = {}
-    for name in CALIBRATED:
-        if name in floor and name in quantum:
-            d = max(margin * _distance(name, floor[name]), _distance(name, quantum[name]))
-            out[name] = _from_distance(name, d)
-    return out
-
-
-def finite_bounds(thresholds: dict[str, float], *, case_id: str, what: str) -> tuple[dict[str, float], list[str]]:
-    """The thresholds that may be written into a golden's meta.json, and a one-line warning for
-    each one that may not (naming the case and the metric).
-
-    Why: a non-finite stage tensor makes a NaN distance, a golden tensor of zero norm an
-    infinite relative L2; written as a bound, every later load of the golden refuses it
-    (:func:`regress.stores.base.meta_problem`), so one bad measurement would take the golden
-    out of every run. Such a metric is left unmeasured instead (judged as before)."""
-    from .stores.base import meta_problem
-
-    kept: dict[str, float] = {}
-    dropped: list[str] = []
-    for name, value in thresholds.items():
-        problem = None
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            problem = f"{value} is not a finite number"
-        else:
-            found = meta_problem({"files": {}, what: {"thresholds": {name: value}}})
-            problem = found.split(": ", 1)[-1] if found else None
-        if problem:
-            dropped.append(f"{case_id}: {what} {name} not written ({problem}; a non-finite checkpoint or a "
-                           "zero-norm golden tensor measures nothing)")
-        else:
-            kept[name] = value
-    return kept, dropped
-
-
-def worst_values(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Worst value of each metric over the runs (NaN is worst of all)."""
-    floor: dict[str, float] = {}
-    for name in CALIBRATED:
-        vals = [r["values"][name] for r in runs if name in r["values"]]
-        if not vals:
-            continue
-        if any(isinstance(v, float) and math.isnan(v) for v in vals):
-            floor[name] = math.nan
-        else:
-            floor[name] = min(vals) if METRICS[name].higher_is_better else max(vals)
-    return floor
-
-
-def stage_values(golden: Output, current: Output) -> dict[str, float]:
-    """The stage-checkpoint metrics of a pair (worst over its checkpoints), when both have them."""
-    from .metrics.stages import stage_evidence
-
-    return stage_evidence(golden, current)[1]
-
-
-def stage_quantum(golden: Output) -> dict[str, float]:
-    """The smallest change a stage checkpoint can show: one float32 ulp at one value of its
-    largest tensor, as the stage metrics score it against the golden."""
-    if not golden.stages:
-        return {}
-    import numpy as np
-
-    bumped = {k: v.copy() for k, v in golden.stages.items()}
-    key = max(bumped, key=lambda k: bumped[k].size)
-    flat = bumped[key].reshape(-1)
-    i = int(np.argmax(np.abs(flat)))
-    flat[i] = np.nextafter(flat[i], np.float32(np.inf), dtype=np.float32)
-    return stage_values(golden, Output(image=np.zeros((1, 1, 3), np.uint8), stages=bumped))
-
-
-def one_code_change(output: Output) -> Output:
-    """The golden with one value moved by one code on each track: the smallest change an output
-    can show (1/255 at one pixel; one 16-bit PCM step at one audio sample)."""
-    def bump(arr: np.ndarray) -> np.ndarray:
-        arr = arr.copy()
-        idx = tuple(s // 2 for s in arr.shape[:-1]) + (0,)
-        arr[idx] = arr[idx] - 1 if arr[idx] > 0 else arr[idx] + 1
-        return arr
-
-    def bump_audio(arr: np.ndarray) -> np.ndarray:
-        arr = arr.copy()
-        idx = (0, arr.shape[1] // 2)
-        arr[idx] = arr[idx] - AUDIO_CODE if arr[idx] > 0 else arr[idx] + AUDIO_CODE
-        return arr
-
-    return Output(image=bump(output.image) if output.image is not None else None,
-                  video=bump(output.video) if output.video is not None else None, fps=output.fps,
-                  audio=bump_audio(output.audio) if output.audio is not None else None,
-                  sample_rate=output.sample_rate)
 
 
 def perturbations(device: str) -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[None]]]]:
@@ -256,7 +131,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
     """Measure one case; returns the calibration and the golden re-staged with its noise floor
     (not yet published)."""
     from .metrics.compare import compare_outputs
-    from .metrics.lpips import lpips_setup
+    from .lpips_policy import lpips_setup
 
     platform = session.platform
     golden, match = lookup(session.store, case.id, platform)
@@ -317,13 +192,13 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         "regress_version": __version__,
         "platform": platform,
         "device": session.device,
-        "runs": [{"label": r["label"], "values": _json_floats(r["values"])} for r in cal.runs],
-        "floor": _json_floats(cal.floor),
-        "quantum": _json_floats(cal.quantum),
+        "runs": [{"label": r["label"], "values": json_floats(r["values"])} for r in cal.runs],
+        "floor": json_floats(cal.floor),
+        "quantum": json_floats(cal.quantum),
         "bit_identical": cal.bit_identical,
         "rule": RULE,
         "margin": MARGIN,
-        "suggested": _json_floats(cal.thresholds),
+        "suggested": json_floats(cal.thresholds),
         "not_written": list(cal.dropped),
         "thresholds": None,
         "lpips_weights": lp.weights.to_json() if lp is not None and lp.weights is not None else None,
@@ -346,25 +221,12 @@ def calibrate(session: GoldenSession, cases: list[Case], *, runs: int = 3, write
     for case in cases:
         cal, sg = calibrate_case(session, case, runs=runs, progress=progress)
         if write:
-            sg.meta["noise_floor"]["thresholds"] = _json_floats(cal.thresholds)
+            sg.meta["noise_floor"]["thresholds"] = json_floats(cal.thresholds)
         results.append(cal)
         staged.append(sg)
     ids = ", ".join(c.id for c in cases)
     revision = session.store.publish(staged, message=f"regress: noise floors for {ids} on {session.platform}")
     return results, revision
-
-
-def _json_floats(d: dict[str, float]) -> dict[str, float | str]:
-    """meta.json is strict JSON: infinities and NaN are written as strings ('inf', 'nan'); a NaN
-    literal would make the golden unreadable (regress.records refuses it)."""
-    def one(v: Any) -> Any:
-        if isinstance(v, float) and math.isnan(v):
-            return "nan"
-        if isinstance(v, float) and math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-
-    return {k: one(v) for k, v in d.items()}
 
 
 def _fmt(v: float) -> str:

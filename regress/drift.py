@@ -20,7 +20,7 @@ that runs the selected cases ``repeats`` times and writes the outputs:
 The *spread* of a metric is its worst value over every pair among the variants' outputs
 and the case's stored goldens of the same backend (a golden from another machine is one
 more legal path). The bound is ``max(MARGIN x spread, one-code distance)`` on the metric's
-distance (the rule of :mod:`regress.calibrate`), recorded in each of those goldens' meta
+distance (the rule of :mod:`regress.bounds`), recorded in each of those goldens' meta
 under ``drift`` and published as one change. Repeats of one variant that do not agree are
 *bimodal* outcomes: named in the record and in the output, never averaged away.
 """
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .calibrate import (CALIBRATED, _json_floats, derive_thresholds, finite_bounds, one_code_change, stage_quantum,
-                        stage_values, worst_values)
+from .bounds import (CALIBRATED, derive_thresholds, finite_bounds, json_floats, one_code_change, stage_quantum,
+                     stage_values, worst_values)
 from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_DRIFT_TIMEOUT,
                   REGRESS_KERNELS)
 from .errors import RegressError
@@ -109,9 +109,9 @@ class CaseDrift:
         return {"schema": DRIFT_SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "regress_version": __version__, "machine": machine, "device": device, "paths": self.paths,
                 "goldens": self.goldens, "skipped": self.skipped,
-                "pairs": [{"a": p["a"], "b": p["b"], "values": _json_floats(p["values"])} for p in self.pairs],
-                "spread": _json_floats(self.spread), "quantum": _json_floats(self.quantum), "margin": MARGIN,
-                "rule": RULE, "thresholds": _json_floats(self.thresholds), "bimodal": self.bimodal}
+                "pairs": [{"a": p["a"], "b": p["b"], "values": json_floats(p["values"])} for p in self.pairs],
+                "spread": json_floats(self.spread), "quantum": json_floats(self.quantum), "margin": MARGIN,
+                "rule": RULE, "thresholds": json_floats(self.thresholds), "bimodal": self.bimodal}
 
 
 # ---------------------------------------------------------------------- the worker (one variant)

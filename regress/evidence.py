@@ -11,12 +11,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .judge import Evidence, Subject, thresholds_for
+from .judge import Evidence, Subject
 from .metrics.resident import GoldenOnDevice
 from .outputs import Output
 from .stores.base import Store, lookup
 from .suite import Case, Suite
-from .verdict import Threshold
+from .thresholds import Threshold, thresholds_for
 
 
 def load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Output | None]:
@@ -35,8 +35,8 @@ def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Ca
     asked for only when there is a golden. ``exact``: judge in the exact regime even where the
     kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
     for an earlier judgement of the same case is kept (see regress.metrics.resident)."""
+    from .lpips_policy import lpips_setup
     from .metrics.compare import compare_outputs
-    from .metrics.lpips import lpips_setup
     from .metrics.stages import stage_evidence
     from .numerics import compare as compare_numerics
 

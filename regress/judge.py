@@ -8,9 +8,9 @@ kernels); :func:`judge` decides, with no I/O, from what it is handed, and return
 
 1. the numerics regime (:mod:`regress.numerics`): ``exact`` when the kernel probe matches the
    golden's machine, ``drift`` when it does not;
-2. the thresholds of that regime with their sources: exact-regime layering
-   (:func:`regress.verdict.resolve_thresholds`), loosened in the drift regime to the golden's
-   measured drift bounds (:func:`regress.verdict.drift_thresholds`);
+2. the thresholds of that regime with their sources (:mod:`regress.thresholds`,
+   :func:`thresholds_for`): exact-regime layering, loosened in the drift regime to the golden's
+   measured drift bounds; LPIPS gated only where the suite asks for it (:mod:`regress.lpips_policy`);
 3. each metric against its threshold; NaN/Inf never passes;
 4. the precision fingerprint and the engine's precision settings (:mod:`regress.settings`),
    gated exactly in *both* regimes: a dtype change, TF32 switched on, another SDPA backend
@@ -29,13 +29,15 @@ from typing import TYPE_CHECKING, Any
 from .numerics import Numerics
 from .suite import Case, Suite
 from .settings import describe_changes, diff_settings, golden_settings, is_allowed
-from .verdict import (ERROR, FAILED, MISSING, PASSED, Threshold, Verdict, describe_precision_change,
-                      drift_thresholds, judge_metrics, perf_diff, perf_gate,
-                      perf_gates, precision_diff, resolve_thresholds)
+from .thresholds import Threshold, thresholds_for
+from .verdict import (ERROR, FAILED, MISSING, PASSED, Verdict, describe_precision_change, judge_metrics, perf_diff,
+                      perf_gate, perf_gates, precision_diff)
+
+__all__ = ["Evidence", "Subject", "first_divergence", "judge", "thresholds_for"]
 
 if TYPE_CHECKING:
     from .metrics.compare import Comparison
-    from .metrics.lpips import LpipsSetup
+    from .lpips_policy import LpipsSetup
     from .outputs import Output
     from .runners.base import RunResult
 
@@ -76,21 +78,6 @@ class Evidence:
     stages: list[Any] | None = None  # regress.metrics.stages.StageDistance per checkpoint; None: not compared
     stage_values: Mapping[str, float] = field(default_factory=dict)
     lpips: LpipsSetup | None = None
-
-
-def thresholds_for(suite: Suite, case: Case | Mapping[str, float], platform: str, *, golden_platform: str,
-                   golden_meta: Mapping[str, Any], regime: str) -> dict[str, Threshold]:
-    """The thresholds a case (or a hand-written test's output, with its own thresholds) is
-    judged with against this golden in this regime."""
-    # The [fallback] loosening for a golden of another key only where the numerics differ: a
-    # stand-in whose kernel probe matches computes what this machine computes (exact thresholds).
-    nearest_from = golden_platform if golden_platform != platform and regime != "exact" else None
-    calibrated = (golden_meta.get("noise_floor") or {}).get("thresholds")
-    if regime == "drift":
-        # The exact regime's layering without the cross-platform guess: drift bounds replace it.
-        exact = resolve_thresholds(suite, case, platform, calibrated=calibrated)
-        return drift_thresholds(exact, suite, golden_meta.get("drift"))
-    return resolve_thresholds(suite, case, platform, nearest_from=nearest_from, calibrated=calibrated)
 
 
 def first_divergence(stages: list[Any], thresholds: Mapping[str, Threshold]) -> str | None:
@@ -145,7 +132,7 @@ def judge(subject: Subject, evidence: Evidence, thresholds: Mapping[str, Thresho
 def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thresholds: Mapping[str, Threshold], *,
                    platform: str, suite: Suite, strict: bool) -> None:
     """Fill ``verdict`` (metrics, precision, perf, numerics, reasons, warnings) against its golden."""
-    from .metrics.lpips import judged_thresholds, lpips_verdict
+    from .lpips_policy import judged_thresholds, lpips_verdict
 
     golden, comparison, numerics = evidence.golden, evidence.comparison, evidence.numerics
     assert comparison is not None and numerics is not None, "a golden is judged with a comparison and a regime"
@@ -241,9 +228,11 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                 f"refresh it with `regress refresh -k {subject.id}`")
     if not numerics.exact:
-        sources = sorted({m.source for m in verdict.metrics.values() if m.source and m.threshold is not None})
+        # Where the thresholds came from, each named once, without its detail (Threshold.label).
+        used = sorted({(thresholds[k].source, thresholds[k].label) for k, m in verdict.metrics.items()
+                       if m.source and m.threshold is not None and k in thresholds})
         verdict.numerics["line"] = (verdict.numerics["line"] + "; judged with drift bounds (thresholds from "
-                                    + ", ".join(dict.fromkeys(s.split(" (")[0] for s in sources)) + ")")
+                                    + ", ".join(dict.fromkeys(label for _, label in used)) + ")")
         if failing and not changed:
             drift = meta.get("drift") or {}
             paths = [p.get("label") for p in drift.get("paths") or [] if isinstance(p, Mapping)]

@@ -63,8 +63,8 @@ def meta_maker(session: Any, subject: Subject, case: Any) -> Callable[[], dict[s
 def lpips_record(suite: Any, store: Any, case: Any, platform: str) -> dict[str, str] | None:
     """The LPIPS weights ``case`` is judged with (recorded in its golden's meta), when the
     suite gates LPIPS and weights are available."""
-    from .metrics.lpips import lpips_setup
-    from .verdict import resolve_thresholds
+    from .lpips_policy import lpips_setup
+    from .thresholds import resolve_thresholds
 
     lp = lpips_setup(suite, store, resolve_thresholds(suite, case, platform))
     return lp.weights.to_json() if lp is not None and lp.weights is not None else None

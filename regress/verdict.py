@@ -5,142 +5,20 @@ the precision fingerprint diff, and the perf diff. A :class:`Verdict` is one rec
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import redact
-from .metrics.catalog import METRICS, WORST_OF
+from .metrics.catalog import METRICS
 from .precision import diff_fingerprints
 from .status import Status, is_failure
-from .suite import Case, Suite
+from .thresholds import Threshold
 
 # The statuses by their old names (regress.status.Status is the one declaration).
 PASSED, FAILED, MISSING, ERROR = Status.PASSED, Status.FAILED, Status.MISSING, Status.ERROR
 SKIPPED, XFAILED, WRITTEN = Status.SKIPPED, Status.XFAILED, Status.WRITTEN
-
-
-@dataclass(frozen=True)
-class Threshold:
-    value: float
-    source: str  # 'suite default', "platform overlay 'rocm-*'", 'case', 'cross-platform fallback', ...
-    # From the suite's [fallback]: a guess, not a measurement of this golden's legal drift. A
-    # verdict that leans on one says so, and fails under --golden-strict unless the suite opts in.
-    guess: bool = False
-    # A bound from the golden's own meta.json (noise floor, drift) looser than META_CAPS: held at the cap.
-    capped: bool = False
-
-
-# The loosest bound a golden's own meta.json may set (calibrated noise floor, measured drift).
-# Why: the meta travels with the golden, and a hand edit or a hostile pull request that claims
-# bounds accepting anything (ssim 0, psnr 0 dB, lpips 1) must not switch judging off. Each cap
-# sits past the loosest drift bound regress has measured for a committed golden (wan-tiny on an
-# AVX2 CPU: ssim 0.896, psnr 35.4 dB, mean_abs 3.21, max_abs 48; ltx2-tiny's stages on CUDA:
-# cos 0.784, rel L2 1.01), so no measured bound is held; past it a bound is no longer a
-# measurement of drift. The suite's own thresholds (case, defaults) are not capped: the suite
-# is reviewed code, the meta is data. docs/platform-identity.md explains them.
-META_CAPS: dict[str, float] = {
-    "ssim": 0.85, "ssim_worst": 0.6, "psnr": 30.0, "psnr_worst": 28.0, "max_abs": 64.0, "mean_abs": 4.0,
-    "lpips": 0.1, "lpips_worst": 0.2, "audio_snr": 30.0, "audio_mel": 1.0, "audio_max_abs": 0.1,
-    "stage_cos": 0.75, "stage_rel_l2": 1.5,
-}
-
-
-def meta_bound(name: str, value: float, source: str) -> Threshold:
-    """A threshold the golden's meta.json sets, held at :data:`META_CAPS` when looser."""
-    cap = META_CAPS.get(name)
-    spec = METRICS.get(name)
-    if cap is None or spec is None or not (value < cap if spec.higher_is_better else value > cap):
-        return Threshold(value, source)
-    return Threshold(cap, f"{source}, held at the sanity cap {spec.op} {cap:g} (the meta claims {value:g})",
-                     capped=True)
-
-
-def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform: str, *,
-                       nearest_from: str | None = None,
-                       calibrated: Mapping[str, float] | None = None) -> dict[str, Threshold]:
-    """Layer the thresholds: suite default < platform overlays (in file order) < calibrated
-    noise floor < case (a suite case, or the thresholds a hand-written test passes). A golden
-    borrowed from another platform (``nearest_from``) loosens each metric to the suite's
-    ``[fallback]`` value where that is looser."""
-    out: dict[str, Threshold] = {k: Threshold(v, "suite default") for k, v in suite.defaults.items()}
-    for glob, table in suite.platforms.items():
-        if fnmatch.fnmatchcase(platform, glob):
-            out.update({k: Threshold(v, f"platform overlay '{glob}'") for k, v in table.items()})
-    for k, v in (calibrated or {}).items():
-        out[k] = meta_bound(k, float(v), "calibrated")  # meta.json writes infinities as "inf"
-    own = case if isinstance(case, Mapping) else case.thresholds
-    out.update({k: Threshold(v, "case") for k, v in own.items()})
-    if nearest_from:
-        for k, v in suite.fallback.items():
-            cur = out.get(k)
-            spec = METRICS[k]
-            looser = cur is None or (v < cur.value if spec.higher_is_better else v > cur.value)
-            if looser:
-                out[k] = Threshold(v, f"cross-platform fallback (golden from {nearest_from})", guess=True)
-    for worst, mean in WORST_OF.items():
-        if worst not in out and mean in out:
-            out[worst] = Threshold(out[mean].value, f"{out[mean].source} (as {mean})", guess=out[mean].guess)
-    return out
-
-
-def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
-                     drift: Mapping[str, Any] | None) -> dict[str, Threshold]:
-    """The thresholds of the drift regime: each exact-regime threshold loosened to the golden's
-    measured drift bound (``regress calibrate --drift``, source ``drift-calibrated``) where that
-    is looser; a metric the calibration did not measure (or a golden never drift-calibrated)
-    falls back to the suite's ``[fallback]`` value, and its source says that it is a guess.
-    Never tighter than the exact regime: drift must not fail what an exact run would pass."""
-    bounds = (drift or {}).get("thresholds") if isinstance(drift, Mapping) else None
-    bounds = bounds if isinstance(bounds, Mapping) else {}
-    label = drift_label(drift) if bounds else None
-    out = dict(exact)
-    names = set(exact) | {k for k in bounds if k in METRICS} | set(suite.fallback)
-    for name in names:
-        spec = METRICS.get(name)
-        if spec is None:
-            continue
-        bound = bounds.get(name)
-        bound = float(bound) if bound in ("inf", "-inf") or isinstance(bound, (int, float)) else None
-        if bound is not None and not math.isnan(bound):
-            cand = meta_bound(name, bound, label or "drift-calibrated")
-        elif name in suite.fallback:
-            cand = Threshold(suite.fallback[name], "suite [fallback] (no measured drift bound: `regress calibrate "
-                                                   "--drift`)", guess=True)
-        else:
-            continue
-        cur = out.get(name)
-        if cur is None:
-            if name in exact or name in bounds:
-                out[name] = cand
-            continue
-        looser = cand.value < cur.value if spec.higher_is_better else cand.value > cur.value
-        if looser:
-            out[name] = cand
-    for worst, mean in WORST_OF.items():  # a worst-frame bound never stays tighter than its mean's
-        if mean in out and worst not in bounds and worst not in suite.fallback:
-            cur, m = out.get(worst), out[mean]
-            if cur is None or (m.value < cur.value if METRICS[worst].higher_is_better else m.value > cur.value):
-                out[worst] = Threshold(m.value, f"{m.source} (as {mean})", guess=m.guess, capped=m.capped)
-    return out
-
-
-def drift_label(drift: Mapping[str, Any] | None) -> str:
-    """'drift-calibrated on Intel Xeon (spread x2 over 6 kernel paths and 3 goldens)': where the
-    bounds came from, in every drift line."""
-    if not isinstance(drift, Mapping):
-        return "drift-calibrated"
-    paths = drift.get("paths") or []
-    goldens = drift.get("goldens") or []
-    margin = drift.get("margin")
-    over = f"{len(paths)} kernel path{'s' if len(paths) != 1 else ''}"
-    if goldens:
-        over += f" and {len(goldens)} golden{'s' if len(goldens) != 1 else ''}"
-    machine = drift.get("machine")
-    head = f"drift-calibrated on {machine}" if isinstance(machine, str) and machine else "drift-calibrated"
-    return f"{head} (spread x{margin:g} over {over})" if isinstance(margin, (int, float)) else f"{head} (over {over})"
 
 
 @dataclass

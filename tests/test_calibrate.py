@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from suite_edit import edit_suite, merge
 
-from regress.calibrate import derive_thresholds, worst_values
+from regress.bounds import derive_thresholds, worst_values
 from regress.cli import main
 from regress.session import GoldenSession, Options
 from regress.suite import load_suite, tomllib

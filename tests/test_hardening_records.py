@@ -117,7 +117,7 @@ def test_a_merge_of_good_records_holds_to_the_schema(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- 3. finite bounds
 
 def test_non_finite_bounds_are_not_written_and_named() -> None:
-    from regress.calibrate import _json_floats, derive_thresholds, finite_bounds
+    from regress.bounds import derive_thresholds, finite_bounds, json_floats
     from regress.stores.base import meta_problem
 
     # a NaN distance (a non-finite stage tensor) and an infinite one (a zero-norm golden tensor)
@@ -127,7 +127,7 @@ def test_non_finite_bounds_are_not_written_and_named() -> None:
     kept, dropped = finite_bounds(derived, case_id="qwen", what="drift")
     assert set(kept) == {"ssim"} and meta_problem({"files": {}, "drift": {"thresholds": kept}}) is None
     assert len(dropped) == 2 and all(line.startswith("qwen: drift stage_") and "\n" not in line for line in dropped)
-    assert _json_floats({"a": math.nan, "b": math.inf}) == {"a": "nan", "b": "inf"}  # never a NaN literal
+    assert json_floats({"a": math.nan, "b": math.inf}) == {"a": "nan", "b": "inf"}  # never a NaN literal
 
 
 # --------------------------------------------------------------------------- 4. sanity caps
@@ -168,7 +168,7 @@ def test_a_meta_cannot_loosen_its_own_bounds_past_the_caps() -> None:
 
 
 def test_measured_bounds_of_the_committed_goldens_fit_under_the_caps() -> None:
-    from regress.verdict import meta_bound
+    from regress.thresholds import meta_bound
 
     metas = sorted(Path(__file__).resolve().parents[1].glob("goldens/store/**/meta.json"))
     assert metas
@@ -188,7 +188,7 @@ def _stage_verdict(golden_stages, current_stages):  # noqa: ANN001, ANN202
     from regress.numerics import Identity, compare
     from regress.stores.base import Golden
     from regress.suite import Case, Suite
-    from regress.verdict import Threshold
+    from regress.thresholds import Threshold
 
     img = np.zeros((4, 4, 3), np.uint8)
     golden_out, current = Output(image=img, stages=golden_stages), Output(image=img, stages=current_stages)

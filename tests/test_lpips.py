@@ -22,6 +22,7 @@ lpips_pkg = pytest.importorskip("lpips")
 from skimage import data  # noqa: E402
 
 from regress.metrics import lpips as L  # noqa: E402
+from regress.metrics import lpips_model  # noqa: E402
 
 ALEX_SHAPES = {"features.0": (64, 3, 11, 11), "features.3": (192, 64, 5, 5), "features.6": (384, 192, 3, 3),
                "features.8": (256, 384, 3, 3), "features.10": (256, 256, 3, 3)}
@@ -84,9 +85,9 @@ def image_pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def test_lpips_equals_the_lpips_package_with_the_same_weights(weights_dir: Path, no_weights_env: Path) -> None:
     w = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
     assert isinstance(w, L.LpipsWeights)
-    with L._quiet():
+    with lpips_model._quiet():
         ref = lpips_pkg.LPIPS(net="alex", pnet_rand=True, verbose=False)
-    ref.net.load_state_dict(L._backbone_state(ref, seeded_alexnet(), Path("seeded"), "alex"))
+    ref.net.load_state_dict(lpips_model._backbone_state(ref, seeded_alexnet(), Path("seeded"), "alex"))
     ref.eval()
     for name, (a, b) in image_pairs().items():
         got = L.lpips_frames(a, b, w)
@@ -280,17 +281,18 @@ def test_weights_other_than_the_goldens_are_flagged(project: Path, weights_dir: 
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     suite = _lpips_project(project)
     monkeypatch.setenv("REGRESS_LPIPS_WEIGHTS", str(weights_dir / "other-alex.pth"))
-    from regress.metrics.lpips import golden_weights_sha256, lpips_verdict
+    from regress.lpips_policy import golden_weights_sha256, lpips_setup, lpips_verdict
 
     assert golden_weights_sha256({"lpips_weights": {"sha256": "ab" * 32}}) == "ab" * 32
     assert golden_weights_sha256({"noise_floor": {"lpips_weights": {"sha256": "cd" * 32}}}) == "cd" * 32
     from regress.metrics.compare import Comparison
-    from regress.verdict import Verdict, resolve_thresholds
+    from regress.thresholds import resolve_thresholds
+    from regress.verdict import Verdict
 
     session, _ = _check(suite, "qwen", strict=True)
     case = session.suite.case("qwen")
     th = resolve_thresholds(session.suite, case, session.platform)
-    setup = L.lpips_setup(session.suite, session.store, th)
+    setup = lpips_setup(session.suite, session.store, th)
     v = Verdict(id="qwen", platform=session.platform, status="passed", kind="image")
     lpips_verdict(setup, v, Comparison(values={"lpips": 0.0}, mismatch=[]), th,
                   {"lpips_weights": {"sha256": hashlib.sha256(b"x").hexdigest()}}, strict=True)
@@ -299,15 +301,16 @@ def test_weights_other_than_the_goldens_are_flagged(project: Path, weights_dir: 
 
 
 def test_calibrated_lpips_alone_does_not_switch_lpips_on(project: Path) -> None:
+    from regress.lpips_policy import judged_thresholds, lpips_setup
     from regress.suite import load_suite
-    from regress.verdict import resolve_thresholds
+    from regress.thresholds import resolve_thresholds
 
     suite = load_suite(project / "goldens" / "suite.toml")
     th = resolve_thresholds(suite, suite.case("qwen"), "cpu-avx2", calibrated={"lpips": 0.01, "ssim": 0.99})
     before = dict(th)
-    assert L.lpips_setup(suite, None, th) is None
+    assert lpips_setup(suite, None, th) is None
     assert th == before  # the caller's thresholds are read, never edited
-    judged = L.judged_thresholds(th)
+    judged = judged_thresholds(th)
     assert "lpips" not in judged and "lpips_worst" not in judged and judged["ssim"].source == "calibrated"
     assert "lpips" in th
 
@@ -365,7 +368,8 @@ def test_pin_weights_in_the_store_moves_the_lock_and_is_found_offline(project: P
 def test_video_lpips_gates_mean_and_worst_frame(weights_dir: Path) -> None:
     from regress.metrics.compare import LpipsRequest, compare_outputs
     from regress.outputs import Output
-    from regress.verdict import Threshold, judge_metrics
+    from regress.thresholds import Threshold
+    from regress.verdict import judge_metrics
 
     w = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
     a, b = image_pairs()["astronaut+noise"]

@@ -12,7 +12,7 @@ from regress.report import write_report
 from regress.report.assets import CaseMedia, envelope, heatmap, write_case_assets
 from regress.report.summary import sort_cases, worst_text
 from regress.verdict import Verdict, judge_metrics
-from regress.verdict import Threshold
+from regress.thresholds import Threshold
 
 
 def audio_run(tmp: Path) -> tuple[Verdict, CaseMedia]:

@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 from regress.suite import load_suite
-from regress.verdict import (Verdict, describe_precision_change, judge_metrics, perf_diff, precision_diff,
-                             resolve_thresholds)
+from regress.thresholds import resolve_thresholds
+from regress.verdict import Verdict, describe_precision_change, judge_metrics, perf_diff, precision_diff
 
 SUITE = """
 [store]

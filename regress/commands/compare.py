@@ -1,6 +1,6 @@
 """`regress compare A B`: two output files of the same kind, judged as a suite case would be.
 
-The thresholds are layered exactly as for a case (:func:`regress.verdict.resolve_thresholds`):
+The thresholds are layered exactly as for a case (:func:`regress.thresholds.resolve_thresholds`):
 from the suite file when there is one (its defaults and the platform overlays matching this
 machine), else from the suite a project without a suite file gets
 (:func:`regress.suite.implicit_suite`: the starter thresholds `regress init` writes).
@@ -11,6 +11,7 @@ where it came from.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from ..numerics import EXACT, Numerics
     from ..outputs import Output
     from ..stores.base import Golden
-    from ..verdict import json_safe, resolve_thresholds
+    from ..thresholds import resolve_thresholds
+    from ..verdict import json_safe
 
     a, b = Output.from_file(args.a), Output.from_file(args.b)
     if a.kind != b.kind:
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     suite = compare_suite(args.suite)
     platform = args.platform or _platform(suite, args.device)
     where = str(args.suite) if args.suite.exists() else f"regress defaults: no suite at {args.suite}"
-    th = {k: type(t)(t.value, f"{t.source} ({where})") for k, t in resolve_thresholds(suite, {}, platform).items()}
+    th = {k: dataclasses.replace(t, source=f"{t.source} ({where})")
+          for k, t in resolve_thresholds(suite, {}, platform).items()}
     golden = Golden(case_id="compare", platform=platform, directory=args.a.parent, meta={})
     evidence = Evidence(golden=golden, match="exact", comparison=comp,
                         numerics=Numerics(EXACT, known=False, notes=("two files on this machine",)))

@@ -61,7 +61,7 @@ def pin(store: Store, path: Path, net: str, *, unreleased: bool = False) -> str:
 
     from ..metrics import lpips as L
 
-    source = L._explicit(net, path.expanduser(), "lpips pin", None)
+    source = L.explicit_weights(net, path.expanduser(), "lpips pin", None)
     released = source.sha256.startswith(L.released_prefix(net))
     if not released and not unreleased:  # random or retrained weights must never pass as "pinned"
         raise RegressError(f"{path}: sha256 {source.sha256[:16]}... is not torchvision's released {L.NET_LABEL[net]} "
