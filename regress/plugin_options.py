@@ -145,7 +145,7 @@ class _Source:
             value = self.config.getini(key)
         except (ValueError, TypeError) as exc:  # a bad bool ("maybe"), a TOML value of the wrong type
             where = f"{self.config.inipath}: " if self.config.inipath else ""
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = (str(exc).splitlines() or [type(exc).__name__])[0].removeprefix(where)  # TOML's names the file
             raise pytest.UsageError(f"{where}{key}: {first}") from None
         return None if value == "" else value
 

@@ -106,6 +106,15 @@ def test_a_bad_ini_value_is_one_line_naming_file_and_key(pytester: pytest.Pytest
     assert f"{ini}: {says}" in err and "Traceback" not in err
 
 
+def test_a_native_toml_value_of_the_wrong_type_is_one_line(pytester: pytest.Pytester) -> None:
+    """pytest 9's ``[tool.pytest]`` table is typed: pytest's own check, in regress's one line."""
+    toml = pytester.makepyprojecttoml('[tool.pytest]\ngolden_strict = "yes"\n')
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    r = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{toml}: golden_strict: config option 'golden_strict' expects a bool, got str: 'yes'" in r.stderr.str()
+
+
 def test_a_strict_ini_fails_a_missing_golden(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end through the ``golden`` fixture: the ini's strictness, platform and report
     directory are what the session judges and writes with (one run: a second in-process run
