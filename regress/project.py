@@ -121,7 +121,7 @@ def fixture_tests(*, suite_path: Path) -> list[FixtureTest]:
 
     import pytest
 
-    from .plugin import fixture_case_id, uses_golden_fixture
+    from .naming import fixture_case_id, uses_golden_fixture
 
     found: list[FixtureTest] = []
 

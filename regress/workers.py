@@ -67,8 +67,9 @@ def worker_report_dir(report_dir: Path, worker: str) -> Path:
     return report_dir / WORKERS_DIR / worker
 
 
-def configure(config: pytest.Config) -> None:
-    """Called from the plugin's ``pytest_configure``."""
+def configure(config: pytest.Config, *, report_dir: Path | None) -> None:
+    """Called from the plugin's ``pytest_configure``, with the run's report directory (from
+    the command line or the ini file, resolved)."""
     worker = worker_id(config)
     distributed = worker is not None or is_controller(config)
     if distributed and config.getoption("--golden-update") != "none":
@@ -78,10 +79,9 @@ def configure(config: pytest.Config) -> None:
     if worker is not None:
         pin_device(worker)
     elif is_controller(config):
-        report = config.getoption("--golden-report")
-        if report:  # results of an earlier distributed run must not be merged into this one
-            shutil.rmtree(Path(report) / WORKERS_DIR, ignore_errors=True)
-        config.pluginmanager.register(Controller(config), "regress-xdist-controller")
+        if report_dir is not None:  # results of an earlier distributed run must not be merged into this one
+            shutil.rmtree(report_dir / WORKERS_DIR, ignore_errors=True)
+        config.pluginmanager.register(Controller(config, report_dir=report_dir), "regress-xdist-controller")
 
 
 def hand_over(config: pytest.Config, docs: list[dict[str, Any]]) -> None:
@@ -94,8 +94,9 @@ def hand_over(config: pytest.Config, docs: list[dict[str, Any]]) -> None:
 class Controller:
     """Collects the workers' results and writes the one merged report."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, *, report_dir: Path | None) -> None:
         self.config = config
+        self.report_dir = report_dir
         self.docs: list[tuple[str, dict[str, Any]]] = []
         self.merged: dict[str, Any] | None = None
 
@@ -114,8 +115,7 @@ class Controller:
         from .report.github import emit
         from .report.merge import RunDir, merge_docs
 
-        report = self.config.getoption("--golden-report")
-        out = Path(report).resolve() if report else None
+        out = self.report_dir
         runs = []
         for worker, doc in sorted(self.docs, key=lambda wd: wd[0]):
             root = worker_report_dir(out, worker) if out else Path(".")

@@ -58,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _base_id(case_id: str) -> str:
     """The fixture id of a later ``golden.check`` call's golden (``<id>.2``, ``<id>.3``...: see
-    :class:`regress.plugin.GoldenCheck`), or ``case_id`` itself."""
+    :class:`regress.fixture.GoldenCheck`), or ``case_id`` itself."""
     base, sep, index = case_id.rpartition(".")
     return base if sep and index.isdigit() and int(index) >= 2 else case_id
