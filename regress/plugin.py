@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from . import suite_sessions
-from .fixture import golden  # noqa: F401 - pytest finds a plugin's fixtures in its namespace
+from .fixture import GoldenCheck, golden  # noqa: F401 - pytest finds a plugin's fixtures in its namespace; GoldenCheck types the fixture in user code
 from .items import GoldenItem, SuiteFile, is_suite_file, select
 from .naming import uses_golden_fixture
 from .outcome import record_xfails
