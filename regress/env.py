@@ -95,7 +95,7 @@ def hub_offline(constants: object) -> bool:
     setting (read at its import) when it is offline anyway."""
     is_true = getattr(constants, "_is_true", None)
     if is_true is None:  # a huggingface_hub without the helper: its documented true values
-        true_values = getattr(constants, "ENV_VARS_TRUE_VALUES", {"1", "ON", "YES", "TRUE"})
+        true_values = getattr(constants, "ENV_VARS_TRUE_VALUES", TRUE_VALUES)
 
         def is_true(value: str | None) -> bool:
             return value is not None and value.upper() in true_values
@@ -104,8 +104,13 @@ def hub_offline(constants: object) -> bool:
     return bool(is_true(raw)) or bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
+# The values huggingface_hub reads as true (its constants.ENV_VARS_TRUE_VALUES; a test holds them
+# equal): one rule for every on/off variable, so HF_HUB_OFFLINE=off or CI=off mean off to both.
+TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
+
+
 def truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+    return os.environ.get(name, "").strip().upper() in TRUE_VALUES
 
 
 def in_ci() -> bool:

@@ -42,3 +42,17 @@ def test_each_name_is_declared_once() -> None:
     names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
              if isinstance(t, ast.Name) and t.id.isupper()]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_on_off_variables_read_as_huggingface_hub_reads_them(monkeypatch) -> None:  # noqa: ANN001
+    """CI=off (or no, false, 0) meant "on" to regress while huggingface_hub read its variables
+    the other way: one rule, huggingface_hub's."""
+    from huggingface_hub import constants
+
+    from regress import env
+
+    assert env.TRUE_VALUES == {v.upper() for v in constants.ENV_VARS_TRUE_VALUES}
+    for value, on in (("1", True), ("true", True), ("Yes", True), ("ON", True), ("off", False), ("0", False),
+                      ("false", False), ("no", False), ("", False), ("2", False)):
+        monkeypatch.setenv("CI", value)
+        assert env.in_ci() is on, value

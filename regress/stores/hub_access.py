@@ -8,14 +8,13 @@ an exception (HTTP status, network failure) is :mod:`.hub_errors`', shared with 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import env
 from ..errors import StoreError
-from .hub_errors import chain, is_network_error, probe, status_of, token_hint
+from .hub_errors import chain, is_network_error, reach, status_of, token_hint
 from .publish import redact
 
 
@@ -78,19 +77,16 @@ class HubAccess:
     def ensure_reachable(self) -> None:
         """Bounded retries with backoff before the first network call of this store, so that a
         server that is down costs seconds and one clear line, not huggingface_hub's per-request
-        retries on every file."""
+        retries on every file. The retries are huggingface_hub's own (``http_backoff``: the
+        transport errors and statuses it retries on); any HTTP answer means reachable."""
         if self._reachable:
             return
         if self._unreachable is None:
-            tries, wait, why = self.settings.retries, self.settings.backoff, None
-            for i in range(tries):
-                why = probe(self.settings.endpoint)
-                if why is None:
-                    self._reachable = True
-                    return
-                if i + 1 < tries:
-                    time.sleep(wait)
-                    wait *= 2
+            tries, wait = self.settings.retries, self.settings.backoff
+            why = reach(self.settings.endpoint, tries=tries, backoff=wait)
+            if why is None:
+                self._reachable = True
+                return
             self._unreachable = self._unreachable_line(f"after {tries} tries ({why})")
         raise StoreError(self._unreachable)
 

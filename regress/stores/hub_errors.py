@@ -60,18 +60,28 @@ def is_network_error(exc: BaseException) -> bool:
     return any(isinstance(e, types) and not isinstance(e, HfHubHTTPError) for e in chain(exc))
 
 
-def probe(endpoint: str, timeout: float = 5.0) -> str | None:
-    """None when something answers HTTP at ``endpoint`` (any status), else why not."""
+def reach(endpoint: str, *, tries: int, backoff: float, timeout: float = 5.0) -> str | None:
+    """None when something answers HTTP at ``endpoint`` (any status) within ``tries`` tries, the
+    waits between them starting at ``backoff`` seconds and doubling; else why not (the last
+    transport error's type)."""
+    import logging
+
+    from huggingface_hub.utils import http_backoff
+
+    # huggingface_hub logs each retry with the full URL, credentials in it included: regress says
+    # what happened in its own redacted line instead.
+    log = logging.getLogger("huggingface_hub")
+    level = log.level
+    log.setLevel(logging.ERROR)
     try:
-        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+        http_backoff("HEAD", endpoint, max_retries=max(0, tries - 1), base_wait_time=backoff,
+                     max_wait_time=backoff * 2 ** max(0, tries - 2), retry_on_status_codes=(), timeout=timeout,
+                     follow_redirects=False)
         return None
-    except urllib.error.HTTPError:
-        return None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        return type(reason).__name__ if isinstance(reason, BaseException) else str(reason)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to get an answer is "unreachable", named
         return type(exc).__name__
+    finally:
+        log.setLevel(level)
 
 
 def token_hint(action: str = "read") -> str:
