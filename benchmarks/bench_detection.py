@@ -109,6 +109,7 @@ def main() -> int:
     from regress.numerics import probe_matches
     from regress.platform import parse_key, score
     from regress.runners import get_runner
+    from regress.select import select
     from regress.session import GoldenSession, Options
     from regress.suite import load_suite
 
@@ -125,7 +126,7 @@ def main() -> int:
     backend = parse_key(session.platform)[0]
     rows: list[dict[str, Any]] = []
     summary: list[str] = []
-    for case in suite.select(args.expr, platform=session.platform):
+    for case in select(suite, args.expr, platform=session.platform):
         runner = get_runner(case.pipeline)
         default = session.precision_for(case)
         base = session.run(case)

@@ -366,6 +366,7 @@ class Worker:
     def _prepare(self) -> dict[str, Any]:
         """Goldens of this machine and path in the temporary store (the exact regime's); the
         unmutated outputs every mutant is compared with bit for bit."""
+        from regress.select import select
         from regress.session import GoldenSession, Options
 
         fresh = self.args.exact_store == "fresh"
@@ -373,7 +374,7 @@ class Worker:
         ref = GoldenSession(self.exact_suite, Options(update="all", force=True, replace_other_machine=True,
                                                       freeze_heap=True))
         self.platform = ref.platform
-        self.cases = self.exact_suite.select(self.args.expr, platform=self.platform)
+        self.cases = select(self.exact_suite, self.args.expr, platform=self.platform)
         if not self.cases:
             raise SystemExit("no case selected (check -k)")
         t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""What a pipeline run produces, and its lossless, pickle-free files.
+"""What a pipeline run produces, and its lossless, pickle-free files (formats: :mod:`regress.output_files`).
 
 An :class:`Output` holds up to three tracks: an image (uint8 HxWx3), a video (uint8
 TxHxWx3 plus fps) and audio (float32 CxN plus sample rate). ltx2 makes video and audio in
@@ -25,15 +25,9 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError
-
-IMAGE_FILE = "output.png"
-VIDEO_FILE = "output.npz"
-AUDIO_FILE = "audio.npz"
-OUTPUT_FILES = (IMAGE_FILE, VIDEO_FILE, AUDIO_FILE)
-# The stage checkpoints (prompt embeddings, latents per step, the decoder's input), float32,
-# named '<stage>/<what>' (see regress.runners.diffusers_family.StageRecorder).
-STAGES_FILE = "stages.safetensors"
-MAX_STAGES_BYTES = 64 << 20  # a checkpoint file larger than this is refused on load
+from .output_files import (  # noqa: F401  (OUTPUT_FILES, STAGES_FILE: stores and staging name them from here)
+    AUDIO_FILE, IMAGE_FILE, OUTPUT_FILES, STAGES_FILE, VIDEO_FILE, _npz_names, load_audio, load_image, load_stages,
+    load_video, write_npz)
 
 
 @dataclass
@@ -184,123 +178,10 @@ class DeviceFrames:
     video: Any = None
 
 
-def write_npz(**arrays: np.ndarray) -> bytes:
-    """A compressed npz with fixed zip timestamps: the same arrays give the same bytes, so a
-    refresh that reproduces a golden leaves the store's content hash unchanged."""
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
-            zf.writestr(info, member.getvalue())
-    return buf.getvalue()
-
-
 def _check_uint8(arr: np.ndarray, ndim: int, what: str, layout: str) -> None:
     if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != ndim or arr.shape[-1] != 3:
         got = f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}"
         raise OutputError(f"{what} must be uint8 {layout}, got {got}")
-
-
-def _npz_names(path: Path) -> list[str]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return list(z.files)
-    except Exception as exc:  # zipfile / ValueError: report, do not crash
-        raise OutputError(f"{path}: not a readable npz file ({exc.__class__.__name__})") from None
-
-
-MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit (a 9459x9459 image)
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_header(path: Path) -> tuple[int, int, int, int]:
-    """(width, height, bit depth, colour type) from a PNG's IHDR, read before any decoding:
-    a file that is not a PNG, or one too large to decode, is refused here."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(26)
-    except OSError as exc:
-        raise OutputError(f"{path}: unreadable ({exc.__class__.__name__})") from None
-    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-        raise OutputError(f"{path}: not a readable PNG (no PNG header)")
-    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    return width, height, head[24], head[25]
-
-
-def load_image(path: Path) -> np.ndarray:
-    """An 8-bit RGB image. Anything a conversion to 8-bit RGB would change is refused rather
-    than compared after losing information: 16-bit channels would be clipped to 255 and two
-    different images could then compare equal; an alpha channel would be dropped."""
-    from PIL import Image, UnidentifiedImageError
-
-    width, height, depth, colour = png_header(path)
-    if width * height > MAX_IMAGE_PIXELS:
-        raise OutputError(f"{path}: {width}x{height} pixels, more than regress decodes ({MAX_IMAGE_PIXELS})")
-    if depth == 16:
-        raise OutputError(f"{path}: 16 bits per channel; regress compares 8-bit images (converting would clip "
-                          "and hide differences)")
-    if colour in (4, 6):
-        raise OutputError(f"{path}: has an alpha channel; regress compares RGB (dropping alpha would hide "
-                          "differences): flatten it first")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise OutputError(f"{path}: not a readable PNG ({exc.__class__.__name__})") from None
-
-
-def load_stages(path: Path) -> dict[str, np.ndarray]:
-    """Stage checkpoints from safetensors (no pickle): float32 tensors only, size-limited."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_STAGES_BYTES:
-            raise OutputError(f"{path}: not a regular file, or larger than {MAX_STAGES_BYTES >> 20} MiB")
-        tensors = load(path.read_bytes())
-    except (OSError, SafetensorError, ValueError) as exc:
-        raise OutputError(f"{path}: not a readable safetensors file ({exc.__class__.__name__})") from None
-    except KeyError as exc:  # safetensors.numpy has no numpy dtype for it (BF16, F8_*)
-        raise OutputError(f"{path}: a stage tensor is {exc.args[0] if exc.args else 'of a dtype numpy lacks'}, "
-                          "expected float32 (regress records stage checkpoints as float32)") from None
-    bad = [k for k, v in tensors.items() if v.dtype != np.float32]
-    if bad:
-        raise OutputError(f"{path}: stage tensor {bad[0]!r} is {tensors[bad[0]].dtype}, expected float32")
-    return tensors
-
-
-def load_video(path: Path) -> tuple[np.ndarray, float]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            frames, fps = z["frames"], float(z["fps"])
-    except Exception as exc:
-        raise OutputError(f"{path}: not a readable video npz with 'frames' and 'fps' "
-                          f"({exc.__class__.__name__})") from None
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise OutputError(f"{path}: frames must be uint8 TxHxWx3, got {frames.dtype} {frames.shape}")
-    if 0 in frames.shape:
-        raise OutputError(f"{path}: holds no frames or empty frames {frames.shape}: nothing to compare")
-    return frames, fps
-
-
-def load_audio(path: Path) -> tuple[np.ndarray, int]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            samples, rate = z["samples"], int(z["sample_rate"])
-    except Exception as exc:
-        raise OutputError(f"{path}: not a readable audio npz with 'samples' and 'sample_rate' "
-                          f"({exc.__class__.__name__})") from None
-    if samples.dtype != np.float32 or samples.ndim != 2:
-        raise OutputError(f"{path}: samples must be float32 channels x samples, got "
-                          f"{samples.dtype} {samples.shape}")
-    if 0 in samples.shape:
-        raise OutputError(f"{path}: holds no samples {samples.shape}: nothing to compare")
-    return samples, rate
 
 
 def to_uint8(x: np.ndarray) -> tuple[np.ndarray, int]:

@@ -1,9 +1,9 @@
 """The one API behind the pytest plugin and the CLI: run cases, judge them, write goldens.
 
 A :class:`GoldenSession` holds what lives for one run (suite, store, platform, built pipelines,
-verdicts, staged goldens); the work lives beside it: :mod:`regress.pipelines`,
-:mod:`regress.evidence`, :mod:`regress.judge`, :mod:`regress.staging`, :mod:`regress.provenance`
-and :mod:`regress.media`.
+verdicts, staged goldens); the work lives beside it: :mod:`regress.pipelines`, :mod:`regress.evidence`,
+:mod:`regress.judge`, :mod:`regress.staging`, :mod:`regress.provenance`, :mod:`regress.media`, a
+case's records in :mod:`regress.case_run` and the results document in :mod:`regress.run_results`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .background import Background
+from .case_run import Attempt, CaseRun, raised_line
 from .context import RunContext
-from .errors import RegressError, one_line, redact
+from .errors import RegressError, one_line
 from .evidence import gather, load_golden
 from .judge import Subject, judge
 from .media import MediaQueue
@@ -37,43 +37,6 @@ from .verdict import ERROR, SKIPPED, XFAILED, Verdict
 __all__ = ["CaseRun", "GoldenSession", "Options", "one_line"]
 
 
-@dataclass
-class CaseRun:
-    """A case's run plus its judgement, kept for the report."""
-
-    verdict: Verdict
-    result: RunResult | None  # None: the case did not run, or a test's own output was judged
-    golden_output: Output | None
-    judged: Output | None = None  # what was judged, where there is no run result
-
-    @property
-    def output(self) -> Output | None:
-        return self.judged if self.judged is not None else self.result.output if self.result else None
-
-
-@dataclass
-class _Attempt:
-    """What is known of the case being checked while it is checked: enough to leave its record
-    whatever raises (see :meth:`GoldenSession._captured`)."""
-
-    case_id: str
-    model: str | None
-    started: float
-    step: str = "regress"  # what runs now, named in the error line if it raises
-    result: RunResult | None = None
-    kind: str | None = None
-
-
-def raised_line(step: str, exc: BaseException) -> str:
-    """One line for an exception that escaped ``step``: regress's own message, or what raised,
-    the exception's type and the first line of its message (its traceback belongs in a log,
-    not in results.json), with secrets redacted."""
-    if isinstance(exc, RegressError):
-        return str(exc)
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return redact(f"{step} raised {type(exc).__name__}" + (f": {first}" if first else ""))
-
-
 class GoldenSession(RunContext):
     def __init__(self, suite: Suite, options: Options | None = None, *, store: Store | None = None) -> None:
         super().__init__(suite, options or Options(), store=store)
@@ -89,7 +52,7 @@ class GoldenSession(RunContext):
         # The golden frames of the case being judged, on the GPU (bisect judges one case many times).
         self.golden_on_device = GoldenOnDevice()
         self.published: list[str] = []  # revisions this session published (an interrupt says the truth)
-        self._attempt: _Attempt | None = None  # the case being checked (see _captured)
+        self._attempt: Attempt | None = None  # the case being checked (see _captured)
 
     # ------------------------------------------------------------------ running
 
@@ -143,11 +106,11 @@ class GoldenSession(RunContext):
             return run
 
         try:
-            return self._captured(_Attempt(case.id, case.model, t0), run_and_judge)
+            return self._captured(Attempt(case.id, case.model, t0), run_and_judge)
         finally:
             self.golden_on_device.release()  # a suite run judges each case once
 
-    def _captured(self, attempt: _Attempt, work: Callable[[], CaseRun]) -> CaseRun:
+    def _captured(self, attempt: Attempt, work: Callable[[], CaseRun]) -> CaseRun:
         """The one failure-capture rule: ``work`` judges one case and records it; whatever it
         raises (a runner's build or run, the golden's read on the I/O thread, a metric running
         out of memory, staging) becomes that case's ``error`` record instead, naming what raised.
@@ -203,7 +166,7 @@ class GoldenSession(RunContext):
         ``prefetched``: the golden being read already (:meth:`_prefetch`). Never raises for
         what judging raises (see :meth:`_captured`)."""
         t0 = time.perf_counter() if started is None else started
-        return self._captured(_Attempt(case.id, case.model, t0, result=result),
+        return self._captured(Attempt(case.id, case.model, t0, result=result),
                               lambda: self._judge(Subject.of_run(case, result), case, result, t0, prefetched))
 
     def judge_output(self, *, case_id: str, output: Output, thresholds: Mapping[str, float] | None = None,
@@ -212,7 +175,7 @@ class GoldenSession(RunContext):
         filed under ``case_id``, as a suite case is judged (and staged); ``thresholds`` layer on
         the suite's; ``create_with``: the command that makes it when it is missing."""
         subject = Subject(id=case_id, output=output, fingerprint=dict(fingerprint or {}), create_with=create_with)
-        attempt = _Attempt(case_id, None, time.perf_counter(), kind=getattr(output, "kind", None))
+        attempt = Attempt(case_id, None, time.perf_counter(), kind=getattr(output, "kind", None))
         return self._captured(attempt, lambda: self._judge(subject, dict(thresholds or {}), None, None, None))
 
     def _judge(self, subject: Subject, case: Case | Mapping[str, float], result: RunResult | None,
@@ -318,25 +281,11 @@ class GoldenSession(RunContext):
         return marked
 
     def results_doc(self, *, media: bool = True) -> dict[str, Any]:
-        """This run as a results.json document (see :mod:`regress.report.results`); without
+        """This run as a results.json document (see :mod:`regress.run_results`); without
         ``media``, its records only (the media writer failed: the records still go out)."""
-        from .report.results import results_doc
+        from .run_results import results_of
 
-        written: Any = {}
-        try:
-            if media:
-                written = self.media.written()  # every case's media records (raises a writer's error)
-        except Exception as exc:  # noqa: BLE001 - the writer thread's error, whatever it is, in one line
-            raise RegressError(f"writing the report's media failed: {raised_line('the media writer', exc)}") from None
-        revision, entries = None, None
-        try:  # a store that failed to open was a collection error; the report still says what ran
-            revision = self.store.revision
-            entries = self.store.entries()
-        except RegressError:
-            pass
-        return results_doc(self.verdicts, suite=self.suite, platform=self.platform, revision=revision,
-                           selected=self.selected, shard=self.options.shard, worker=self.options.worker,
-                           store_entries=entries, media=written)
+        return results_of(self, self.verdicts, media=self.media if media else None, selected=self.selected)
 
     def close(self) -> None:
         """Finish the I/O threads' work and stop them (a long-lived process keeps no idle threads)."""
@@ -345,8 +294,6 @@ class GoldenSession(RunContext):
         self.media.close()
 
     def write_report(self) -> Path | None:
-        if self.options.report_dir is None:
-            return None
-        from .report import write_doc_report
+        from .run_results import write_report
 
-        return write_doc_report(self.options.report_dir, self.results_doc())
+        return write_report(self.options.report_dir, self.results_doc)

@@ -173,12 +173,13 @@ def _write_golden(suite_path: Path, case_id: str, *, device: str = "cpu", update
 def run_session(project: Path, report: Path, *, platform: str | None = None, only: str | None = None) -> Path:
     """A real run through GoldenSession (the API under the plugin): judge the selected cases,
     write results.json, index.html and media into ``report``."""
+    from regress.select import select
     from regress.session import GoldenSession, Options
     from regress.suite import load_suite
 
     suite = load_suite(project / "goldens" / "suite.toml")
     session = GoldenSession(suite, Options(device="cpu", platform=platform, report_dir=report))
-    for case in suite.select(only, platform=lambda: session.platform):
+    for case in select(suite, only, platform=lambda: session.platform):
         session.check(case)
     session.write_report()
     return report

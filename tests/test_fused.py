@@ -34,12 +34,12 @@ _INTERPRETED = textwrap.dedent("""
     import triton.runtime.interpreter as ti
     from skimage import data
     from skimage.metrics import structural_similarity
-    from regress.metrics import frames
+    from regress.metrics import frames, fused_run
 
     # Small shapes keep the (slow) interpreter quick and still cross every boundary: strips of
     # 16 lanes (a row's lanes run across strips, one cut mid pixel group) and bands of a few
     # output rows.
-    frames.BLOCK, frames.UNROLL = 16, 5
+    fused_run.BLOCK, fused_run.UNROLL = 16, 5
     # The interpreter checks every int32 operation for overflow, which triples its run time;
     # these inputs pass that check (it was run with it on), so it is off here for speed.
     ti.interpreter_builder.options = dataclasses.replace(ti.interpreter_builder.options, sanitize_overflow=False)
@@ -59,7 +59,7 @@ _INTERPRETED = textwrap.dedent("""
              "f32p3": (y[None, :14], x[None, :14], False, 3, 2)}
     out = {}
     for name, (va, vb, f64, per_lane, band_rows) in cases.items():
-        frames.WINDOWS_PER_LANE, frames.BAND_ROWS = per_lane, band_rows
+        fused_run.WINDOWS_PER_LANE, fused_run.BAND_ROWS = per_lane, band_rows
         fm = frames._fused(np.ascontiguousarray(va), np.ascontiguousarray(vb), torch.device("cpu"), 255.0, f64)
         ref = [structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                      data_range=255, channel_axis=-1) for x, y in zip(va, vb)]

@@ -403,15 +403,15 @@ def test_a_failed_pin_changes_nothing(project: Path, weights_dir: Path, monkeypa
 def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """One judgement views a pair as frames once and checks identity once; SSIM, the pixel
-    statistics and LPIPS are all handed those same arrays."""
-    from regress.metrics import frames, pixel, ssim
+    statistics and LPIPS are all handed that same pair."""
+    from regress.metrics import frames, layout, pixel, ssim
     from regress.metrics.compare import LpipsRequest, compare_outputs
     from regress.outputs import Output
 
     weights = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
-    calls = {"frame_pair": 0, "identical": 0}
+    calls = {"frame_pair": 0, "identical": 0, "as_frames": 0}
     pairs: list = []
-    real_pair, real_identical = frames.frame_pair, frames.identical
+    real_pair, real_identical, real_as_frames = frames.frame_pair, frames.identical, layout.as_frames
 
     def counted_pair(*args, **kw):  # noqa: ANN002, ANN003, ANN202
         calls["frame_pair"] += 1
@@ -422,13 +422,18 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
         calls["identical"] += 1
         return real_identical(*args, **kw)
 
+    def counted_as_frames(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls["as_frames"] += 1
+        return real_as_frames(*args, **kw)
+
     monkeypatch.setattr(frames, "frame_pair", counted_pair)
     monkeypatch.setattr(frames, "identical", counted_identical)
-    handed: list[tuple[str, int, int]] = []
-    for module, name in ((ssim, "ssim_frames"), (pixel, "pixel_stats"), (L, "lpips_frames")):
-        def spy(a, b, *args, _real=getattr(module, name), _name=name, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
-            handed.append((_name, id(a), id(b)))
-            return _real(a, b, *args, **kw)
+    monkeypatch.setattr(layout, "as_frames", counted_as_frames)
+    handed: list[tuple[str, int]] = []
+    for module, name in ((ssim, "ssim_of"), (pixel, "pixel_stats_of"), (L, "lpips_of")):
+        def spy(pair, *args, _real=getattr(module, name), _name=name, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+            handed.append((_name, id(pair)))
+            return _real(pair, *args, **kw)
 
         monkeypatch.setattr(module, name, spy)
     rng = np.random.default_rng(0)
@@ -437,16 +442,15 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
     current[1, :8] ^= 1
     comp = compare_outputs(Output(video=golden, fps=8.0), Output(video=current, fps=8.0),
                            lpips=LpipsRequest(weights))
-    assert calls == {"frame_pair": 1, "identical": 1}
-    pair = pairs[0]
-    assert sorted(n for n, _, _ in handed) == ["lpips_frames", "pixel_stats", "ssim_frames"]
-    assert {(a, b) for _, a, b in handed} == {(id(pair.golden), id(pair.current))}
+    assert calls == {"frame_pair": 1, "identical": 1, "as_frames": 1}
+    assert sorted(n for n, _ in handed) == ["lpips_of", "pixel_stats_of", "ssim_of"]
+    assert {p for _, p in handed} == {id(pairs[0])}
     assert comp.values["lpips"] > 0 and comp.values["max_abs"] == 1.0
     # An identical pair: one check, and no metric computes anything.
-    calls.update(frame_pair=0, identical=0)
+    calls.update(frame_pair=0, identical=0, as_frames=0)
     handed.clear()
     same = compare_outputs(Output(image=golden[0]), Output(image=golden[0].copy()), lpips=LpipsRequest(weights))
-    assert calls == {"frame_pair": 1, "identical": 1} and handed == []
+    assert calls == {"frame_pair": 1, "identical": 1, "as_frames": 1} and handed == []
     assert same.values["lpips"] == 0.0 and same.values["ssim"] == 1.0
 
 

@@ -261,11 +261,11 @@ _INTERPRETED = textwrap.dedent("""
     import dataclasses, json
     import numpy as np, torch
     import triton.runtime.interpreter as ti
-    from regress.metrics import frames, transfer
+    from regress.metrics import frames, fused_run, transfer
     from regress.metrics.compare import compare_outputs
     from regress.outputs import Output
 
-    frames.BAND_ROWS, frames.BLOCK, frames.UNROLL = 2, 16, 5  # small shapes (see test_fused.py)
+    fused_run.BAND_ROWS, fused_run.BLOCK, fused_run.UNROLL = 2, 16, 5  # small shapes (see test_fused.py)
     frames._loaded = lambda dev, shape: True  # the kernel's arithmetic here, not its warm-up (test_warmup.py)
     ti.interpreter_builder.options = dataclasses.replace(ti.interpreter_builder.options, sanitize_overflow=False)
     rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from regress.cli import main
+from regress.select import select
 from regress.suite import load_suite
 
 pytest.importorskip("torch._dynamo")  # imported outside pytester's in-process runs (see test_custom_runner)
@@ -125,7 +126,7 @@ def test_shard_k_selects_what_pytest_k_collects(pytester: pytest.Pytester, proje
 def test_selection_is_pytests_keyword_matching(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     suite = load_suite(project / "goldens" / "suite.toml")
-    pick = lambda expr, platform=PLATFORM: [c.id for c in suite.select(expr, platform=platform)]  # noqa: E731
+    pick = lambda expr, platform=PLATFORM: [c.id for c in select(suite, expr, platform=platform)]  # noqa: E731
     assert pick("avx512") == [c.id for c in suite.cases]  # the platform key is in every item's name
     assert pick("avx512", "cuda-sm90") == []
     assert pick("xfail") == ["flux-seed1"] and pick("xfail", "cuda-sm90") == []  # rules are per platform

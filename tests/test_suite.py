@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from regress.errors import SuiteError
+from regress.select import select
 from regress.suite import load_suite
 
 HEAD = """
@@ -143,13 +144,13 @@ def test_spec_hash_ignores_thresholds_but_not_inputs(tmp_path: Path) -> None:
 def test_k_expressions(tmp_path: Path) -> None:
     """pytest's -k over each case's item keywords (tests/test_select.py compares with pytest)."""
     s = load_suite(write(tmp_path, HEAD + CASE + 'marks = ["video"]\n[[case]]\nid = "b-tiny"\npipeline = "wan"\n'))
-    pick = lambda expr: [c.id for c in s.select(expr, platform="cpu-avx2")]  # noqa: E731
+    pick = lambda expr: [c.id for c in select(s, expr, platform="cpu-avx2")]  # noqa: E731
     assert pick("video") == ["a"] and pick("not video") == ["b-tiny"]
     assert pick("tiny or video") == ["a", "b-tiny"]
     assert pick("(tiny or video) and not b") == ["a"]
     assert pick("avx2") == ["a", "b-tiny"] and pick("wan") == []  # the platform key is named; pipeline not
     with pytest.raises(SuiteError):
-        s.select("a and (b", platform="cpu-avx2")
+        select(s, "a and (b", platform="cpu-avx2")
 
 
 def test_embedded_suite_is_valid() -> None:

@@ -19,8 +19,9 @@ def select_cases(suite: Any, expr: str | None, *, platform: Any, fixture_hint: b
     With ``fixture_hint``, an expression that names a test using the ``golden`` fixture says
     the command that makes that golden (pytest runs the test; the CLI cannot)."""
     from ..errors import RegressError
+    from ..select import select
 
-    cases = suite.select(expr, platform=platform)
+    cases = select(suite, expr, platform=platform)
     if cases:
         return cases
     if fixture_hint and expr:

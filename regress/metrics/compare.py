@@ -36,8 +36,8 @@ input can yield a passing value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -95,39 +95,29 @@ def _compare_image(golden: Output, current: Output, out: Comparison, prefix: str
             out.values[prefix + "lpips"] = float(per[0])
 
 
-class _DevicePair(NamedTuple):
-    """A track's two (T, H, W, C) uint8 tensors on one GPU, read by every frame metric."""
-
-    golden: Any
-    current: Any
-    identical: bool
-
-
 def _frame_metrics(golden: Output, current: Output, track: str, out: Comparison, device: str) -> tuple[Any, Any]:
-    """(the pair LPIPS reads, SSIM and pixel statistics) of a frame track of one shape: on the
-    device when both outputs hold it there (:func:`~.resident.device_pair`), else from the host
-    arrays (normalised and identity-checked once, for every metric)."""
-    from .frames import frame_pair, pair_metrics
+    """(the pair LPIPS reads, SSIM and pixel statistics) of a frame track of one shape, from one
+    :class:`~.layout.FramePair` built once: on the device when both outputs hold the track there
+    (:func:`~.resident.device_pair`), else from the host arrays (identity-checked once)."""
+    from .frames import device_frame_pair, frame_pair, identical_metrics, pair_metrics
     from .resident import device_pair
 
     on_device = device_pair(golden, current, track)
     if on_device is None:
         pair = frame_pair(getattr(golden, track), getattr(current, track), device=device)
         return pair, pair_metrics(pair, device=device)
-    from .frames import frame_metrics_on_device, identical_metrics
-
-    x, y = on_device if on_device[0].dim() == 4 else (on_device[0][None], on_device[1][None])
-    fm = frame_metrics_on_device(golden=x, current=y)
+    pair = device_frame_pair(*on_device)
+    fm = pair_metrics(pair, device=str(pair.golden.device))
     # The squared differences are exact integer sums: zero on every frame means equal bytes,
     # found without a scan of its own. Then the values are the host path's exact ones.
     same = not fm.pixel.sse.any()
-    if fm.path.startswith("fused"):  # not where frame_metrics_on_device fell back (no Triton, < 11x11)
+    if fm.path.startswith("fused"):  # not where the device pair fell back (no Triton, < 11x11)
         out.on_device += (track,)
-    return _DevicePair(x, y, same), identical_metrics(tuple(x.shape)) if same else fm
+    return replace(pair, identical=same), identical_metrics(tuple(pair.golden.shape)) if same else fm
 
 
 def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest) -> np.ndarray | None:
-    from .lpips import MIN_SIDE, lpips_frames, lpips_on_device
+    from .lpips import MIN_SIDE, lpips_of, lpips_on_device
 
     side = MIN_SIDE[req.weights.net]
     h, w = pair.golden.shape[1], pair.golden.shape[2]
@@ -137,10 +127,10 @@ def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest
         return None
     if pair.identical:  # equal features, bias-free heads: exactly 0 (see identity.py)
         return np.zeros(pair.golden.shape[0], dtype=np.float64)
-    if isinstance(pair, _DevicePair):
+    if pair.on_device:
         return lpips_on_device(golden=pair.golden, current=pair.current, weights=req.weights,
                                precision=req.precision)
-    return lpips_frames(pair.golden, pair.current, req.weights, device=device, precision=req.precision)
+    return lpips_of(pair, req.weights, device=device, precision=req.precision)
 
 
 def _compare_video(golden: Output, current: Output, out: Comparison, device: str,

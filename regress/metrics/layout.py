@@ -1,12 +1,14 @@
 """The one form frame metrics take: two arrays viewed as (T, H, W, C), and their device copies.
 
-Every frame metric (SSIM, the pixel statistics, LPIPS) reads the same views, validated here
-once; :func:`to_device` ships a slice as it is (uint8 stays uint8: conversion to float happens
-on the device).
+Every frame metric (SSIM, the pixel statistics, LPIPS) reads the same :class:`FramePair`,
+validated once per comparison (host path: :func:`regress.metrics.frames.frame_pair`; device
+path: :func:`regress.metrics.frames.device_frame_pair`); :func:`to_device` ships a slice as it
+is (uint8 stays uint8: conversion to float happens on the device).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,26 @@ def as_frames(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     if 0 in a.shape:
         raise ValueError(f"inputs are empty: shape {a.shape}")
     return a, b
+
+
+@dataclass(frozen=True)
+class FramePair:
+    """Two images or videos in the one form every frame metric reads: (T, H, W, C), validated
+    once, with what is known of them once: whether they are identical and whether the fused
+    kernel takes them. Host path: numpy views (:meth:`of`); device path (``on_device``): uint8
+    torch tensors on one device."""
+
+    golden: Any
+    current: Any
+    identical: bool = False  # equal finite values; False also where the check was skipped or not made
+    fused: bool = False  # the fused GPU kernel takes this pair on the run's device
+    on_device: bool = False  # torch tensors on a device, not host arrays
+
+    @classmethod
+    def of(cls, a: Any, b: Any) -> FramePair:
+        """A host pair of ``a`` and ``b`` (see :func:`as_frames`), nothing else checked yet."""
+        a4, b4 = as_frames(a, b)
+        return cls(golden=a4, current=b4)
 
 
 def to_device(arr: np.ndarray, dev: Any) -> Any:

@@ -30,7 +30,7 @@ from .lpips_weights import (NET_LABEL, NETS, STORE_DIR, TORCHVISION_FILES, Lpips
 __all__ = [  # computed here, and re-exported from .lpips_weights / .lpips_model for callers
     "CUDNN_BENCHMARK", "MIN_SIDE", "NETS", "NET_LABEL", "PRECISIONS", "STORE_DIR", "TORCHVISION_FILES",
     "LpipsError", "LpipsRequest", "LpipsWeights", "Unavailable", "device_key", "explicit_weights", "file_sha256",
-    "fix_hint", "load_model", "lpips_frames", "lpips_on_device", "read_backbone", "released_prefix",
+    "fix_hint", "load_model", "lpips_frames", "lpips_of", "lpips_on_device", "read_backbone", "released_prefix",
     "resolve_weights",
 ]
 
@@ -64,12 +64,19 @@ def lpips_frames(a: np.ndarray, b: np.ndarray, weights: LpipsWeights, *, device:
     (``normalize=True`` on [0, 1] images), within 1e-6 in ``fp32`` mode. Both inputs go
     through the backbone as one batch; frames are processed in chunks that bound memory.
     """
+    from .layout import FramePair
+
+    return lpips_of(FramePair.of(a, b), weights, device=device, precision=precision, chunk_bytes=chunk_bytes)
+
+
+def lpips_of(pair: Any, weights: LpipsWeights, *, device: str = "cpu", precision: str = "fp32",
+             chunk_bytes: int | None = None) -> np.ndarray:
+    """:func:`lpips_frames` of a host pair normalised once (:class:`~.layout.FramePair`)."""
     import torch
 
-    from .layout import as_frames
     from .transfer import stream_frames
 
-    a4, b4 = as_frames(a, b)
+    a4, b4 = pair.golden, pair.current
     if a4.dtype != np.uint8 or b4.dtype != np.uint8:
         raise ValueError(f"LPIPS expects uint8 frames, got {a4.dtype} and {b4.dtype}")
     if a4.shape[-1] != 3:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import as_frames, to_device
+from .layout import FramePair, to_device
 
 # Device bytes per input element while a chunk of frames is reduced (inputs, two float64
 # copies, the difference and its square).
@@ -47,7 +47,12 @@ class PixelStats:
 
 def pixel_stats(a: np.ndarray, b: np.ndarray, *, device: str = "cpu") -> PixelStats:
     """One pass over (H, W, C) images or (T, H, W, C) videos of the same shape."""
-    a4, b4 = as_frames(a, b)
+    return pixel_stats_of(FramePair.of(a, b), device=device)
+
+
+def pixel_stats_of(pair: FramePair, *, device: str = "cpu") -> PixelStats:
+    """:func:`pixel_stats` of a pair normalised once (:mod:`regress.metrics.layout`)."""
+    a4, b4 = pair.golden, pair.current
     import torch
 
     from .ssim import cpu_threads  # same thread policy as SSIM (see ssim.CPU_THREADS)

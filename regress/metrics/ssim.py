@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from .layout import as_frames, to_device
+from .layout import FramePair, to_device
 
 SIGMA = 1.5
 TRUNCATE = 3.5
@@ -107,7 +107,13 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, devi
     typically; any real dtype is accepted). Returns a float64 array with one value per frame
     (length 1 for an image). ``chunk_bytes`` bounds the device memory used at a time.
     """
-    a4, b4 = as_frames(a, b)
+    return ssim_of(FramePair.of(a, b), data_range=data_range, device=device, chunk_bytes=chunk_bytes)
+
+
+def ssim_of(pair: FramePair, *, data_range: float = 255.0, device: str = "cpu",
+            chunk_bytes: int = 256 << 20) -> np.ndarray:
+    """:func:`ssim_frames` of a pair normalised once (:mod:`regress.metrics.layout`)."""
+    a4, b4 = pair.golden, pair.current
     if not (math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
     import torch

@@ -7,6 +7,11 @@ an H100 the peers take 80-130 ms for a 121-frame 720p pair whose bytes can be re
 about 0.23 ms. This kernel reads each input byte from device memory about once (the row and
 column halos are served by the L1/L2 caches) and keeps every intermediate in registers.
 
+One file because it is one kernel: the ``@triton.jit`` helpers below are inlined into
+:func:`ssim_stats_kernel` and share its register layout (the rings, the lanes' tap offsets,
+the constexpr switches), so none of them can be read, or changed, without the others; its
+launch and tuning constants live apart, in :mod:`regress.metrics.fused_run`.
+
 What bounds it: instruction issue, not memory. Each output value needs the 11 horizontal
 taps of four maps, a vertical pass over ten earlier rows and the SSIM quotient. The layout
 and arithmetic are chosen to issue as few instructions per output as possible (counts from

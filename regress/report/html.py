@@ -11,7 +11,8 @@ waveforms for audio, the metric table with each threshold's source, the precisio
 diff, and time and peak memory against the golden's, each gated row marked.
 
 The markup lives in ``templates/`` (jinja2, autoescape on: no value reaches the page
-unescaped); this module only prepares values (sizes, formatted numbers, SVG coordinates). The
+unescaped); this module only prepares values (sizes, formatted numbers; SVG coordinates in
+:mod:`.charts`). The
 page is rendered from ``results.json`` alone (plus media files beside it), so a merged report
 renders with the same code as a single run.
 """
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..status import Status
+from .charts import sparkline
+from .charts import wave as wave_of
 from .impact import impact
 from .summary import as_float, cell_text, fmt_value, grid, is_bad, sort_cases
 
@@ -175,56 +178,8 @@ def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
     view = _figures(src, info, "no pixel differs in any frame",
                     "diff (heat-map, scaled to the case's largest difference)", extra)
     view.update(fps=info.get("fps") or "", per_frame=json.dumps(per_frame), n=n, start=start, worst=worst,
-                spark=_sparkline(per_frame.get("ssim") or [], worst))
+                spark=sparkline(per_frame.get("ssim") or [], worst))
     return view
-
-
-def _sparkline(values: Sequence[Any], worst: int | None, width: int = 420, height: int = 60) -> dict[str, Any] | None:
-    """Per-frame SSIM as a line; the worst frame in red; a cursor follows the scrubber."""
-    vals = [as_float(v) for v in values]
-    finite = [v for v in vals if v is not None and math.isfinite(v)]
-    if len(vals) < 2 or not finite:
-        return None
-    lo, hi = min(finite), max(finite)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 1e-6, hi + 1e-6
-    pad = 6
-    step = (width - 2 * pad) / (len(vals) - 1)
-
-    def y(v: float | None) -> float:
-        if v is None or not math.isfinite(v):
-            return height - pad
-        return pad + (hi - v) / (hi - lo) * (height - 2 * pad)
-
-    mark = None
-    if worst is not None and 0 <= worst < len(vals):
-        mark = (f"{pad + worst * step:.1f}", f"{y(vals[worst]):.1f}")
-    return {"width": width, "height": height, "pad": pad, "step": f"{step:.3f}", "mark": mark,
-            "points": " ".join(f"{pad + i * step:.1f},{y(v):.1f}" for i, v in enumerate(vals)),
-            "lo": fmt_value(lo), "hi": fmt_value(hi)}
-
-
-def _wave(env: Sequence[Sequence[float]], color: str, width: int = 600, height: int = 70) -> dict[str, Any] | None:
-    if not env:
-        return None
-    peak = max(max(abs(a), abs(b)) for a, b in env)
-    mid = height / 2
-    out = {"color": color, "peak": f"{peak:.3g}", "mid": f"{mid:.1f}", "width": f"{width:.1f}", "flat": not peak}
-    if peak:  # else a silent track (an identical pair's diff): the flat line, labelled "peak 0"
-        k = (mid - 2) / peak
-        xs = _wave_xs(len(env), width)
-        top = [f"{x},{mid - b * k:.1f}" for x, (_, b) in zip(xs, env, strict=True)]
-        bottom = [f"{x},{mid - a * k:.1f}" for x, (a, _) in zip(xs, env, strict=True)]
-        out["points"] = " ".join(top + bottom[::-1])
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _wave_xs(n: int, width: int) -> tuple[str, ...]:
-    """The x coordinates of an n-point waveform, formatted once per (n, width): every track of
-    a report has the same number of points."""
-    step = width / max(n - 1, 1)
-    return tuple(f"{i * step:.1f}" for i in range(n))
 
 
 def _audio(files: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,7 +192,7 @@ def _audio(files: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
             env = waves.get("golden") or []  # the same samples: the golden's shape
         elif label == "diff" and same and not env:
             env = [[0.0, 0.0]]  # no sample differs: the flat line, "peak 0"
-        wave = _wave(env, color)
+        wave = wave_of(env, color)
         src = files.get(f"audio_{label}")
         if not src and not wave:
             continue
