@@ -59,7 +59,7 @@ def test_headline_sizes() -> None:
     billions = {f: round(next(s.params for s in specs(f) if s.component in ("transformer", "unet")) / 1e9, 2)
                 for f in families()}
     assert billions == {"qwen-image": 20.43, "flux": 11.9, "wan": 14.29, "z-image": 6.15, "ltx2": 18.88,
-                        "sd": 0.86, "stable-audio": 1.06}
+                        "sd": 0.86, "stable-audio": 1.06, "mova": 14.29}
 
 
 def test_unknown_family_is_refused() -> None:

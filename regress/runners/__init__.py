@@ -28,6 +28,7 @@ BUILTIN: dict[str, str] = {
     "ltx2": "regress.runners.ltx2:RUNNER",
     "sd": "regress.runners.sd:RUNNER",
     "stable-audio": "regress.runners.stable_audio:RUNNER",
+    "mova": "regress.runners.mova:RUNNER",
 }
 
 _registered: dict[str, Any] = {}
