@@ -24,6 +24,8 @@ TRITON_CACHE_DIR=/tmp/tc-unspec timeout 100 python3 benchmarks/bench_fused_speci
 TRITON_CACHE_DIR=/tmp/tc-spec PYTHONPATH=/tmp/spec:$PYTHONPATH timeout 120 python3 benchmarks/bench_fused_specialise.py specialised
 step "LPIPS floor"
 timeout 90 python3 benchmarks/bench_lpips_floor.py ${LPIPS_ARGS:---profile}
+step "MOVA shape-true: the audio VAE in bf16 against fp32"
+timeout 200 python3 benchmarks/bench_mova_audio_vae.py --steps 2
 step "micro: probe and first comparisons per tiny-case shape, no pipeline"
 timeout 200 python3 benchmarks/bench_cold_start.py --micro
 if [ -n "${BASELINE:-}" ]; then
