@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 __all__ = ["DriftPair", "DriftPath", "DriftRecord", "GoldenMeta", "GoldenPlatform", "IdentityRecord",
@@ -95,17 +95,26 @@ class Record:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object this record was read from (same keys, same order, same values); a
-        record built in code writes each field it set beside its defaults' keys."""
+        """The JSON object this record was read from (same keys, same order, same values). A
+        field it was read without is written only once it is set (``dataclasses.replace``: a
+        staged golden keeps its old drift bounds); a record built in code writes every field."""
         present = getattr(self, "present")
         extra = getattr(self, "extra")
-        names = list(present) if present is not None else list(self.keys())
+        known = self.keys()
+        names = list(present) if present is not None else list(known)
         out: dict[str, Any] = {}
         for k in names:
-            out[k] = _to_json(getattr(self, k) if k in self.keys() else extra.get(k))
+            out[k] = _to_json(getattr(self, k) if k in known else extra.get(k))
+        for f in fields(self):
+            if f.name in known and f.name not in out and getattr(self, f.name) != _default(f):
+                out[f.name] = _to_json(getattr(self, f.name))
         for k, v in extra.items():
             out.setdefault(k, _to_json(v))
         return out
+
+
+def _default(f: Any) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else (None if f.default is MISSING else f.default)
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,7 @@ class DriftRecord(Record):
 
     @property
     def path_labels(self) -> list[str]:
-        return [p.label for p in self.paths if p.label]
+        return [p.label for p in self.paths if isinstance(p, DriftPath) and p.label]
 
 
 @dataclass(frozen=True)
@@ -286,7 +295,8 @@ class GoldenMeta(Record):
     drift: DriftRecord | None = None
     reference: dict[str, Any] | None = field(default=None, metadata={
         "doc": "a reference (refs/...): the reviewed golden it was judged against and its provenance"})
-    lpips_weights: dict[str, Any] | None = None
+    lpips_weights: dict[str, str] | None = field(default=None, metadata={
+        "doc": "the LPIPS weights it is judged with (regress.metrics.lpips_weights.LpipsWeights.to_json)"})
     created: str | None = None
     regress_version: str | None = None
     source_commit: str | None = None
@@ -302,6 +312,24 @@ class GoldenMeta(Record):
     def calibrated(self) -> dict[str, float] | None:
         """The calibrated noise-floor thresholds judging layers in (None: not written)."""
         return self.noise_floor.thresholds if self.noise_floor is not None else None
+
+    @property
+    def lpips_sha256(self) -> str | None:
+        """The LPIPS weights the golden was calibrated (else recorded) with, if any."""
+        for rec in (self.noise_floor.lpips_weights if self.noise_floor is not None else None, self.lpips_weights):
+            if rec is not None and isinstance(rec.get("sha256"), str):
+                return rec["sha256"]
+        return None
+
+    @property
+    def recorded_settings(self) -> dict[str, str]:
+        """The engine settings the golden recorded (its ``settings`` block, else the legacy
+        flags in ``platform.versions``; see :func:`regress.settings.golden_settings`); {}: none."""
+        if self.settings is not None:
+            return {str(k): str(v) for k, v in self.settings.items()}
+        from .settings import LEGACY_IN_VERSIONS
+
+        return {k: str(self.versions[k]) for k in LEGACY_IN_VERSIONS if k in self.versions}
 
     @property
     def versions(self) -> dict[str, str]:
