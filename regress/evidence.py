@@ -8,7 +8,7 @@ computes the metrics); :func:`regress.judge.judge` is the pure half. The session
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from .judge import Evidence, Subject
 from .metrics.resident import GoldenOnDevice
 from .numerics import Identity
