@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .golden_records import PerfRecord
 from .numerics import Numerics
 from .suite import Case, Suite
 from .settings import describe_changes, diff_settings, is_allowed
@@ -37,6 +36,7 @@ from .verdict import (ERROR, FAILED, MISSING, PASSED, Verdict, describe_precisio
 __all__ = ["Evidence", "Subject", "first_divergence", "judge", "thresholds_for"]
 
 if TYPE_CHECKING:
+    from .golden_records import PerfRecord
     from .metrics.compare import Comparison
     from .lpips_policy import LpipsSetup
     from .metrics.stages import StageDistance
@@ -63,6 +63,8 @@ class Subject:
 
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
+        from .golden_records import PerfRecord  # read where a golden is (kept off `import regress.judge`)
+
         return cls(id=case.id, output=result.output, fingerprint=result.fingerprint,
                    perf=PerfRecord.from_json(result.perf.to_json()),
                    versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
