@@ -65,7 +65,7 @@ def judge_baseline(subject: Subject, case: Case | Mapping[str, float], *, baseli
     if numerics.exact:
         numerics = Numerics(EXACT, known=numerics.known, installed=numerics.installed, golden_platform=platform,
                             notes=(f"A/B: against {label}, run on this machine",))
-    thresholds = thresholds_for(suite, case, platform, golden_platform=platform, golden_meta=golden.meta,
+    thresholds = thresholds_for(suite, case, platform, golden_platform=platform, golden_meta=golden.record,
                                 regime=numerics.regime)
     comparison = compare_outputs(golden_output, subject.output, device=device)
     stages, stage_values = stage_evidence(golden_output, subject.output)

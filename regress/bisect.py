@@ -17,10 +17,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from .errors import RegressError
+
+if TYPE_CHECKING:
+    from .golden_records import GoldenMeta
+    from .session import GoldenSession
+    from .suite import Case
 
 _CAST_NOTE = " (cast at its boundaries)"
 
@@ -83,18 +88,18 @@ def _dtype(fingerprint_value: str | None) -> str | None:
     return None if v.startswith("mixed") else v
 
 
-def differences(golden_meta: Mapping[str, Any], table: Mapping[str, str],
+def differences(golden_meta: GoldenMeta, table: Mapping[str, str],
                 installed: Mapping[str, str]) -> tuple[list[Difference], list[str]]:
     """(what can be reverted, what cannot) between a golden's meta and this run's assignment
     (``table``: the resolved precision table) and settings (``installed``: the identity's)."""
     out: list[Difference] = []
-    golden_fp = golden_meta.get("precision") or {}
+    golden_fp = golden_meta.precision or {}
     for comp in sorted(table):
         want = _dtype(golden_fp.get(comp))
         if want and want != table[comp]:
             out.append(Difference(f"{comp} dtype", want, table[comp], precision={comp: want}))
-    versions = (golden_meta.get("platform") or {}).get("versions") or {}
-    ident = ((golden_meta.get("identity") or {}).get("installed")) or {}
+    versions = golden_meta.versions
+    ident = golden_meta.identity.installed if golden_meta.identity is not None else {}
     g_tf32 = (versions.get("cudnn.allow_tf32"), versions.get("cuda.matmul.allow_tf32"))
     c_tf32 = (installed.get("cudnn.allow_tf32"), installed.get("cuda.matmul.allow_tf32"))
     if None not in g_tf32 and None not in c_tf32 and g_tf32 != c_tf32:
@@ -147,7 +152,7 @@ def _settings(kernels: Mapping[str, str]) -> Iterator[None]:
         b.cuda.enable_math_sdp(saved[4])
 
 
-def _row(session: Any, case: Any, reverted: list[Difference], base_precision: Mapping[str, str]) -> Row:
+def _row(session: GoldenSession, case: Case, reverted: list[Difference], base_precision: Mapping[str, str]) -> Row:
     precision = dict(base_precision)
     kernels: dict[str, str] = {}
     for d in reverted:
@@ -167,7 +172,7 @@ def _row(session: Any, case: Any, reverted: list[Difference], base_precision: Ma
     return Row([d.label() for d in reverted], v.status, line, first, v.status == "passed")
 
 
-def bisect(session: Any, case: Any, *, announce: Callable[[], None] | None = None) -> Bisection:
+def bisect(session: GoldenSession, case: Case, *, announce: Callable[[], None] | None = None) -> Bisection:
     """Bisect ``case`` as ``session`` runs it (its ``--golden-precision`` layer and kernel
     settings) against its golden. Runs the case 1 + n (+ pairs) times. ``announce`` is called
     once the failing run ran (a refusal, or a run that raises, is the command's only line)."""
@@ -179,7 +184,7 @@ def bisect(session: Any, case: Any, *, announce: Callable[[], None] | None = Non
         raise RegressError(f"no golden for {case.id} on {session.platform} to bisect against", case=case.id)
     base_precision = dict(session.options.precision)
     table = session.precision_for(case)
-    diffs, fixed = differences(golden.meta, table, identity(session.device).installed)
+    diffs, fixed = differences(golden.record, table, identity(session.device).installed)
     baseline = _row(session, case, [], base_precision)
     if announce is not None and baseline.status != "error":
         announce()
@@ -220,10 +225,11 @@ def table_lines_of(doc: Mapping[str, Any]) -> list[str]:
                                  list(doc["cause"]), list(doc["not_revertible"])))
 
 
-def bisect_failures(gs: Any) -> None:
+def bisect_failures(gs: GoldenSession) -> None:
     """``--golden-bisect``: bisect each failed suite case of a finished session, in a session of
-    its own (its runs are not verdicts of the run), and put the result into the case's verdict,
-    so that the terminal summary, results.json and the report card carry it."""
+    its own (its runs are not verdicts of the run), and record the result beside the case's
+    verdict (a new record in its place: the judged verdict is final), so that the terminal
+    summary, results.json and the report card carry it."""
     from .session import GoldenSession, Options
 
     o = gs.options
@@ -231,7 +237,7 @@ def bisect_failures(gs: Any) -> None:
                                             precision=dict(o.precision)), store=gs.store)
     ids = {c.id for c in gs.suite.cases}
     try:
-        for v in gs.verdicts:
+        for i, v in enumerate(gs.verdicts):
             if v.status != "failed" or v.id not in ids:
                 continue
             try:  # one case's bisection failing never loses the others', nor the session's end
@@ -239,9 +245,8 @@ def bisect_failures(gs: Any) -> None:
             except Exception as exc:  # noqa: BLE001 - KeyboardInterrupt and SystemExit still stop it
                 from .session import raised_line
 
-                v.warnings.append(f"bisect: {raised_line('bisecting', exc)}")
+                gs.verdicts[i] = replace(v, warnings=[*v.warnings, f"bisect: {raised_line('bisecting', exc)}"])
                 continue
-            v.bisect = result.to_json()
-            v.warnings.append(result.summary())
+            gs.verdicts[i] = replace(v, bisect=result.to_json(), warnings=[*v.warnings, result.summary()])
     finally:
         probe.close()

@@ -146,7 +146,7 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
     request = lp.request if lp is not None else None
     cal = Calibration(case.id, platform)
     current = resolve_thresholds(session.suite, case, platform,
-                                 calibrated=(golden.meta.get("noise_floor") or {}).get("thresholds"))
+                                 calibrated=golden.record.calibrated)
     cal.current = {k: (t.value, t.source) for k, t in current.items()}
 
     def measure(label: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .errors import RegressError, redact
 from .outputs import Output
 from .runners import RunResult
+from .staging import UpdateDecision
 from .verdict import Verdict
 
 @dataclass
@@ -23,6 +24,7 @@ class CaseRun:
     result: RunResult | None  # None: the case did not run, or a test's own output was judged
     golden_output: Output | None
     judged: Output | None = None  # what was judged, where there is no run result
+    update: UpdateDecision | None = None  # what staging decided (the verdict is its record after it)
 
     @property
     def output(self) -> Output | None:

@@ -37,7 +37,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .bounds import (CALIBRATED, derive_thresholds, finite_bounds, json_floats, one_code_change, stage_quantum,
@@ -47,6 +47,10 @@ from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN
 from .errors import RegressError
 from .outputs import Output
 from .stores import StagedGolden
+
+if TYPE_CHECKING:
+    from .session import GoldenSession
+    from .suite import Case
 
 DRIFT_SCHEMA = 1
 MARGIN = 2.0
@@ -206,7 +210,7 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 # ---------------------------------------------------------------------- the measurement
 
-def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
+def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
             progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], list[StagedGolden]]:
     """Run every variant, compare everything pairwise, and re-stage the goldens of the same
     backend with their ``drift`` record (not yet published)."""
@@ -274,9 +278,9 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
                         continue
                     # Only a golden of the same precision and spec is a legal path of *this* case:
                     # one of another dtype table or other inputs would widen the bounds by a real change.
-                    if ran is not None and g.meta.get("precision") != ran:
+                    if ran is not None and g.record.precision != ran:
                         cd.skipped.append(f"golden {key}: made with another precision fingerprint")
-                    elif g.meta.get("spec_hash") not in (None, case.spec_hash()):
+                    elif g.record.spec_hash not in (None, case.spec_hash()):
                         cd.skipped.append(f"golden {key}: made from another case spec")
                     else:
                         goldens.append(g)
@@ -318,7 +322,7 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
     return drifts, staged
 
 
-def calibrate_drift(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
+def calibrate_drift(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
                     progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], str | None]:
     """Measure, then publish every re-staged golden as one change (all or nothing)."""
     drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress)

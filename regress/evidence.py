@@ -8,26 +8,27 @@ computes the metrics); :func:`regress.judge.judge` is the pure half. The session
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any
-
+from collections.abc import Callable
 from .judge import Evidence, Subject
 from .metrics.resident import GoldenOnDevice
+from .numerics import Identity
 from .outputs import Output
-from .stores.base import Store, lookup
-from .suite import Case, Suite
-from .thresholds import Threshold, thresholds_for
+from .stores.base import Golden, Store, lookup
+from .suite import Suite
+from .thresholds import Owned, Threshold, thresholds_for
+
+Loaded = tuple[Golden | None, str, Output | None]  # what load_golden found: golden, how it matched, its output
 
 
-def load_golden(store: Store, case_id: str, platform: str) -> tuple[Any, str, Output | None]:
+def load_golden(store: Store, case_id: str, platform: str) -> Loaded:
     """(golden, how it matched, its verified output) for a case on a platform; no golden:
     (None, 'missing', None)."""
     golden, match = lookup(store, case_id, platform)
     return golden, match, (golden.output() if golden is not None else None)
 
 
-def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Case | Mapping[str, float],
-           suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Any],
+def gather(subject: Subject, loaded: Loaded, *, case: Owned,
+           suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Identity],
            exact: bool = False, on_device: GoldenOnDevice | None = None,
            ) -> tuple[Evidence, dict[str, Threshold], Output | None]:
     """(evidence, thresholds, the golden's output) for ``subject`` against the golden
@@ -48,16 +49,17 @@ def gather(subject: Subject, loaded: tuple[Any, str, Output | None], *, case: Ca
         if better is not None and better.platform != golden.platform:
             golden, golden_output = better, better.output()
     assert golden_output is not None
-    numerics = compare_numerics(golden.meta.get("identity"), identity(), same_key=golden.platform == platform,
-                                golden_platform=golden.platform)
+    recorded = golden.record.identity
+    numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity(),
+                                same_key=golden.platform == platform, golden_platform=golden.platform)
     if exact and not numerics.exact:  # bisect --exact: what moved the output at all
         numerics = dataclasses.replace(numerics, regime="exact",
                                        notes=("judged exactly on request: the kernel probe differs",))
-    thresholds = thresholds_for(suite, case, platform, golden_platform=golden.platform, golden_meta=golden.meta,
+    thresholds = thresholds_for(suite, case, platform, golden_platform=golden.platform, golden_meta=golden.record,
                                 regime=numerics.regime)
     lp = lpips_setup(suite, store, thresholds)
     if on_device is not None:
-        on_device.lend(case_id=subject.id, meta=golden.meta, golden=golden_output)
+        on_device.lend(case_id=subject.id, meta={"files": golden.record.files}, golden=golden_output)
     comparison = compare_outputs(golden_output, subject.output, device=device, lpips=lp and lp.request)
     if on_device is not None:
         on_device.keep(golden_output)

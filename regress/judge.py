@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .numerics import Numerics
 from .suite import Case, Suite
-from .settings import describe_changes, diff_settings, golden_settings, is_allowed
+from .settings import describe_changes, diff_settings, is_allowed
 from .thresholds import Threshold, thresholds_for
 from .verdict import (ERROR, FAILED, MISSING, PASSED, Verdict, describe_precision_change, judge_metrics, perf_diff,
                       perf_gate, perf_gates, precision_diff)
@@ -36,10 +36,13 @@ from .verdict import (ERROR, FAILED, MISSING, PASSED, Verdict, describe_precisio
 __all__ = ["Evidence", "Subject", "first_divergence", "judge", "thresholds_for"]
 
 if TYPE_CHECKING:
+    from .golden_records import PerfRecord
     from .metrics.compare import Comparison
     from .lpips_policy import LpipsSetup
+    from .metrics.stages import StageDistance
     from .outputs import Output
     from .runners.base import RunResult
+    from .stores.base import Golden
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Subject:
     id: str
     output: Output
     fingerprint: Mapping[str, str] = field(default_factory=dict)
-    perf: Mapping[str, Any] | None = None  # Perf.to_json(); None: not measured
+    perf: PerfRecord | None = None  # what the run cost (as a golden records it); None: not measured
     versions: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)  # regress.settings; {}: not recorded
     spec: Mapping[str, Any] | None = None  # what determines the output (Case.spec()); None: unknown
@@ -60,7 +63,10 @@ class Subject:
 
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
-        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.to_json(),
+        from .golden_records import PerfRecord  # read where a golden is (kept off `import regress.judge`)
+
+        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint,
+                   perf=PerfRecord.from_json(result.perf.to_json()),
                    versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
                    model=case.model)
 
@@ -70,17 +76,17 @@ class Evidence:
     """What was found for a subject: its golden (None: there is none), how it matched, and,
     against a golden, the numerics regime, the comparison, the stage distances and LPIPS."""
 
-    golden: Any  # regress.stores.base.Golden, or None
+    golden: Golden | None
     match: str  # 'exact', 'nearest' or 'missing'
     revision: str | None = None  # the store's pinned revision (named for a missing golden)
     numerics: Numerics | None = None
     comparison: Comparison | None = None
-    stages: list[Any] | None = None  # regress.metrics.stages.StageDistance per checkpoint; None: not compared
+    stages: list[StageDistance] | None = None  # per stage checkpoint; None: not compared
     stage_values: Mapping[str, float] = field(default_factory=dict)
     lpips: LpipsSetup | None = None
 
 
-def first_divergence(stages: list[Any], thresholds: Mapping[str, Threshold]) -> str | None:
+def first_divergence(stages: list[StageDistance], thresholds: Mapping[str, Threshold]) -> str | None:
     """'first divergence: text_encode (text_encode/call1/out0: stage_cos 0.9981, needs >= 0.99999)':
     the earliest stage checkpoint outside its thresholds, or (none set) the earliest that
     differs at all. None when every checkpoint matches."""
@@ -110,7 +116,7 @@ def judge(subject: Subject, evidence: Evidence, thresholds: Mapping[str, Thresho
     out = subject.output
     verdict = Verdict(id=subject.id, platform=platform, status=PASSED, kind=out.kind, model=subject.model)
     verdict.precision = precision_diff(None, dict(subject.fingerprint))
-    verdict.perf = perf_diff(None, dict(subject.perf or {}))
+    verdict.perf = perf_diff(None, subject.perf)
     if out.nonfinite:
         verdict.reasons.append(f"output holds {out.nonfinite} NaN/Inf values")
     golden = evidence.golden
@@ -135,8 +141,9 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
     from .lpips_policy import judged_thresholds, lpips_verdict
 
     golden, comparison, numerics = evidence.golden, evidence.comparison, evidence.numerics
-    assert comparison is not None and numerics is not None, "a golden is judged with a comparison and a regime"
-    meta = golden.meta
+    assert golden is not None and comparison is not None and numerics is not None, \
+        "a golden is judged with a comparison and a regime"
+    meta = golden.record
     thresholds = judged_thresholds(thresholds)  # LPIPS only where the suite gates it
     if evidence.lpips is not None:
         lpips_verdict(evidence.lpips, verdict, comparison, thresholds, meta, strict=strict)
@@ -186,7 +193,7 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
                                    + (f" (and {len(lost) - 3} more)" if len(lost) > 3 else "")
                                    + ": the pipeline's stages changed")
 
-    verdict.precision = precision_diff(meta.get("precision"), dict(subject.fingerprint))
+    verdict.precision = precision_diff(meta.precision, dict(subject.fingerprint))
     changed = verdict.precision["changed"]
     if changed:
         line = describe_precision_change(changed)
@@ -195,7 +202,7 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         else:
             verdict.warnings.append(line)
 
-    recorded = golden_settings(meta)
+    recorded = meta.recorded_settings
     settings_changed = diff_settings(recorded, subject.settings)
     refused = [c for c in settings_changed if not is_allowed(c.name, suite.allowed_settings)]
     verdict.settings = {"golden": recorded, "current": dict(subject.settings),
@@ -210,7 +217,7 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         verdict.warnings.append(describe_changes(allowed) + " (allowed by the suite: pixels may move; peak memory "
                                 "and time are not gated against a golden made under other settings)")
 
-    verdict.perf = perf_diff(meta.get("perf"), dict(subject.perf or {}))
+    verdict.perf = perf_diff(meta.perf, subject.perf)
     failures, notes = perf_gate(verdict.perf, memory_tolerance=suite.memory_tolerance,
                                 time_tolerance=suite.time_tolerance)
     gated = golden.platform == platform and numerics.exact and not settings_changed
@@ -223,7 +230,7 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         why = "platform drift" if not numerics.exact else f"golden from {golden.platform}"
         verdict.warnings.append(f"not gated ({why}: memory and time depend on the kernels): " + "; ".join(failures))
 
-    spec_hash = meta.get("spec_hash")
+    spec_hash = meta.spec_hash
     if subject.spec_hash is not None and spec_hash not in (None, subject.spec_hash):
         verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                 f"refresh it with `regress refresh -k {subject.id}`")
@@ -234,9 +241,9 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         verdict.numerics["line"] = (verdict.numerics["line"] + "; judged with drift bounds (thresholds from "
                                     + ", ".join(dict.fromkeys(label for _, label in used)) + ")")
         if failing and not changed:
-            drift = meta.get("drift") or {}
-            paths = [p.get("label") for p in drift.get("paths") or [] if isinstance(p, Mapping)]
-            measured = (f"its drift bounds were measured on {drift.get('machine') or 'another machine'} over "
+            drift = meta.drift
+            paths = drift.path_labels if drift is not None else []
+            measured = (f"its drift bounds were measured on {drift.machine or 'another machine'} over "
                         f"{len(paths)} kernel paths ({', '.join(paths)})") if paths else "it has no measured drift bounds"
             verdict.reasons.append(f"moved beyond platform drift as measured: {measured}; if this machine's path is "
                                    "legal, `regress calibrate --drift` here measures it")

@@ -21,6 +21,7 @@ from .thresholds import Threshold
 from .verdict import MetricResult, Verdict
 
 if TYPE_CHECKING:
+    from .golden_records import GoldenMeta
     from .metrics.compare import Comparison
 
 LPIPS_METRICS = ("lpips", "lpips_worst")
@@ -79,7 +80,7 @@ def lpips_setup(suite: Any, store: Any, thresholds: Mapping[str, Threshold]) -> 
 
 
 def lpips_verdict(setup: LpipsSetup, verdict: Verdict, comp: Comparison, thresholds: Mapping[str, Threshold],
-                  golden_meta: Mapping[str, Any], *, strict: bool) -> None:
+                  golden_meta: GoldenMeta, *, strict: bool) -> None:
     """Fold LPIPS into a verdict: mark it unavailable (a failure under ``strict``), not
     applicable, or computed; flag weights that differ from those the golden recorded."""
     video = "video" in (verdict.kind or "")
@@ -105,7 +106,7 @@ def lpips_verdict(setup: LpipsSetup, verdict: Verdict, comp: Comparison, thresho
     else:
         assert setup.weights is not None
         info.update(status="computed", **setup.weights.to_json())
-        recorded = golden_weights_sha256(golden_meta)
+        recorded = golden_meta.lpips_sha256
         if recorded is not None:
             info["golden_sha256"] = recorded
             info["matches_golden"] = recorded == setup.weights.sha256
@@ -116,9 +117,3 @@ def lpips_verdict(setup: LpipsSetup, verdict: Verdict, comp: Comparison, thresho
     verdict.metric_info["lpips"] = info
 
 
-def golden_weights_sha256(meta: Mapping[str, Any]) -> str | None:
-    """The LPIPS weights a golden was recorded (or calibrated) with, if any."""
-    for rec in ((meta.get("noise_floor") or {}).get("lpips_weights"), meta.get("lpips_weights")):
-        if isinstance(rec, Mapping) and isinstance(rec.get("sha256"), str):
-            return rec["sha256"]
-    return None

@@ -3,8 +3,9 @@
 * ``results.json`` (:class:`ResultsDocument`): each case record is a :class:`~regress.verdict.Verdict`
   (``Verdict.to_json``) plus its report media (:class:`CaseRecord`), so the record's fields are
   declared once, by the verdict;
-* ``meta.json`` of each golden (:class:`GoldenMeta`); its ``spec`` is the case's spec
-  (:data:`regress.suite.SPEC_FIELDS`, declared by :class:`~regress.suite.Case`);
+* ``meta.json`` of each golden (:class:`~regress.golden_records.GoldenMeta`, the runtime record
+  judging reads); its ``spec`` is the case's spec (:data:`regress.suite.SPEC_FIELDS`, declared
+  by :class:`~regress.suite.Case`);
 * ``suite.toml`` (:func:`suite_schema`): ``[[case]]`` tables are :class:`~regress.suite.Case`,
   the other tables come from the parser's own key tables in :mod:`regress.suite`.
 
@@ -21,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .platform import PlatformInfo
+from .golden_records import GoldenMeta
 from .schema import DIALECT, dataclass_schema, schema_of
 from .verdict import Verdict
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
-SHA256 = {"pattern": "^[0-9a-f]{64}$"}
 PAIR = tuple[str, str]  # [case id, platform key]
 
 
@@ -134,36 +134,6 @@ class ResultsDocument:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
-class GoldenMeta:
-    """meta.json beside a golden's files: what made it, on what, and how to check it."""
-
-    schema: Literal[1]
-    case: str
-    files: dict[str, str] = field(metadata={"schema": {"additionalProperties": {"type": "string", **SHA256}},
-                                            "doc": "file name -> sha256 of its bytes"})
-    spec_hash: str = field(default="", metadata={"schema": SHA256})
-    spec: dict[str, Any] = field(default_factory=dict)  # refined in meta_schema(): the case's spec fields
-    platform: PlatformInfo | None = None
-    identity: dict[str, Any] | None = None
-    precision: dict[str, str] = field(default_factory=dict)
-    settings: dict[str, str] = field(default_factory=dict, metadata={
-        "doc": "the engine's precision settings (regress.settings): TF32, SDPA backends, autocast, ..."})
-    kind: str | None = None
-    shapes: dict[str, list[int]] = field(default_factory=dict)
-    fps: float | None = None
-    sample_rate: int | None = None
-    perf: dict[str, Any] = field(default_factory=dict)
-    noise_floor: dict[str, Any] | None = None
-    drift: dict[str, Any] | None = None
-    reference: dict[str, Any] | None = field(default=None, metadata={
-        "doc": "a reference (refs/...): the reviewed golden it was judged against and its provenance"})
-    lpips_weights: dict[str, Any] | None = None
-    created: str | None = None
-    regress_version: str | None = None
-    source_commit: str | None = None
-
-
 def results_schema() -> dict[str, Any]:
     return schema_of(ResultsDocument, json_floats=True, title="regress results.json")
 
@@ -172,6 +142,7 @@ def meta_schema() -> dict[str, Any]:
     from .suite import SPEC_FIELDS, Case
 
     out = schema_of(GoldenMeta, json_floats=True, title="regress golden meta.json")
+    out["required"] = ["schema", "case", "files"]  # what every writer writes (defaults only for in-memory records)
     case = dataclass_schema(Case, True)["properties"]
     out["properties"]["spec"] = {"type": "object", "properties": {k: case[k] for k in SPEC_FIELDS},
                                  "additionalProperties": False}

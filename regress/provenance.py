@@ -11,17 +11,27 @@ import datetime as _dt
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .golden_records import GoldenMeta
 from .judge import Subject
+from .numerics import Identity
+from .platform import PlatformInfo
+
+if TYPE_CHECKING:
+    from .session import GoldenSession
+    from .stores.base import Store
+    from .suite import Suite
+    from .thresholds import Owned
 
 
-def golden_meta(subject: Subject, *, platform: str, platform_info: dict[str, Any], identity: dict[str, Any],
+def golden_meta(subject: Subject, *, platform: str, platform_info: PlatformInfo, identity: Identity,
                 lpips_weights: dict[str, str] | None, source_dir: Path) -> dict[str, Any]:
     """The meta.json of a golden made from ``subject`` on this machine (``platform_info``: the
-    detected platform's JSON, ``identity``: the numerics identity's JSON)."""
-    info = dict(platform_info)
+    detected platform, ``identity``: this machine's numerics identity), as the store writes it;
+    :func:`record_maker` reads it as the record staging compares."""
+    info = platform_info.to_json()
     info["key"] = platform
     info["versions"] = {**info.get("versions", {}), **subject.versions}
     out = subject.output
@@ -29,14 +39,14 @@ def golden_meta(subject: Subject, *, platform: str, platform_info: dict[str, Any
         "case": subject.id,
         "spec": dict(subject.spec or {}),  # a hand-written test's output: no spec is known
         "platform": info,
-        "identity": identity,
+        "identity": identity.to_json(),
         "precision": dict(subject.fingerprint),
         "settings": dict(subject.settings),
         "kind": out.kind,
         "shapes": out.shapes(),
         "fps": out.fps,
         "sample_rate": out.sample_rate,
-        "perf": dict(subject.perf or {}),
+        "perf": subject.perf.to_json() if subject.perf is not None else {},
         "noise_floor": None,
         "lpips_weights": lpips_weights,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -48,19 +58,25 @@ def golden_meta(subject: Subject, *, platform: str, platform_info: dict[str, Any
     return meta
 
 
-def meta_maker(session: Any, subject: Subject, case: Any) -> Callable[[], dict[str, Any]]:
+def record_maker(session: GoldenSession, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
+    """:func:`meta_maker`'s meta.json as the typed record (what :mod:`regress.staging` reads)."""
+    make = meta_maker(session, subject, case)
+    return lambda: GoldenMeta.from_json(make())
+
+
+def meta_maker(session: GoldenSession, subject: Subject, case: Owned) -> Callable[[], dict[str, Any]]:
     """What makes ``subject``'s meta.json in ``session`` when a golden is staged (only then: it
     runs ``git`` and resolves the LPIPS weights)."""
     def make() -> dict[str, Any]:
-        return golden_meta(subject, platform=session.platform, platform_info=session.platform_info.to_json(),
-                           identity=session.identity.to_json(),
+        return golden_meta(subject, platform=session.platform, platform_info=session.platform_info,
+                           identity=session.identity,
                            lpips_weights=lpips_record(session.suite, session.store, case, session.platform),
                            source_dir=session.suite.path.parent)
 
     return make
 
 
-def lpips_record(suite: Any, store: Any, case: Any, platform: str) -> dict[str, str] | None:
+def lpips_record(suite: Suite, store: Store, case: Owned, platform: str) -> dict[str, str] | None:
     """The LPIPS weights ``case`` is judged with (recorded in its golden's meta), when the
     suite gates LPIPS and weights are available."""
     from .lpips_policy import lpips_setup

@@ -28,10 +28,11 @@ from .outputs import Output
 from .pipelines import PipelineCache, run_precision
 from .runners import RunResult, check_result, get_runner
 from .runners.checkpoint import check_model_pin
-from .provenance import meta_maker
-from .staging import UpdatePolicy, stage_update
+from .provenance import record_maker
+from .staging import UpdateDecision, UpdatePolicy, stage_update
 from .stores import StagedGolden, Store
 from .suite import Case, Suite
+from .thresholds import OwnThresholds, Owned
 from .verdict import ERROR, SKIPPED, XFAILED, Verdict
 
 __all__ = ["CaseRun", "GoldenSession", "Options", "one_line"]
@@ -176,9 +177,10 @@ class GoldenSession(RunContext):
         the suite's; ``create_with``: the command that makes it when it is missing."""
         subject = Subject(id=case_id, output=output, fingerprint=dict(fingerprint or {}), create_with=create_with)
         attempt = Attempt(case_id, None, time.perf_counter(), kind=getattr(output, "kind", None))
-        return self._captured(attempt, lambda: self._judge(subject, dict(thresholds or {}), None, None, None))
+        own = OwnThresholds(dict(thresholds or {}))
+        return self._captured(attempt, lambda: self._judge(subject, own, None, None, None))
 
-    def _judge(self, subject: Subject, case: Case | Mapping[str, float], result: RunResult | None,
+    def _judge(self, subject: Subject, case: Owned, result: RunResult | None,
                started: float | None, prefetched: Future[tuple[Any, str, Output | None]] | None) -> CaseRun:
         t0 = time.perf_counter() if started is None else started
         if self._attempt is not None:
@@ -211,11 +213,12 @@ class GoldenSession(RunContext):
             judge_reference(self, verdict, subject, case, evidence.golden)
         o = self.options
         self._at("staging the golden")
-        staged, refusal = stage_update(verdict, subject, evidence.golden, platform=platform,
-                                       policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
-                                       drift_cap=self.suite.drift_cap, make_meta=meta_maker(self, subject, case))
-        self.staged.extend([staged] if staged else [])
-        self.gate_refusals.extend([refusal] if refusal else [])
+        update = stage_update(verdict, subject, evidence.golden, platform=platform,
+                              policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
+                              drift_cap=self.suite.drift_cap, make_meta=record_maker(self, subject, case))
+        verdict = update.applied(verdict)  # a new record where staging changed the outcome; the judged one stays
+        self.staged.extend([update.staged] if update.staged else [])
+        self.gate_refusals.extend([update.refusal] if update.refusal else [])
         if o.record_dir is not None or o.baseline_dir is not None:
             from .ab import record_and_judge
 
@@ -223,7 +226,7 @@ class GoldenSession(RunContext):
             record_and_judge(self, verdict, subject, case)
         verdict.duration_s = time.perf_counter() - t0
         self._at("recording the verdict")
-        return self._record(CaseRun(verdict, result, golden_output, subject.output))
+        return self._record(CaseRun(verdict, result, golden_output, subject.output, update=update))
 
     def publish_references(self) -> tuple[list[str], str | None]:
         """Publish the references kept for adoption as one change (the lock moves); (case ids,

@@ -16,12 +16,31 @@ import fnmatch
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from .metrics.catalog import METRICS, WORST_OF
 
 if TYPE_CHECKING:
-    from .suite import Case, Suite
+    from .golden_records import DriftRecord, GoldenMeta
+    from .suite import Suite
+
+
+class Owned(Protocol):
+    """What a judged thing sets for itself: a suite :class:`~regress.suite.Case`, or the
+    thresholds a hand-written test hands the ``golden`` fixture (:class:`OwnThresholds`)."""
+
+    @property
+    def thresholds(self) -> Mapping[str, float]: ...
+
+
+@dataclass(frozen=True)
+class OwnThresholds:
+    """The thresholds a hand-written test's output is judged with on top of the suite's
+    (``golden.check(..., thresholds=...)``): what a case is to its suite, without a spec.
+    Why a record and not a bare mapping: the caller names which of the two it judges, and
+    no reader tells them apart by ``isinstance``."""
+
+    thresholds: Mapping[str, float]
 
 
 class Source(enum.Enum):
@@ -110,7 +129,7 @@ def _looser(name: str, a: float, b: float) -> bool:
     return a < b if METRICS[name].higher_is_better else a > b
 
 
-def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform: str, *,
+def resolve_thresholds(suite: Suite, case: Owned, platform: str, *,
                        nearest_from: str | None = None,
                        calibrated: Mapping[str, float] | None = None) -> dict[str, Threshold]:
     """Layer the thresholds: suite default < platform overlays (in file order) < calibrated
@@ -123,8 +142,7 @@ def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform:
             out.update({k: Threshold(v, f"platform overlay '{glob}'", Source.PLATFORM) for k, v in table.items()})
     for k, v in (calibrated or {}).items():
         out[k] = meta_bound(k, float(v), "calibrated")  # meta.json writes infinities as "inf"
-    own = case if isinstance(case, Mapping) else case.thresholds
-    out.update({k: Threshold(v, "case", Source.CASE) for k, v in own.items()})
+    out.update({k: Threshold(v, "case", Source.CASE) for k, v in case.thresholds.items()})
     if nearest_from:
         for k, v in suite.fallback.items():
             cur = out.get(k)
@@ -139,7 +157,7 @@ def resolve_thresholds(suite: Suite, case: Case | Mapping[str, float], platform:
 
 
 def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
-                     drift: Mapping[str, Any] | None) -> dict[str, Threshold]:
+                     drift: DriftRecord | None) -> dict[str, Threshold]:
     """The thresholds of the drift regime: each exact-regime threshold loosened to the golden's
     measured drift bound (``regress calibrate --drift``, source ``drift-calibrated``) where that
     is looser; a metric the calibration did not measure (or a golden never drift-calibrated)
@@ -147,16 +165,14 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
     Never tighter than the exact regime: drift must not fail what an exact run would pass, so
     it adds no gate the exact regime lacks (a bound for a metric the exact regime does not
     gate is not used), and a loosened threshold keeps the kind it loosened (``loosens``)."""
-    bounds = (drift or {}).get("thresholds") if isinstance(drift, Mapping) else None
-    bounds = bounds if isinstance(bounds, Mapping) else {}
+    bounds = (drift.thresholds if drift is not None else None) or {}
     label = drift_label(drift) if bounds else None
     head = drift_head(drift) if bounds else None
     out = dict(exact)
     for name, cur in exact.items():
         if name not in METRICS:
             continue
-        bound = bounds.get(name)
-        bound = float(bound) if bound in ("inf", "-inf") or isinstance(bound, (int, float)) else None
+        bound = bounds.get(name)  # the record reads meta.json's "inf" as a float
         if bound is not None and not math.isnan(bound):
             cand = meta_bound(name, bound, label or "drift-calibrated", kind=Source.DRIFT, short=head or "")
         elif name in suite.fallback:
@@ -176,20 +192,18 @@ def drift_thresholds(exact: Mapping[str, Threshold], suite: Suite,
     return out
 
 
-def drift_head(drift: Mapping[str, Any] | None) -> str:
+def drift_head(drift: DriftRecord | None) -> str:
     """'drift-calibrated on Intel Xeon': :func:`drift_label` without its detail."""
-    machine = drift.get("machine") if isinstance(drift, Mapping) else None
-    return f"drift-calibrated on {machine}" if isinstance(machine, str) and machine else "drift-calibrated"
+    machine = drift.machine if drift is not None else None
+    return f"drift-calibrated on {machine}" if machine else "drift-calibrated"
 
 
-def drift_label(drift: Mapping[str, Any] | None) -> str:
+def drift_label(drift: DriftRecord | None) -> str:
     """'drift-calibrated on Intel Xeon (spread x2 over 6 kernel paths and 3 goldens)': where the
     bounds came from, in every drift line."""
-    if not isinstance(drift, Mapping):
+    if drift is None:
         return "drift-calibrated"
-    paths = drift.get("paths") or []
-    goldens = drift.get("goldens") or []
-    margin = drift.get("margin")
+    paths, goldens, margin = drift.paths, drift.goldens, drift.margin
     over = f"{len(paths)} kernel path{'s' if len(paths) != 1 else ''}"
     if goldens:
         over += f" and {len(goldens)} golden{'s' if len(goldens) != 1 else ''}"
@@ -197,16 +211,16 @@ def drift_label(drift: Mapping[str, Any] | None) -> str:
     return f"{head} (spread x{margin:g} over {over})" if isinstance(margin, (int, float)) else f"{head} (over {over})"
 
 
-def thresholds_for(suite: Suite, case: Case | Mapping[str, float], platform: str, *, golden_platform: str,
-                   golden_meta: Mapping[str, Any], regime: str) -> dict[str, Threshold]:
+def thresholds_for(suite: Suite, case: Owned, platform: str, *, golden_platform: str,
+                   golden_meta: GoldenMeta, regime: str) -> dict[str, Threshold]:
     """The thresholds a case (or a hand-written test's output, with its own thresholds) is
     judged with against this golden in this regime."""
     # The [fallback] loosening for a golden of another key only where the numerics differ: a
     # stand-in whose kernel probe matches computes what this machine computes (exact thresholds).
     nearest_from = golden_platform if golden_platform != platform and regime != "exact" else None
-    calibrated = (golden_meta.get("noise_floor") or {}).get("thresholds")
+    calibrated = golden_meta.calibrated
     if regime == "drift":
         # The exact regime's layering without the cross-platform guess: drift bounds replace it.
         exact = resolve_thresholds(suite, case, platform, calibrated=calibrated)
-        return drift_thresholds(exact, suite, golden_meta.get("drift"))
+        return drift_thresholds(exact, suite, golden_meta.drift)
     return resolve_thresholds(suite, case, platform, nearest_from=nearest_from, calibrated=calibrated)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import redact
 from .metrics.catalog import METRICS
 from .precision import diff_fingerprints
 from .status import Status, is_failure
 from .thresholds import Threshold
+
+if TYPE_CHECKING:
+    from .golden_records import PerfRecord
 
 # The statuses by their old names (regress.status.Status is the one declaration).
 PASSED, FAILED, MISSING, ERROR = Status.PASSED, Status.FAILED, Status.MISSING, Status.ERROR
@@ -203,14 +206,16 @@ def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
             ["improvement: " + g["text"] for g in gates.values() if g["change"] < -g["tolerance"]])
 
 
-def perf_diff(golden: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any]:
-    """Golden vs now for wall time and peak memory (ratios current / golden)."""
+def perf_diff(golden: PerfRecord | None, current: PerfRecord | None) -> dict[str, Any]:
+    """Golden vs now for wall time and peak memory (ratios current / golden); the verdict's
+    ``perf`` record (``golden``: None where the golden recorded no perf)."""
     ratio: dict[str, float] = {}
-    if golden:
-        if golden.get("wall_s") and current.get("wall_s") is not None:
-            ratio["wall_s"] = current["wall_s"] / golden["wall_s"]
-        gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
+    recorded = (golden.to_json() or None) if golden is not None else None
+    if golden is not None and recorded and current is not None:
+        if golden.wall_s and current.wall_s is not None:
+            ratio["wall_s"] = current.wall_s / golden.wall_s
+        gm, cm = golden.peak_memory, current.peak_memory
         for stage in sorted(set(gm) & set(cm)):
             if gm[stage]:
                 ratio[f"peak_memory.{stage}"] = cm[stage] / gm[stage]
-    return {"golden": dict(golden) if golden else None, "current": dict(current), "ratio": ratio}
+    return {"golden": recorded, "current": current.to_json() if current is not None else {}, "ratio": ratio}

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from suite_edit import edit_suite
 
+from regress.golden_records import GoldenMeta
 from regress.suite import load_suite
 
 torch = pytest.importorskip("torch")
@@ -196,7 +197,7 @@ def _drift_verdict(suite, *, strict: bool, drift: dict | None):  # noqa: ANN001,
     meta = {"identity": golden_id.to_json(), "precision": {"vae": "bf16"}, "drift": drift}
     case = suite.cases[0]
     numerics = compare(meta["identity"], now, same_key=False, golden_platform="cpu-avx512bf16")
-    th = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta=meta,
+    th = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta=GoldenMeta.from_json(meta),
                         regime=numerics.regime)
     subject = Subject(id=case.id, output=Output(image=np.zeros((4, 4, 3), np.uint8)), fingerprint={"vae": "bf16"})
     ev = Evidence(golden=Golden(case.id, "cpu-avx512bf16", Path("g"), meta), match="nearest", numerics=numerics,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from regress.golden_records import GoldenMeta
 from regress.cli import main
 from regress.errors import OutputError, RegressError, StoreError
 from regress.outputs import Output
@@ -149,7 +150,7 @@ def _drift_judge(values: dict[str, float], bounds: dict[str, float]):  # noqa: A
                                                         "machine": "AMD EPYC", "margin": 2.0}}
     numerics = compare(meta["identity"], now, same_key=False, golden_platform="cpu-avx512bf16")
     assert numerics.regime == "drift"
-    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta=meta,
+    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta=GoldenMeta.from_json(meta),
                         regime=numerics.regime)
     subject = Subject(id="qwen", output=Output(image=np.zeros((4, 4, 3), np.uint8)))
     ev = Evidence(golden=Golden("qwen", "cpu-avx512bf16", Path("g"), meta), match="nearest", numerics=numerics,

@@ -281,10 +281,11 @@ def test_weights_other_than_the_goldens_are_flagged(project: Path, weights_dir: 
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     suite = _lpips_project(project)
     monkeypatch.setenv("REGRESS_LPIPS_WEIGHTS", str(weights_dir / "other-alex.pth"))
-    from regress.lpips_policy import golden_weights_sha256, lpips_setup, lpips_verdict
+    from regress.golden_records import GoldenMeta
+    from regress.lpips_policy import lpips_setup, lpips_verdict
 
-    assert golden_weights_sha256({"lpips_weights": {"sha256": "ab" * 32}}) == "ab" * 32
-    assert golden_weights_sha256({"noise_floor": {"lpips_weights": {"sha256": "cd" * 32}}}) == "cd" * 32
+    assert GoldenMeta.from_json({"lpips_weights": {"sha256": "ab" * 32}}).lpips_sha256 == "ab" * 32
+    assert GoldenMeta.from_json({"noise_floor": {"lpips_weights": {"sha256": "cd" * 32}}}).lpips_sha256 == "cd" * 32
     from regress.metrics.compare import Comparison
     from regress.thresholds import resolve_thresholds
     from regress.verdict import Verdict
@@ -295,7 +296,7 @@ def test_weights_other_than_the_goldens_are_flagged(project: Path, weights_dir: 
     setup = lpips_setup(session.suite, session.store, th)
     v = Verdict(id="qwen", platform=session.platform, status="passed", kind="image")
     lpips_verdict(setup, v, Comparison(values={"lpips": 0.0}, mismatch=[]), th,
-                  {"lpips_weights": {"sha256": hashlib.sha256(b"x").hexdigest()}}, strict=True)
+                  GoldenMeta.from_json({"lpips_weights": {"sha256": hashlib.sha256(b"x").hexdigest()}}), strict=True)
     assert v.metric_info["lpips"]["matches_golden"] is False
     assert any("other weights than the golden's" in w for w in v.warnings)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from regress.golden_records import GoldenMeta, PerfRecord
 from regress.numerics import DRIFT, EXACT, Identity, compare, describe_ops, probe_matches
 from regress.probe import cpu_tier
 from regress.suite import load_suite
@@ -125,12 +126,12 @@ def test_drift_bounds_loosen_never_tighten(suite) -> None:
     case = suite.cases[0]
     drift = {"thresholds": {"ssim": 0.9995, "psnr": 70.0, "max_abs": 4}, "paths": ["a", "b"], "goldens": ["x"],
              "margin": 2.0}
-    th = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta={"drift": drift},
+    th = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-avx512bf16", golden_meta=GoldenMeta.from_json({"drift": drift}),
                         regime=DRIFT)
     assert th["ssim"].value == 0.9995 and th["ssim"].source.startswith("drift-calibrated")
     assert th["max_abs"].value == 4
     assert th["psnr"].value == 60.0 and th["psnr"].source == "suite default"  # a tighter bound is not taken
-    exact = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-amx", golden_meta={"drift": drift},
+    exact = thresholds_for(suite, case, "cpu-amx", golden_platform="cpu-amx", golden_meta=GoldenMeta.from_json({"drift": drift}),
                            regime=EXACT)
     assert exact["ssim"].value == 0.9999 and exact["max_abs"].value == 2  # drift bounds are for drift only
 
@@ -138,7 +139,7 @@ def test_drift_bounds_loosen_never_tighten(suite) -> None:
 def test_drift_without_a_measurement_says_its_bound_is_a_guess(suite) -> None:
     from regress.judge import thresholds_for
 
-    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta={}, regime=DRIFT)
+    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta=GoldenMeta.from_json({}), regime=DRIFT)
     assert th["ssim"].value == 0.98 and "no measured drift bound" in th["ssim"].source
 
 
@@ -158,10 +159,11 @@ def _judge(suite, *, regime_probe: dict[str, str] | None, values: dict[str, floa
             "drift": {"thresholds": {"ssim": 0.999, "max_abs": 4, "psnr": 50.0}, "paths": ["a"], "margin": 2.0}}
     case = suite.cases[0]
     numerics = compare(meta["identity"], now, same_key=golden_platform == "cpu-amx", golden_platform=golden_platform)
-    th = thresholds_for(suite, case, "cpu-amx", golden_platform=golden_platform, golden_meta=meta,
+    th = thresholds_for(suite, case, "cpu-amx", golden_platform=golden_platform, golden_meta=GoldenMeta.from_json(meta),
                         regime=numerics.regime)
     subject = Subject(id=case.id, output=Output(image=np.zeros((4, 4, 3), np.uint8)), fingerprint=fingerprint,
-                      perf={"wall_s": 1.0, "peak_memory": {"decode": peak}, "memory_source": "profiler"},
+                      perf=PerfRecord.from_json({"wall_s": 1.0, "peak_memory": {"decode": peak},
+                                                 "memory_source": "profiler"}),
                       spec_hash=case.spec_hash())
     golden = Golden(case.id, golden_platform, Path("golden"), meta)
     ev = Evidence(golden=golden, match="exact" if golden_platform == "cpu-amx" else "nearest", numerics=numerics,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from suite_edit import edit_suite
 
+from regress.golden_records import PerfRecord
 from regress.errors import SuiteError
 from regress.suite import load_suite
 from regress.verdict import perf_diff, perf_gate
@@ -15,7 +16,7 @@ MiB = 1 << 20
 
 
 def gate(golden: dict, current: dict, mem: float | None = 0.02, time: float | None = None):
-    return perf_gate(perf_diff(golden, current), memory_tolerance=mem, time_tolerance=time)
+    return perf_gate(perf_diff(PerfRecord.from_json(golden), PerfRecord.from_json(current)), memory_tolerance=mem, time_tolerance=time)
 
 
 def perf(decode: int, total: int, wall: float = 1.0, source: str = "cuda.max_memory_allocated") -> dict:

@@ -93,11 +93,13 @@ def test_summary_names_the_reason_that_failed_and_gated_rows(tmp_path: Path) -> 
     memory row that failed is marked and drawn as a failure, the ungated wall time is not."""
     from regress.report.github import job_summary
     from regress.report.summary import cell_text
+    from regress.golden_records import PerfRecord
     from regress.verdict import perf_diff, perf_gate, perf_gates
 
     mib = 1 << 20
-    perf = perf_diff({"wall_s": 1.0, "memory_source": "profiler", "peak_memory": {"total": 10 * mib}},
-                     {"wall_s": 3.0, "memory_source": "profiler", "peak_memory": {"total": 11 * mib}})
+    perf = perf_diff(PerfRecord.from_json({"wall_s": 1.0, "memory_source": "profiler", "peak_memory": {"total": 10 * mib}}),
+                     PerfRecord.from_json({"wall_s": 3.0, "memory_source": "profiler",
+                                           "peak_memory": {"total": 11 * mib}}))
     perf["gates"] = perf_gates(perf, memory_tolerance=0.02, time_tolerance=None)
     failures, _ = perf_gate(perf, memory_tolerance=0.02, time_tolerance=None)
     v = Verdict(id="flux-tiny", platform="cpu-avx2", status="failed", model="tiny", reasons=failures, perf=perf,

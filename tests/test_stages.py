@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("diffusers")
 
+from regress.golden_records import GoldenMeta
 from regress.metrics.stages import compare_stages, worst  # noqa: E402
 from regress.outputs import STAGES_FILE, Output  # noqa: E402
 from regress.session import GoldenSession, Options  # noqa: E402
@@ -109,7 +110,7 @@ def test_bisect_lists_backend_settings_and_what_cannot_be_reverted() -> None:
                                          "torch": "2.11.0"}}}
     installed = {"cudnn.allow_tf32": "True", "cuda.matmul.allow_tf32": "True", "cudnn.benchmark": "True",
                  "attention": "math", "gpu.name": "H200", "torch": "2.11.0"}
-    diffs, fixed = differences(golden, {"vae": "fp32", "transformer": "bf16"}, installed)
+    diffs, fixed = differences(GoldenMeta.from_json(golden), {"vae": "fp32", "transformer": "bf16"}, installed)
     by_name = {d.name: d for d in diffs}
     assert set(by_name) == {"vae dtype", "tf32", "cudnn.benchmark", "attention"}
     assert by_name["vae dtype"].precision == {"vae": "bf16"}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regress.golden_records import DriftRecord, GoldenMeta
 from regress.judge import Evidence, Subject, judge
 from regress.lpips_policy import judged_thresholds, lpips_gated
 from regress.metrics.catalog import METRICS
@@ -58,11 +59,11 @@ def test_each_layer_has_its_kind_and_keeps_its_text() -> None:
     nearest = resolve_thresholds(suite, suite.cases[0], "cpu-amx", nearest_from="cpu-avx2")
     assert nearest["ssim"].kind is Source.FALLBACK and nearest["ssim"].guess
     assert nearest["ssim"].label == "cross-platform fallback"
-    drift = drift_thresholds(resolve_thresholds(suite, suite.cases[0], "cpu-amx"), suite, DRIFT_META)
+    drift = drift_thresholds(resolve_thresholds(suite, suite.cases[0], "cpu-amx"), suite, DriftRecord.from_json(DRIFT_META))
     assert drift["ssim"].kind is Source.DRIFT and drift["ssim"].loosens is Source.DEFAULT
     assert drift["ssim"].label == "drift-calibrated on Test CPU"
     assert drift["ssim"].source == "drift-calibrated on Test CPU (spread x2 over 2 kernel paths and 1 golden)"
-    unmeasured = drift_thresholds(resolve_thresholds(suite, suite.cases[0], "cpu-amx"), suite, {})
+    unmeasured = drift_thresholds(resolve_thresholds(suite, suite.cases[0], "cpu-amx"), suite, None)
     assert unmeasured["ssim"].kind is Source.DRIFT_FALLBACK and unmeasured["ssim"].guess
     assert unmeasured["max_abs"].kind is Source.PLATFORM  # no bound, no [fallback]: the exact one stands
 
@@ -111,7 +112,7 @@ def test_the_drift_line_names_sources_as_before() -> None:
     suite = _suite(defaults={"ssim": 0.9999, "max_abs": 2, "psnr": 60.0}, fallback={"max_abs": 64},
                    case={"mean_abs": 0.1})
     meta = {"drift": {**DRIFT_META, "thresholds": {"ssim": 0.5, "psnr": 45.0}}, "noise_floor": {"thresholds": {}}}
-    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta=meta, regime=DRIFT)
+    th = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta=GoldenMeta.from_json(meta), regime=DRIFT)
     v = _verdict(th, {"ssim": 0.99, "max_abs": 1.0, "psnr": 50.0, "mean_abs": 0.05}, regime=DRIFT, suite=suite)
     sources = sorted({m.source for m in v.metrics.values() if m.source and m.threshold is not None})
     old = ", ".join(dict.fromkeys(s.split(" (")[0] for s in sources))
@@ -139,8 +140,8 @@ def test_the_drift_regime_never_adds_a_gate(combo: tuple[int, ...]) -> None:
     pick = {name: options[i] for (name, options), i in zip(LAYERS.items(), combo, strict=True)}
     suite = _suite(defaults=pick["defaults"], fallback=pick["fallback"], case=pick["case"])
     meta = {"noise_floor": {"thresholds": pick["calibrated"]}, "drift": pick["drift"]}
-    exact = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-amx", golden_meta=meta, regime=EXACT)
-    drift = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta=meta,
+    exact = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-amx", golden_meta=GoldenMeta.from_json(meta), regime=EXACT)
+    drift = thresholds_for(suite, suite.cases[0], "cpu-amx", golden_platform="cpu-avx2", golden_meta=GoldenMeta.from_json(meta),
                            regime=DRIFT)
     gated_exact, gated_drift = judged_thresholds(exact), judged_thresholds(drift)
     assert set(gated_drift) <= set(gated_exact), set(gated_drift) - set(gated_exact)

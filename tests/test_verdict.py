@@ -6,6 +6,7 @@ import math
 import textwrap
 from pathlib import Path
 
+from regress.golden_records import PerfRecord
 from regress.suite import load_suite
 from regress.thresholds import resolve_thresholds
 from regress.verdict import Verdict, describe_precision_change, judge_metrics, perf_diff, precision_diff
@@ -69,7 +70,8 @@ def test_precision_and_perf_diffs() -> None:
     d = precision_diff({"vae": "bf16", "transformer": "bf16"}, {"vae": "fp32", "transformer": "bf16"})
     assert d["changed"] == [{"component": "vae", "golden": "bf16", "current": "fp32"}]
     assert describe_precision_change(d["changed"]) == "precision changed: vae bf16 -> fp32"
-    p = perf_diff({"wall_s": 2.0, "peak_memory": {"total": 100}}, {"wall_s": 1.0, "peak_memory": {"total": 150}})
+    p = perf_diff(PerfRecord.from_json({"wall_s": 2.0, "peak_memory": {"total": 100}}),
+                  PerfRecord.from_json({"wall_s": 1.0, "peak_memory": {"total": 150}}))
     assert p["ratio"] == {"wall_s": 0.5, "peak_memory.total": 1.5}
 
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..numerics import EXACT, Numerics
     from ..outputs import Output
     from ..stores.base import Golden
-    from ..thresholds import resolve_thresholds
+    from ..thresholds import OwnThresholds, resolve_thresholds
     from ..verdict import json_safe
 
     a, b = Output.from_file(args.a), Output.from_file(args.b)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     platform = args.platform or _platform(suite, args.device)
     where = str(args.suite) if args.suite.exists() else f"regress defaults: no suite at {args.suite}"
     th = {k: dataclasses.replace(t, source=f"{t.source} ({where})")
-          for k, t in resolve_thresholds(suite, {}, platform).items()}
+          for k, t in resolve_thresholds(suite, OwnThresholds({}), platform).items()}
     golden = Golden(case_id="compare", platform=platform, directory=args.a.parent, meta={})
     evidence = Evidence(golden=golden, match="exact", comparison=comp,
                         numerics=Numerics(EXACT, known=False, notes=("two files on this machine",)))

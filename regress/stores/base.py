@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..digest import sha256_file
 from ..errors import StoreError
+from ..golden_records import GoldenMeta, PerfRecord
 from ..outputs import OUTPUT_FILES, STAGES_FILE, Output
 from ..platform import nearest
 
@@ -19,21 +20,29 @@ META_SCHEMA = 1
 
 @dataclass
 class Golden:
-    """A golden on disk: its directory, its meta, and (lazily) its verified output."""
+    """A golden on disk: its directory, its meta, and (lazily) its verified output.
+
+    ``meta`` is meta.json as read (the JSON the store's writers copy and extend); ``record`` is
+    the same meta parsed once into :class:`~regress.golden_records.GoldenMeta`, which is what
+    judging, staging, bisect and drift read."""
 
     case_id: str
     platform: str
     directory: Path
     meta: dict[str, Any]
     revision: str | None = None
+    record: GoldenMeta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.record = GoldenMeta.from_json(self.meta)
 
     @property
     def precision(self) -> dict[str, str] | None:
-        return self.meta.get("precision")
+        return self.record.precision
 
     @property
-    def perf(self) -> dict[str, Any] | None:
-        return self.meta.get("perf")
+    def perf(self) -> PerfRecord | None:
+        return self.record.perf
 
     def mismatched(self) -> list[tuple[str, str]]:
         """(file name, problem) for every file meta.json lists that is missing or whose bytes do
