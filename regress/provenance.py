@@ -11,7 +11,7 @@ import datetime as _dt
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from .golden_records import GoldenMeta
@@ -20,7 +20,6 @@ from .numerics import Identity
 from .platform import PlatformInfo
 
 if TYPE_CHECKING:
-    from .session import GoldenSession
     from .stores.base import Store
     from .suite import Suite
     from .thresholds import Owned
@@ -58,13 +57,24 @@ def golden_meta(subject: Subject, *, platform: str, platform_info: PlatformInfo,
     return meta
 
 
-def record_maker(session: GoldenSession, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
+class RunFacts(Protocol):
+    """What a golden's meta records of the run that made it (a GoldenSession has these): typed
+    here, not imported, so that the judging layer does not reach up to the session."""
+
+    platform: str
+    platform_info: PlatformInfo
+    identity: Identity
+    suite: Suite
+    store: Store
+
+
+def record_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
     """:func:`meta_maker`'s meta.json as the typed record (what :mod:`regress.staging` reads)."""
     make = meta_maker(session, subject, case)
     return lambda: GoldenMeta.from_json(make())
 
 
-def meta_maker(session: GoldenSession, subject: Subject, case: Owned) -> Callable[[], dict[str, Any]]:
+def meta_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[], dict[str, Any]]:
     """What makes ``subject``'s meta.json in ``session`` when a golden is staged (only then: it
     runs ``git`` and resolves the LPIPS weights)."""
     def make() -> dict[str, Any]:

@@ -29,7 +29,7 @@ from .pipelines import PipelineCache, run_precision
 from .runners import RunResult, check_result, get_runner
 from .runners.checkpoint import check_model_pin
 from .provenance import record_maker
-from .staging import UpdateDecision, UpdatePolicy, stage_update
+from .staging import UpdatePolicy, stage_update
 from .stores import StagedGolden, Store
 from .suite import Case, Suite
 from .thresholds import OwnThresholds, Owned
@@ -102,8 +102,7 @@ class GoldenSession(RunContext):
             self.media.release()  # the previous case's media are written while this one runs
             result = self.run(case)
             run = self._judge(Subject.of_run(case, result), case, result, t0, golden)
-            if pin_warning:  # a Hub model on a branch (allowed outside --golden-strict)
-                run.verdict.warnings.append(pin_warning)
+            run.verdict.warnings += [pin_warning] if pin_warning else []  # a Hub model on a branch
             return run
 
         try:
@@ -117,10 +116,9 @@ class GoldenSession(RunContext):
         out of memory, staging) becomes that case's ``error`` record instead, naming what raised.
 
         Why in one place: a case without a record is "did not run" in merged coverage, and a
-        try/except at each call site misses the next call site. Anything the failed attempt
-        had recorded or staged is dropped first, so that the case ends with exactly one record
-        and a half-judged golden is never published. KeyboardInterrupt and SystemExit are not
-        caught: they stop the run."""
+        try/except per call site misses the next one. What the failed attempt recorded or staged
+        is dropped first: one record per case, never a half-judged golden published.
+        KeyboardInterrupt and SystemExit stop the run."""
         outer, self._attempt = self._attempt, attempt
         marks = len(self.verdicts), len(self.staged), len(self.gate_refusals), len(self.adoptable)
         try:
