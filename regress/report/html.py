@@ -126,6 +126,7 @@ def _case(c: Mapping[str, Any]) -> dict[str, Any]:
         "image": _image(files, media.get("image") or {}) if files.get("golden") or files.get("actual") else None,
         "audio": (_audio(files, media.get("audio") or {})
                   if "audio" in media or files.get("audio_golden") or files.get("audio_actual") else None),
+        "mesh": _mesh(files, media["mesh"]) if "mesh" in media else None,
         "stages": _stages(c.get("stages") or []), "metrics": _metrics(c.get("metrics") or {}),
         "precision": _precision(c.get("precision") or {}), "perf": _perf(c.get("perf") or {}),
     }
@@ -179,6 +180,22 @@ def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
                     "diff (heat-map, scaled to the case's largest difference)", extra)
     view.update(fps=info.get("fps") or "", per_frame=json.dumps(per_frame), n=n, start=start, worst=worst,
                 spark=sparkline(per_frame.get("ssim") or [], worst))
+    return view
+
+
+def _mesh(files: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
+    """golden / current renders and the per-vertex error colouring, side by side."""
+    src = {label: files[f"mesh_{key}"] for label, key in (("golden", "golden"), ("actual", "actual"), ("diff", "error"))
+           if files.get(f"mesh_{key}")}
+    peak = as_float(info.get("error_peak"))
+    caption = "per-vertex error (grey none, yellow the largest" + (f": {peak:.3g} of the golden's diagonal)"
+                                                                   if peak is not None else ")")
+    view = _figures(src, info, "no vertex moved", caption)
+    for fig in view["figs"]:
+        fig["peak"] = None  # the scale is in the caption (a distance, not 1/255 steps)
+    counts = ", ".join(f"{label} {info.get('vertices', {}).get(label)} vertices / {info.get('faces', {}).get(label)} "
+                       "faces" for label in ("golden", "actual") if label in (info.get("vertices") or {}))
+    view["note"] = f"{info.get('views')} fixed views, both meshes in the golden's frame; {counts}"
     return view
 
 
