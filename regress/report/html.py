@@ -185,17 +185,14 @@ def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
 
 def _mesh(files: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
     """golden / current renders and the per-vertex error colouring, side by side."""
-    src = {label: files[f"mesh_{key}"] for label, key in (("golden", "golden"), ("actual", "actual"), ("diff", "error"))
-           if files.get(f"mesh_{key}")}
+    src = {k: files[f"mesh_{f}"] for k, f in (("golden", "golden"), ("actual", "actual"), ("diff", "error"))
+           if files.get(f"mesh_{f}")}
     peak = as_float(info.get("error_peak"))
-    caption = "per-vertex error (grey none, yellow the largest" + (f": {peak:.3g} of the golden's diagonal)"
-                                                                   if peak is not None else ")")
-    view = _figures(src, info, "no vertex moved", caption)
-    for fig in view["figs"]:
-        fig["peak"] = None  # the scale is in the caption (a distance, not 1/255 steps)
-    counts = ", ".join(f"{label} {info.get('vertices', {}).get(label)} vertices / {info.get('faces', {}).get(label)} "
-                       "faces" for label in ("golden", "actual") if label in (info.get("vertices") or {}))
-    view["note"] = f"{info.get('views')} fixed views, both meshes in the golden's frame; {counts}"
+    view = _figures(src, {**info, "diff_peak": None}, "no vertex moved", "per-vertex error (grey none, yellow the "
+                    "largest" + (f": {peak:.3g} of the golden's diagonal)" if peak is not None else ")"))
+    n, f = info.get("vertices") or {}, info.get("faces") or {}
+    view["note"] = (f"{info.get('views')} fixed views, both meshes in the golden's frame; "
+                    + ", ".join(f"{k} {n[k]} vertices / {f.get(k)} faces" for k in ("golden", "actual") if k in n))
     return view
 
 
