@@ -11,7 +11,9 @@ on a distance that is 0 for identical outputs (``1 - ssim``; the MSE behind ``ps
 noise-to-signal energy ratio behind ``audio_snr``; the value itself for ``max_abs``,
 ``mean_abs``, ``lpips``, ``audio_mel`` and ``audio_max_abs``), where the one-code distance is
 what a golden scores against itself with a single value moved by one code at one place (1/255
-at one pixel, one 16-bit PCM step at one audio sample, one float32 ulp of a stage tensor).
+at one pixel, one 16-bit PCM step at one audio sample, one float32 ulp of a stage tensor or of
+one mesh vertex's coordinate; ``1 - value`` for the mesh similarities, the value itself for the
+normalised mesh distances).
 Bounds are clamped to each metric's range, and only finite ones are written into a meta.json.
 """
 
@@ -28,13 +30,16 @@ from .outputs import Output
 MARGIN = 2.0
 # Metrics that get calibrated thresholds (image_* duplicates of combined outputs are left alone).
 CALIBRATED = ("ssim", "ssim_worst", "psnr", "psnr_worst", "max_abs", "mean_abs", "lpips", "lpips_worst",
-              "audio_snr", "audio_mel", "audio_max_abs", "stage_cos", "stage_rel_l2")
+              "audio_snr", "audio_mel", "audio_max_abs", "stage_cos", "stage_rel_l2",
+              "mesh_chamfer", "mesh_hausdorff", "mesh_fscore", "mesh_normal", "mesh_depth_ssim")
+# Metrics whose distance is 1 - value (a similarity of 1 for identical outputs).
+_ONE_MINUS = ("stage_cos", "mesh_fscore", "mesh_normal")
 AUDIO_CODE = 1.0 / 32768.0  # one step of 16-bit PCM: the smallest audio change the report can show
 
 
 def distance(name: str, value: float) -> float:
     """0 for identical outputs, growing with the difference."""
-    if name.startswith("ssim") or name == "stage_cos":
+    if name.startswith("ssim") or name.endswith("_ssim") or name in _ONE_MINUS:
         return 1.0 - value
     if name.startswith("psnr"):
         return 0.0 if math.isinf(value) and value > 0 else 255.0**2 * 10.0 ** (-value / 10.0)
@@ -45,7 +50,7 @@ def distance(name: str, value: float) -> float:
 
 def from_distance(name: str, d: float) -> float:
     spec = METRICS[name]
-    if name.startswith("ssim") or name == "stage_cos":
+    if name.startswith("ssim") or name.endswith("_ssim") or name in _ONE_MINUS:
         v = 1.0 - d
     elif name.startswith("psnr"):
         v = math.inf if d <= 0 else 10.0 * math.log10(255.0**2 / d)
@@ -142,10 +147,17 @@ def one_code_change(output: Output) -> Output:
         arr[idx] = arr[idx] - AUDIO_CODE if arr[idx] > 0 else arr[idx] + AUDIO_CODE
         return arr
 
+    def bump_mesh(arr: np.ndarray) -> np.ndarray:  # one float32 ulp of one coordinate of one vertex
+        arr = arr.copy()
+        i = len(arr) // 2
+        arr[i, 0] = np.nextafter(arr[i, 0], np.float32(np.inf), dtype=np.float32)
+        return arr
+
     return Output(image=bump(output.image) if output.image is not None else None,
                   video=bump(output.video) if output.video is not None else None, fps=output.fps,
                   audio=bump_audio(output.audio) if output.audio is not None else None,
-                  sample_rate=output.sample_rate)
+                  sample_rate=output.sample_rate,
+                  vertices=bump_mesh(output.vertices) if output.vertices is not None else None, faces=output.faces)
 
 
 def json_floats(d: dict[str, float]) -> dict[str, float | str]:

@@ -47,16 +47,23 @@ class GoldenCheck:
 
     def check(self, output: Any, *, name: str | None = None, thresholds: dict[str, float] | None = None,
               fingerprint: dict[str, str] | None = None) -> Any:
-        """Compare ``output`` (an :class:`~regress.outputs.Output`, or a uint8 HxWx3 array)
-        with its golden; fails the test with the verdict's message, skips when the golden is
-        missing and the run is not strict. Returns the verdict."""
+        """Compare ``output`` (an :class:`~regress.outputs.Output`, a uint8 HxWx3 array, or a mesh
+        as a ``(vertices, faces)`` pair: float32 Vx3, int32/int64 Fx3) with its golden; fails the
+        test with the verdict's message, skips when the golden is missing and the run is not
+        strict. Returns the verdict."""
         import numpy as np
 
+        from .errors import OutputError
         from .outputs import Output
         from .suite import CASE_ID_RE
 
-        if isinstance(output, np.ndarray):
-            output = Output(image=output)
+        try:
+            if isinstance(output, np.ndarray):
+                output = Output(image=output)
+            elif isinstance(output, tuple) and len(output) == 2:
+                output = Output(vertices=output[0], faces=output[1])
+        except OutputError as exc:  # one line, naming what was wrong with the array
+            pytest.fail(f"golden fixture: {exc}", pytrace=False)
         case_id = self._case_id(name)
         if not CASE_ID_RE.match(case_id):
             pytest.fail(f"golden fixture: golden name {case_id!r} must be letters, digits, '.', '_' or '-'",

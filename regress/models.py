@@ -71,12 +71,26 @@ class AudioMedia:
 
 
 @dataclass
+class MeshMedia:
+    """The report's mesh track: the render grid's size, the mesh sizes per label, the error scale."""
+
+    height: int = field(metadata={"schema": BOUNDED})
+    width: int = field(metadata={"schema": BOUNDED})
+    views: int = field(metadata={"schema": BOUNDED})
+    vertices: dict[str, int]
+    faces: dict[str, int]
+    identical: bool
+    error_peak: float | None = field(default=None, metadata={"doc": "largest per-vertex distance / golden diagonal"})
+
+
+@dataclass
 class ReportMedia:
-    """What the page needs to show a record's media (any of the three tracks)."""
+    """What the page needs to show a record's media (any of the four tracks)."""
 
     image: ImageMedia | None = None
     video: VideoMedia | None = None
     audio: AudioMedia | None = None
+    mesh: MeshMedia | None = None
 
 
 @dataclass
@@ -84,7 +98,7 @@ class CaseRecord(Verdict):
     """A results.json case record: the verdict and the report media written for it."""
 
     files: dict[str, str] = field(default_factory=dict, metadata={"doc": "report-relative paths: golden, actual, "
-                                                                         "diff, audio_*"})
+                                                                         "diff, audio_*, mesh_*"})
     media: ReportMedia = field(default_factory=ReportMedia, metadata={"doc": "what the page needs to show them"})
 
 

@@ -2,7 +2,8 @@
 
 image -> ``output.png`` (8-bit RGB, refused from its header before decoding when it is too
 large, 16-bit or has alpha); video -> ``output.npz`` (``frames``, ``fps``); audio ->
-``audio.npz`` (``samples``, ``sample_rate``); stage checkpoints -> ``stages.safetensors``.
+``audio.npz`` (``samples``, ``sample_rate``); mesh -> ``mesh.npz`` (``vertices`` float32 Vx3,
+``faces`` int32/int64 Fx3); stage checkpoints -> ``stages.safetensors``.
 npz files are always read with ``allow_pickle=False``. Apart from :mod:`regress.outputs` so
 that the record (what a run produced) and the file formats can be read, and changed, apart.
 """
@@ -19,7 +20,11 @@ from .errors import OutputError
 IMAGE_FILE = "output.png"
 VIDEO_FILE = "output.npz"
 AUDIO_FILE = "audio.npz"
-OUTPUT_FILES = (IMAGE_FILE, VIDEO_FILE, AUDIO_FILE)
+MESH_FILE = "mesh.npz"
+OUTPUT_FILES = (IMAGE_FILE, VIDEO_FILE, AUDIO_FILE, MESH_FILE)
+# The largest mesh regress reads (vertices, faces): far past a shape engine's output (a 256^3
+# marching-cubes grid gives ~2M faces), and small enough that a hostile file cannot exhaust memory.
+MAX_MESH_ELEMENTS = 16_000_000
 # The stage checkpoints (prompt embeddings, latents per step, the decoder's input), float32,
 # named '<stage>/<what>' (see regress.runners.diffusers_family.StageRecorder).
 STAGES_FILE = "stages.safetensors"
@@ -137,3 +142,41 @@ def load_audio(path: Path) -> tuple[np.ndarray, int]:
     if 0 in samples.shape:
         raise OutputError(f"{path}: holds no samples {samples.shape}: nothing to compare")
     return samples, rate
+
+
+def check_mesh(vertices: object, faces: object, *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh track's contract, shared by :class:`~regress.outputs.Output` and the file reader:
+    float32 (V, 3) vertices and int32/int64 (F, 3) faces indexing them. Why so strict: a float64
+    golden against a float32 run, or faces that point past the vertices, would be compared after
+    a silent conversion or crash inside the metrics; a refusal here names the file and field.
+    Zero faces is allowed here (the comparison calls it a mismatch, with the case named)."""
+    if not isinstance(vertices, np.ndarray) or vertices.dtype != np.float32 or vertices.ndim != 2 \
+            or vertices.shape[1] != 3:
+        got = f"{getattr(vertices, 'dtype', type(vertices).__name__)} {getattr(vertices, 'shape', '')}"
+        raise OutputError(f"{where}: mesh vertices must be float32 Vx3, got {got}")
+    if not isinstance(faces, np.ndarray) or faces.dtype not in (np.int32, np.int64) or faces.ndim != 2 \
+            or faces.shape[1] != 3:
+        got = f"{getattr(faces, 'dtype', type(faces).__name__)} {getattr(faces, 'shape', '')}"
+        raise OutputError(f"{where}: mesh faces must be int32 or int64 Fx3, got {got}")
+    if vertices.size + faces.size > MAX_MESH_ELEMENTS:
+        raise OutputError(f"{where}: mesh of {len(vertices)} vertices and {len(faces)} faces is larger than regress "
+                          f"reads ({MAX_MESH_ELEMENTS} values)")
+    if faces.size and (int(faces.min()) < 0 or int(faces.max()) >= len(vertices)):
+        raise OutputError(f"{where}: mesh faces index vertices outside 0..{len(vertices) - 1} "
+                          f"(min {int(faces.min())}, max {int(faces.max())})")
+    return vertices, faces
+
+
+def load_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) from ``mesh.npz``, read with ``allow_pickle=False``."""
+    try:
+        if path.stat().st_size > MAX_MESH_ELEMENTS * 8:
+            raise OutputError(f"{path}: larger than regress reads for a mesh")
+        with np.load(path, allow_pickle=False) as z:
+            vertices, faces = z["vertices"], z["faces"]
+    except OutputError:
+        raise
+    except Exception as exc:
+        raise OutputError(f"{path}: not a readable mesh npz with 'vertices' and 'faces' "
+                          f"({exc.__class__.__name__})") from None
+    return check_mesh(vertices, faces, where=str(path))

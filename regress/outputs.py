@@ -1,12 +1,13 @@
 """What a pipeline run produces, and its lossless, pickle-free files (formats: :mod:`regress.output_files`).
 
-An :class:`Output` holds up to three tracks: an image (uint8 HxWx3), a video (uint8
-TxHxWx3 plus fps) and audio (float32 CxN plus sample rate). ltx2 makes video and audio in
-one call, and both belong to one golden, so tracks live side by side in one object.
+An :class:`Output` holds up to four tracks: an image (uint8 HxWx3), a video (uint8
+TxHxWx3 plus fps), audio (float32 CxN plus sample rate) and a mesh (float32 Vx3 vertices,
+int32/int64 Fx3 triangle faces: a 3D engine's output). ltx2 makes video and audio in one call,
+and both belong to one golden, so tracks live side by side in one object.
 
 Files: image -> ``output.png``; video -> ``output.npz`` (``frames``, ``fps``); audio ->
-``audio.npz`` (``samples``, ``sample_rate``). npz files are always read with
-``allow_pickle=False``.
+``audio.npz`` (``samples``, ``sample_rate``); mesh -> ``mesh.npz`` (``vertices``, ``faces``).
+npz files are always read with ``allow_pickle=False``.
 
 Frames still on the device that made them (a GPU run's image or video, a golden uploaded for
 judging) may ride along as :class:`DeviceFrames`: the metrics read them there instead of
@@ -26,20 +27,26 @@ import numpy as np
 
 from .errors import OutputError
 from .output_files import (  # noqa: F401  (OUTPUT_FILES, STAGES_FILE: stores and staging name them from here)
-    AUDIO_FILE, IMAGE_FILE, OUTPUT_FILES, STAGES_FILE, VIDEO_FILE, _npz_names, load_audio, load_image, load_stages,
-    load_video, write_npz)
+    AUDIO_FILE, IMAGE_FILE, MESH_FILE, OUTPUT_FILES, STAGES_FILE, VIDEO_FILE, _npz_names, check_mesh, load_audio,
+    load_image, load_mesh, load_stages, load_video, write_npz)
+
+TRACKS = ("image", "video", "audio", "mesh")
 
 
 @dataclass
 class Output:
     """One run's result. ``nonfinite`` counts NaN/Inf values seen before quantisation to
-    uint8 (which would otherwise hide them): any non-zero count fails the case."""
+    uint8 (which would otherwise hide them): any non-zero count fails the case. A mesh's
+    vertices are not quantised, so their NaN/Inf are counted here, when the output is made
+    (never fewer than the caller's count): a NaN vertex fails whoever built the output."""
 
     image: np.ndarray | None = None
     video: np.ndarray | None = None
     fps: float | None = None
     audio: np.ndarray | None = None
     sample_rate: int | None = None
+    vertices: np.ndarray | None = None  # mesh: float32 (V, 3)
+    faces: np.ndarray | None = None  # mesh: int32/int64 (F, 3) indices into vertices
     nonfinite: int = 0
     # Intermediate tensors between the pipeline's stages (judged apart from the tracks, so that
     # a verdict can name the first stage that diverged). Not part of ``kind``.
@@ -76,8 +83,14 @@ class Output:
         return getattr(self.on_device, track) if self.on_device is not None else None
 
     def __post_init__(self) -> None:
-        if self.image is None and self.video is None and self.audio is None:
-            raise OutputError("an Output needs at least one of image, video or audio")
+        if self.image is None and self.video is None and self.audio is None and self.vertices is None:
+            raise OutputError("an Output needs at least one of image, video, audio or mesh")
+        if (self.vertices is None) != (self.faces is None):
+            raise OutputError("a mesh output needs both vertices and faces")
+        if self.vertices is not None:
+            check_mesh(self.vertices, self.faces, where="mesh output")
+            bad = int(self.vertices.size - np.count_nonzero(np.isfinite(self.vertices)))
+            self.nonfinite = max(self.nonfinite, bad)
         if self.image is not None:
             _check_uint8(self.image, 3, "image", "HxWx3")
         if self.video is not None:
@@ -93,13 +106,15 @@ class Output:
 
     @property
     def kind(self) -> str:
-        """'image', 'video', 'audio' or a '+'-joined combination such as 'video+audio'."""
-        parts = [n for n in ("image", "video", "audio") if getattr(self, n) is not None]
+        """'image', 'video', 'audio', 'mesh' or a '+'-joined combination such as 'video+audio'."""
+        parts = [n for n in TRACKS if getattr(self, "vertices" if n == "mesh" else n) is not None]
         return "+".join(parts)
 
     def shapes(self) -> dict[str, list[int]]:
-        return {n: list(getattr(self, n).shape) for n in ("image", "video", "audio")
-                if getattr(self, n) is not None}
+        out = {n: list(getattr(self, n).shape) for n in ("image", "video", "audio") if getattr(self, n) is not None}
+        if self.vertices is not None and self.faces is not None:
+            out["vertices"], out["faces"] = list(self.vertices.shape), list(self.faces.shape)
+        return out
 
     def save(self, directory: Path) -> dict[str, str]:
         """Write the track files into ``directory``; returns {file name: sha256}."""
@@ -123,6 +138,8 @@ class Output:
             files[VIDEO_FILE] = write_npz(frames=self.video, fps=np.float64(self.fps))
         if self.audio is not None:
             files[AUDIO_FILE] = write_npz(samples=self.audio, sample_rate=np.int64(self.sample_rate))
+        if self.vertices is not None:
+            files[MESH_FILE] = write_npz(vertices=self.vertices, faces=self.faces)
         if self.stages:
             from safetensors.numpy import save
 
@@ -143,6 +160,9 @@ class Output:
         if (directory / AUDIO_FILE).exists():
             kw["audio"], kw["sample_rate"] = load_audio(directory / AUDIO_FILE)
             found = True
+        if (directory / MESH_FILE).exists():
+            kw["vertices"], kw["faces"] = load_mesh(directory / MESH_FILE)
+            found = True
         if not found:
             raise OutputError(f"{directory}: no output file ({', '.join(OUTPUT_FILES)})")
         if (directory / STAGES_FILE).exists():
@@ -151,7 +171,8 @@ class Output:
 
     @classmethod
     def from_file(cls, path: Path) -> Output:
-        """Read one output file by its suffix: .png image, .npz video (frames) or audio (samples)."""
+        """Read one output file by its suffix: .png image, .npz video (frames), audio (samples) or
+        mesh (vertices, faces)."""
         suffix = path.suffix.lower()
         if not path.is_file():
             raise OutputError(f"{path}: no such file")
@@ -165,7 +186,10 @@ class Output:
             if "samples" in names:
                 samples, rate = load_audio(path)
                 return cls(audio=samples, sample_rate=rate)
-            raise OutputError(f"{path}: npz holds neither 'frames' (video) nor 'samples' (audio)")
+            if "vertices" in names:
+                vertices, faces = load_mesh(path)
+                return cls(vertices=vertices, faces=faces)
+            raise OutputError(f"{path}: npz holds none of 'frames' (video), 'samples' (audio), 'vertices' (mesh)")
         raise OutputError(f"{path}: unsupported output file type {suffix!r} (.png or .npz)")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 # regress.models' schema of the suite file).
 from .case import CASE_ID_RE, SPEC_FIELDS, Case, PlatformRule  # noqa: F401
 from .errors import SuiteError
-from .metrics.catalog import LPIPS_NETS, LPIPS_PRECISIONS
+from .metrics.catalog import LPIPS_NETS, LPIPS_PRECISIONS, MESH_DEFAULTS, MESH_FALLBACK
 from .suite_fields import _TYPE_NAMES, _is, _parse_case, _parse_thresholds, _require_table, _type_name  # noqa: F401
 
 if sys.version_info >= (3, 11):
@@ -105,9 +105,9 @@ def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
 # on the machine that made the golden, a single pixel moved by 3/255 fails; against another
 # arch's golden (a stand-in), only a visible change does.
 STARTER_DEFAULTS: Mapping[str, float] = {"ssim": 0.9999, "psnr": 60.0, "max_abs": 2, "mean_abs": 0.05,
-                                         "audio_snr": 60.0}
+                                         "audio_snr": 60.0, **MESH_DEFAULTS}
 STARTER_FALLBACK: Mapping[str, float] = {"ssim": 0.98, "psnr": 30.0, "max_abs": 64, "mean_abs": 4.0,
-                                         "audio_snr": 20.0}
+                                         "audio_snr": 20.0, **MESH_FALLBACK}
 
 
 def implicit_suite(path: Path) -> Suite:

@@ -77,7 +77,9 @@ _UNITS = {"ssim": "structural similarity, higher is better", "psnr": "dB",
 def _table(values: Mapping[str, float]) -> str:
     rows = [f"{k} = {v!r}" for k, v in values.items()]
     width = max(map(len, rows))
-    return "\n".join(f"{row:<{width}}  # {_UNITS[k]}" for row, k in zip(rows, values, strict=True))
+    from ..metrics.catalog import METRICS
+
+    return "\n".join(f"{row:<{width}}  # {_UNITS.get(k) or METRICS[k].doc}" for row, k in zip(rows, values, strict=True))
 
 
 def _read_text(path: Path) -> str | None:

@@ -43,6 +43,14 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("audio_snr", True, -INF, INF, "dB", "audio: signal-to-noise ratio of current vs golden"),
     MetricSpec("audio_mel", False, 0.0, INF, "dB", "audio: log-mel spectral distance"),
     MetricSpec("audio_max_abs", False, 0.0, INF, "", "audio: largest absolute sample difference"),
+    MetricSpec("mesh_chamfer", False, 0.0, INF, "/diag", "mesh: symmetric Chamfer distance over the golden's "
+                                                      "bounding-box diagonal"),
+    MetricSpec("mesh_hausdorff", False, 0.0, INF, "/diag", "mesh: Hausdorff distance (largest nearest-point "
+                                                          "distance, both ways) over the golden's diagonal"),
+    MetricSpec("mesh_fscore", True, 0.0, 1.0, "", "mesh: F-score of points within 1% of the golden's diagonal"),
+    MetricSpec("mesh_normal", True, -1.0, 1.0, "", "mesh: normal consistency (mean signed cosine to the nearest "
+                                                  "point's normal, both ways)"),
+    MetricSpec("mesh_depth_ssim", True, -1.0, 1.0, "", "mesh: SSIM of depth renders from 6 fixed views (mean)"),
     MetricSpec("stage_cos", True, -1.0, 1.0, "", "stage checkpoints: cosine similarity of each intermediate "
                                                 "tensor (prompt embeddings, latents per step, decoder input)"),
     MetricSpec("stage_rel_l2", False, 0.0, INF, "", "stage checkpoints: relative L2 distance of each intermediate "
@@ -56,3 +64,13 @@ WORST_OF = {"ssim_worst": "ssim", "psnr_worst": "psnr", "lpips_worst": "lpips"}
 # LPIPS settings a suite may give in its [metrics] table (validated by the suite parser).
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 LPIPS_PRECISIONS = ("fp32", "tf32", "bf16")
+
+# Mesh thresholds a suite starts from (the default suite's, `regress init`'s). Exact regime: a
+# run on the golden's own machine reproduces the mesh bit for bit (0, 1), so the bounds only
+# leave room for float noise: a single vertex moved by half a percent of the object's size
+# fails on mesh_hausdorff. Fallback (a golden of another machine with no measured drift): a
+# visible change only. docs/metrics.md has the measurements behind both.
+MESH_DEFAULTS: dict[str, float] = {"mesh_chamfer": 1e-4, "mesh_hausdorff": 0.005, "mesh_fscore": 0.999,
+                                   "mesh_normal": 0.995, "mesh_depth_ssim": 0.999}
+MESH_FALLBACK: dict[str, float] = {"mesh_chamfer": 0.005, "mesh_hausdorff": 0.05, "mesh_fscore": 0.9,
+                                   "mesh_normal": 0.9, "mesh_depth_ssim": 0.95}

@@ -23,6 +23,9 @@ Metric names per track:
 * audio: ``audio_snr`` (``10*log10(sum(g^2) / sum((g - c)^2))`` in dB, ``inf`` when
   identical), ``audio_mel`` (log-mel spectral distance in dB) and ``audio_max_abs``; channel
   count, sample rate and duration must match. Defined in :mod:`regress.metrics.audio`.
+* mesh: ``mesh_chamfer``, ``mesh_hausdorff``, ``mesh_fscore``, ``mesh_normal`` and
+  ``mesh_depth_ssim``, normalised by the golden's bounding-box diagonal; a mesh with no faces is
+  a mismatch, NaN/Inf vertices make every mesh metric NaN. Defined in :mod:`regress.metrics.mesh`.
 
 Where the frames are judged: when both outputs hold a frame track on one CUDA device (a GPU
 run's output, its golden uploaded once), SSIM, the pixel statistics and LPIPS read it there
@@ -71,6 +74,8 @@ def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
         _compare_video(golden, current, result, device, lpips)
     if golden.audio is not None and current.audio is not None:
         _compare_audio(golden, current, result)
+    if golden.vertices is not None and current.vertices is not None:
+        _compare_mesh(golden, current, result)
     return result
 
 
@@ -178,6 +183,14 @@ def _compare_audio(golden: Output, current: Output, out: Comparison) -> None:
 
     assert golden.audio is not None and current.audio is not None
     values, reasons = compare_audio(golden.audio, golden.sample_rate, current.audio, current.sample_rate)
+    out.values.update(values)
+    out.mismatch.extend(reasons)
+
+
+def _compare_mesh(golden: Output, current: Output, out: Comparison) -> None:
+    from .mesh import compare_mesh
+
+    values, reasons = compare_mesh(golden.vertices, golden.faces, current.vertices, current.faces)
     out.values.update(values)
     out.mismatch.extend(reasons)
 

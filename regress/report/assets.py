@@ -6,6 +6,11 @@
   ``files`` points at the worst frame, the one a reader wants first.
 * audio: ``golden.wav`` / ``actual.wav`` (16-bit PCM, what every browser plays) and, in the
   returned ``media``, min/max waveform envelopes that the page draws as SVG without JS.
+* mesh: ``mesh_golden.png``, ``mesh_actual.png`` (grey shaded renders from the metrics' six fixed
+  views, both meshes in the golden's frame, so a moved or resized mesh shows) and
+  ``mesh_error.png`` (the current mesh coloured per vertex by its distance to the golden: grey
+  none, red half the largest, yellow the largest; ``media["mesh"]["error_peak"]`` gives that
+  largest distance over the golden's diagonal, for the page's scale line).
 
 The heat-map scales the largest difference of the case to full brightness (for video, the
 largest over all frames, so frames compare with each other): a 1/255 change is visible and
@@ -190,6 +195,61 @@ def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: 
                       "samples": int(ref.audio.shape[1]), "waveform": waves, "identical": same}
 
 
+def _mesh_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
+                 media: dict[str, Any]) -> None:
+    from ..metrics.mesh import vertex_errors
+    from ..metrics.mesh_render import VIEWS, Frame, grid, render_views, shaded
+
+    ref = golden if golden is not None and golden.vertices is not None else actual
+    finite = ref.vertices[np.isfinite(ref.vertices).all(axis=1)]
+    frame = Frame.of(finite) if len(finite) else Frame(centre=np.zeros(3), radius=1.0)
+    same = (golden is not None and actual is not None and golden.vertices is not None and actual.vertices is not None
+            and identical(golden.vertices, actual.vertices) and golden.faces.shape == actual.faces.shape
+            and bool(np.array_equal(golden.faces, actual.faces)))
+    counts: dict[str, dict[str, int]] = {"vertices": {}, "faces": {}}
+    renders: dict[str, np.ndarray] = {}
+    for label, out in (("golden", golden), ("actual", actual)):
+        if out is None or out.vertices is None:
+            continue
+        counts["vertices"][label], counts["faces"][label] = len(out.vertices), len(out.faces)
+        _, ids = render_views(out.vertices, out.faces, frame)
+        renders[label] = ids
+        if label == "actual" and same:
+            continue
+        grey = shaded(out.vertices, out.faces, ids)
+        _save_png(report_dir / rel / f"mesh_{label}.png", grid(_grey_rgb(grey)))
+        files[f"mesh_{label}"] = (rel / f"mesh_{label}.png").as_posix()
+    if same:
+        files["mesh_actual"] = files["mesh_golden"]
+    peak = None
+    if not same and "golden" in renders and "actual" in renders and len(golden.faces) and len(actual.faces):
+        err = vertex_errors(golden.vertices, golden.faces, actual.vertices, actual.faces)
+        finite_err = err[np.isfinite(err)]
+        peak = float(finite_err.max()) if finite_err.size else None
+        face_err = np.nan_to_num(err, nan=np.inf)[actual.faces].mean(axis=1)
+        x = np.clip(face_err / peak, 0.0, 1.0) if peak else np.where(np.isfinite(face_err), 0.0, 1.0)
+        ids = renders["actual"]
+        grey = shaded(actual.vertices, actual.faces, ids)
+        rgb = _grey_rgb(grey).astype(np.float32) / 255.0
+        m = ids >= 0
+        t = x[ids[m]]
+        g = rgb[m][:, 0]
+        rgb[m] = np.stack([g + (1 - g) * np.minimum(1.0, 2 * t), g * (1 - np.minimum(1.0, 2 * t)) + np.maximum(0.0, 2 * t - 1),
+                           g * (1 - t)], axis=-1)
+        _save_png(report_dir / rel / "mesh_error.png", grid(np.rint(rgb * 255).astype(np.uint8)))
+        files["mesh_error"] = (rel / "mesh_error.png").as_posix()
+    side = int(renders[next(iter(renders))].shape[1]) if renders else 0
+    columns = 3
+    media["mesh"] = {"height": side * -(-len(VIEWS) // columns), "width": side * columns, "views": len(VIEWS),
+                     "vertices": counts["vertices"], "faces": counts["faces"], "identical": same,
+                     "error_peak": peak}
+
+
+def _grey_rgb(grey: np.ndarray) -> np.ndarray:
+    """(V, H, W) floats in [0, 1] -> (V, H, W, 3) uint8."""
+    return np.repeat(np.rint(np.clip(grey, 0.0, 1.0) * 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
 @dataclass(frozen=True)
 class CaseMedia:
     """What :func:`write_case_assets` wrote for one case: ``files`` (report-relative paths of
@@ -216,4 +276,6 @@ def write_case_assets(report_dir: Path, verdict: Verdict, actual: Output | None,
         _video_assets(report_dir, rel, gv, av, fps, verdict.worst_frame, files, media)
     if getattr(golden, "audio", None) is not None or getattr(actual, "audio", None) is not None:
         _audio_assets(report_dir, rel, golden, actual, files, media)
+    if getattr(golden, "vertices", None) is not None or getattr(actual, "vertices", None) is not None:
+        _mesh_assets(report_dir, rel, golden, actual, files, media)
     return CaseMedia(files, media)

@@ -126,6 +126,7 @@ def _case(c: Mapping[str, Any]) -> dict[str, Any]:
         "image": _image(files, media.get("image") or {}) if files.get("golden") or files.get("actual") else None,
         "audio": (_audio(files, media.get("audio") or {})
                   if "audio" in media or files.get("audio_golden") or files.get("audio_actual") else None),
+        "mesh": _mesh(files, media["mesh"]) if "mesh" in media else None,
         "stages": _stages(c.get("stages") or []), "metrics": _metrics(c.get("metrics") or {}),
         "precision": _precision(c.get("precision") or {}), "perf": _perf(c.get("perf") or {}),
     }
@@ -179,6 +180,19 @@ def _video(c: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
                     "diff (heat-map, scaled to the case's largest difference)", extra)
     view.update(fps=info.get("fps") or "", per_frame=json.dumps(per_frame), n=n, start=start, worst=worst,
                 spark=sparkline(per_frame.get("ssim") or [], worst))
+    return view
+
+
+def _mesh(files: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
+    """golden / current renders and the per-vertex error colouring, side by side."""
+    src = {k: files[f"mesh_{f}"] for k, f in (("golden", "golden"), ("actual", "actual"), ("diff", "error"))
+           if files.get(f"mesh_{f}")}
+    peak = as_float(info.get("error_peak"))
+    view = _figures(src, {**info, "diff_peak": None}, "no vertex moved", "per-vertex error (grey none, yellow the "
+                    "largest" + (f": {peak:.3g} of the golden's diagonal)" if peak is not None else ")"))
+    n, f = info.get("vertices") or {}, info.get("faces") or {}
+    view["note"] = (f"{info.get('views')} fixed views, both meshes in the golden's frame; "
+                    + ", ".join(f"{k} {n[k]} vertices / {f.get(k)} faces" for k in ("golden", "actual") if k in n))
     return view
 
 

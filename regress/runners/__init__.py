@@ -29,6 +29,7 @@ BUILTIN: dict[str, str] = {
     "sd": "regress.runners.sd:RUNNER",
     "stable-audio": "regress.runners.stable_audio:RUNNER",
     "mova": "regress.runners.mova:RUNNER",
+    "shape3d": "regress.runners.shape3d:RUNNER",
 }
 
 _registered: dict[str, Any] = {}

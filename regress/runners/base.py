@@ -72,7 +72,7 @@ class Runner(Protocol):
     """
 
     name: str
-    output_kind: str  # 'image', 'video', 'audio' or 'video+audio'
+    output_kind: str  # 'image', 'video', 'audio', 'video+audio' or 'mesh'
     default_precision: Mapping[str, str]
 
     def build(self, case: Case, precision: Mapping[str, str], device: str) -> Any: ...
