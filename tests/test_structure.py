@@ -22,9 +22,6 @@ from test_import_cycles import PACKAGE, _imports, _modules
 
 MAX_LINES = 300
 MARKER = "One file because"
-# Over the limit on this branch and split by another branch of issue 25 (the judging boundary):
-# listed by name so that the entry must go when that split lands (see the second test).
-PENDING = {"regress/drift.py"}
 
 
 def _oversized() -> dict[str, int]:
@@ -38,12 +35,8 @@ def _oversized() -> dict[str, int]:
 
 
 def test_no_module_is_over_300_lines_unless_its_docstring_says_why() -> None:
-    over = {k: v for k, v in _oversized().items() if k not in PENDING}
+    over = _oversized()
     assert over == {}, f"split these along their seams, or say '{MARKER} ...' in the docstring: {over}"
-
-
-def test_pending_splits_are_still_pending() -> None:
-    assert PENDING <= set(_oversized()), "a pending module is split now: take it out of PENDING"
 
 
 def test_the_one_kernel_file_says_why() -> None:
