@@ -109,20 +109,22 @@ def baseline_label(directory: Path) -> tuple[str, str | None]:
     return f"the run recorded in {directory}", None
 
 
-def record_and_judge(session: Any, verdict: Verdict, subject: Subject, case: Case | Mapping[str, float]) -> None:
+def record_and_judge(session: Any, judged: Verdict, subject: Subject, case: Any) -> Verdict:
     """The session's A/B step: ``--golden-record`` keeps this run; ``--golden-baseline`` judges
     it against the recorded one too, and a failure there fails the case, naming the baseline.
-    The verdict against the pinned golden is kept; this judgement is attached beside it."""
+    The verdict against the pinned golden is kept; this judgement is attached beside it, in the
+    returned record (``judged`` itself is not changed)."""
     from .provenance import meta_maker
     from .verdict import ERROR, FAILED, PASSED
 
     o, platform = session.options, session.platform
+    verdict = judged.derived()
     try:
         if o.record_dir is not None:
             record(o.record_dir, case_id=subject.id, platform=platform, output=subject.output,
                    make_meta=meta_maker(session, subject, case))
         if o.baseline_dir is None:
-            return
+            return verdict
         label, revision = baseline_label(o.baseline_dir)
         base = load_baseline(o.baseline_dir, subject.id, platform)
         if base is None:
@@ -132,15 +134,16 @@ def record_and_judge(session: Any, verdict: Verdict, subject: Subject, case: Cas
                                    "compares two runs on one machine (record the base on this runner)")
             verdict.ab = {"against": label, "revision": revision, "status": "missing", "moved": None}
             verdict.warnings.append(f"A/B: {label} has no run of this case on {platform} (a new case?)")
-            return
+            return verdict
         other = judge_baseline(subject, case, baseline=base, suite=session.suite, platform=platform,
                                device=session.device, identity=session.identity, label=label)
     except RegressError as exc:
         verdict.reasons.append(f"A/B: {exc}")
         verdict.status = ERROR
-        return
+        return verdict
     verdict.ab = ab_record(other, label=label, revision=revision)
     if other.failed:
         verdict.reasons.append(f"against {label}: " + "; ".join(other.reasons))
         if verdict.status == PASSED:
             verdict.status = FAILED
+    return verdict

@@ -126,16 +126,17 @@ def refuse_dirty(directory: Any) -> None:
                            + "); commit or stash them first")
 
 
-def judge_reference(session: Any, verdict: Any, subject: Any, case: Any, golden: Golden) -> None:
+def judge_reference(session: Any, judged: Any, subject: Any, case: Any, golden: Golden) -> Any:
     """The session's reference step, for a case judged in the drift regime: with a reference of
     this identity, judge the run exactly against it too (a failure there fails the case, named
     first); without one, under ``adopt``, keep a pass for adoption (never one that leaned on
-    ``[fallback]`` guesses)."""
+    ``[fallback]`` guesses). Returns the case's record: ``judged`` itself is not changed."""
     import dataclasses
 
     from .ab import ab_record, judge_baseline
     from .verdict import ERROR, FAILED, PASSED
 
+    verdict = judged.derived()
     try:
         found = find(session.store, subject.id, golden, session.identity.digest)
         if isinstance(found, Reference):
@@ -146,14 +147,14 @@ def judge_reference(session: Any, verdict: Any, subject: Any, case: Any, golden:
     except RegressError as exc:
         verdict.reasons.append(f"reference: {exc}")
         verdict.status = ERROR
-        return
+        return verdict
     if not isinstance(found, Reference):
         if found == RETIRED:
             verdict.warnings.append("this machine's reference was retired (the reviewed golden was refreshed since "
                                     "it was adopted): `regress adopt` adopts it again")
         if session.options.adopt and verdict.status == PASSED and not verdict.numerics.get("unmeasured"):
             session.adoptable.append((subject, case, golden))
-        return
+        return verdict
     verdict.reference = ab_record(other, label=found.label(), revision=found.adopted.get("golden_revision"))
     verdict.numerics["line"] = (f"numerics: exact against {found.label()} (outputs, stages, memory gated); "
                                 f"against the reviewed golden {golden.platform}: {verdict.numerics['line']}")
@@ -161,6 +162,7 @@ def judge_reference(session: Any, verdict: Any, subject: Any, case: Any, golden:
         verdict.reasons.insert(0, f"against {found.label()}: " + "; ".join(other.reasons))
         if verdict.status == PASSED:
             verdict.status = FAILED
+    return verdict
 
 
 def publish(session: Any) -> tuple[list[str], str | None]:

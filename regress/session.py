@@ -8,6 +8,7 @@ case's records in :mod:`regress.case_run` and the results document in :mod:`regr
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -101,9 +102,8 @@ class GoldenSession(RunContext):
             golden = self._prefetch(case.id)
             self.media.release()  # the previous case's media are written while this one runs
             result = self.run(case)
-            run = self._judge(Subject.of_run(case, result), case, result, t0, golden)
-            run.verdict.warnings += [pin_warning] if pin_warning else []  # a Hub model on a branch
-            return run
+            return self._judge(Subject.of_run(case, result), case, result, t0, golden,  # a Hub model on a branch:
+                               notes=(pin_warning,) if pin_warning else ())  # warned outside --golden-strict
 
         try:
             return self._captured(Attempt(case.id, case.model, t0), run_and_judge)
@@ -161,25 +161,23 @@ class GoldenSession(RunContext):
 
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
               prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
-        """Judge a suite case's run against its golden, and stage it if asked to.
-        ``prefetched``: the golden being read already (:meth:`_prefetch`). Never raises for
-        what judging raises (see :meth:`_captured`)."""
+        """Judge a suite case's run against its golden, and stage it if asked to. ``prefetched``: the
+        golden being read already (:meth:`_prefetch`). Never raises (see :meth:`_captured`)."""
         t0 = time.perf_counter() if started is None else started
         return self._captured(Attempt(case.id, case.model, t0, result=result),
                               lambda: self._judge(Subject.of_run(case, result), case, result, t0, prefetched))
 
     def judge_output(self, *, case_id: str, output: Output, thresholds: Mapping[str, float] | None = None,
                      fingerprint: Mapping[str, str] | None = None, create_with: str | None = None) -> CaseRun:
-        """Judge an output a hand-written test made (the ``golden`` fixture) against the golden
-        filed under ``case_id``, as a suite case is judged (and staged); ``thresholds`` layer on
-        the suite's; ``create_with``: the command that makes it when it is missing."""
+        """Judge a hand-written test's output (the ``golden`` fixture) as a suite case, against the golden
+        under ``case_id``; ``thresholds`` layer on the suite's; ``create_with`` makes a missing one."""
         subject = Subject(id=case_id, output=output, fingerprint=dict(fingerprint or {}), create_with=create_with)
         attempt = Attempt(case_id, None, time.perf_counter(), kind=getattr(output, "kind", None))
         own = OwnThresholds(dict(thresholds or {}))
         return self._captured(attempt, lambda: self._judge(subject, own, None, None, None))
 
-    def _judge(self, subject: Subject, case: Owned, result: RunResult | None,
-               started: float | None, prefetched: Future[tuple[Any, str, Output | None]] | None) -> CaseRun:
+    def _judge(self, subject: Subject, case: Owned, result: RunResult | None, started: float | None,
+               prefetched: Future[tuple[Any, str, Output | None]] | None, *, notes: tuple[str, ...] = ()) -> CaseRun:
         t0 = time.perf_counter() if started is None else started
         if self._attempt is not None:
             self._attempt.result, self._attempt.kind = result, subject.output.kind
@@ -195,7 +193,8 @@ class GoldenSession(RunContext):
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)
-            verdict.duration_s = time.perf_counter() - t0
+            verdict.duration_s = time.perf_counter() - t0  # made here, not judged: nothing final yet
+            verdict.warnings += list(notes)
             return self._record(CaseRun(verdict, result, None))
         finally:  # judged: no device memory goes on to the report, staging or the media writer
             for judged in (subject.output, golden_output):
@@ -208,7 +207,7 @@ class GoldenSession(RunContext):
             from .references import judge_reference
 
             self._at("judging against the machine's reference")
-            judge_reference(self, verdict, subject, case, evidence.golden)
+            verdict = judge_reference(self, verdict, subject, case, evidence.golden)
         o = self.options
         self._at("staging the golden")
         update = stage_update(verdict, subject, evidence.golden, platform=platform,
@@ -221,8 +220,9 @@ class GoldenSession(RunContext):
             from .ab import record_and_judge
 
             self._at("the A/B record")
-            record_and_judge(self, verdict, subject, case)
-        verdict.duration_s = time.perf_counter() - t0
+            verdict = record_and_judge(self, verdict, subject, case)
+        verdict = dataclasses.replace(verdict, duration_s=time.perf_counter() - t0,
+                                      warnings=[*verdict.warnings, *notes])
         self._at("recording the verdict")
         return self._record(CaseRun(verdict, result, golden_output, subject.output, update=update))
 

@@ -80,6 +80,14 @@ class Verdict:
     ab: dict[str, Any] = field(default_factory=dict)  # --golden-baseline: regress.ab.ab_record()
     reference: dict[str, Any] = field(default_factory=dict)  # judged against this identity's reference (regress.references)
 
+    def derived(self) -> Verdict:
+        """A new record from this one, for a step after the judgement (a reference, an A/B,
+        the run's duration): the judged verdict itself is final and is never changed."""
+        import dataclasses
+
+        return dataclasses.replace(self, reasons=list(self.reasons), warnings=list(self.warnings),
+                                   numerics=dict(self.numerics))
+
     @property
     def failed(self) -> bool:
         return is_failure(self.status, self.reasons)
