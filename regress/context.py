@@ -20,7 +20,8 @@ class RunContext:
     refresh, calibrate, API), and what they resolve to."""
 
     def __init__(self, suite: Suite, options: Options, *, store: Store | None = None) -> None:
-        self.suite = suite
+        # --golden-compile: every case runs as its compiled variant (its own id and goldens)
+        self.suite = suite.compiled(options.compile) if options.compile else suite
         self.options = options
         check_mode(options.update)
         if options.platform is not None:

@@ -15,7 +15,11 @@ that runs the selected cases ``repeats`` times and writes the outputs:
   (AVX512_CORE_FP16, AVX512_CORE_BF16, AVX512_CORE), ATen + oneDNN at AVX2, and ATen's
   scalar path (``ATEN_CPU_CAPABILITY=default``, with oneDNN at AVX2 where the CPU has it);
 * CUDA: the default; ``cudnn.benchmark`` on; TF32 flipped; each SDPA backend alone
-  (flash, memory-efficient, cuDNN, math), through ``REGRESS_KERNELS``.
+  (flash, memory-efficient, cuDNN, math), through ``REGRESS_KERNELS``;
+* with ``compile`` (``calibrate --drift --compile[=MODE]``), on any device: the default path with
+  the cases' denoisers under ``torch.compile`` (``REGRESS_COMPILE``): compiled kernels are a legal
+  path of an engine that compiles, and a compiled case without goldens of its own is judged
+  against the eager golden with these bounds (:mod:`regress.compiled`).
 
 The *spread* of a metric is its worst value over every pair among the variants' outputs
 and the case's stored goldens of the same backend (a golden from another machine is one
@@ -42,8 +46,8 @@ from typing import Any
 from . import __version__
 from .bounds import (CALIBRATED, derive_thresholds, finite_bounds, json_floats, one_code_change, stage_quantum,
                      stage_values, worst_values)
-from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_DRIFT_TIMEOUT,
-                  REGRESS_KERNELS)
+from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_COMPILE,
+                  REGRESS_DRIFT_TIMEOUT, REGRESS_KERNELS)
 from .errors import RegressError
 from .outputs import Output
 from .stores import StagedGolden
@@ -52,7 +56,8 @@ DRIFT_SCHEMA = 1
 MARGIN = 2.0
 RULE = ("bound distance = max(2 x worst distance between any two legal kernel paths or stored goldens of the "
         "same backend, distance of one value moved by one code); distances as in noise_floor.rule")
-_CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS)
+_CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS,
+            REGRESS_COMPILE)
 
 
 class DriftError(RegressError):
@@ -65,8 +70,17 @@ class Variant:
     env: dict[str, str]
 
 
-def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None) -> list[Variant]:
-    """The legal kernel paths this machine can take for ``device`` (see the module docstring)."""
+def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None,
+             compile: str | None = None) -> list[Variant]:
+    """The legal kernel paths this machine can take for ``device`` (see the module docstring);
+    ``compile``: one more, the default path under ``torch.compile`` in that mode."""
+    paths = _kernel_paths(device, flags=flags, threads=threads)
+    if compile is not None:
+        paths.append(Variant(f"torch.compile {compile}", {REGRESS_COMPILE: compile}))
+    return paths
+
+
+def _kernel_paths(device: str, *, flags: frozenset[str] | None, threads: int | None) -> list[Variant]:
     if device.startswith("cuda"):
         return [Variant("default", {}), Variant("cudnn.benchmark on", {REGRESS_KERNELS: "cudnn_benchmark=on"}),
                 Variant("tf32 on", {REGRESS_KERNELS: "tf32=on"}), Variant("tf32 off", {REGRESS_KERNELS: "tf32=off"})] + \
@@ -126,11 +140,12 @@ def worker_main(argv: list[str]) -> int:
     suite = load_suite(suite_path)
     session = GoldenSession(suite, Options(device=None if device == "auto" else device))
     doc: dict[str, Any] = {"platform": session.platform, "cases": {}}
+    mode = os.environ.get(REGRESS_COMPILE) or None  # the compiled variant: the same case, compiled
     for case in (suite.case(i) for i in ids):
         runs = []
         try:
             for r in range(int(repeats)):
-                result = session.run(case)
+                result = session.run(case if mode is None else case.compiled(mode))
                 d = Path(out_dir) / case.id / str(r)
                 d.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()
@@ -207,7 +222,8 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 # ---------------------------------------------------------------------- the measurement
 
 def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
-            progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], list[StagedGolden]]:
+            progress: Callable[[str], None] | None = None, compile: str | None = None,
+            ) -> tuple[list[CaseDrift], list[StagedGolden]]:
     """Run every variant, compare everything pairwise, and re-stage the goldens of the same
     backend with their ``drift`` record (not yet published)."""
     from .metrics.compare import compare_outputs
@@ -219,7 +235,11 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
         raise DriftError("--repeats must be at least 2 (bimodal outcomes need repeats to be seen)")
     device = session.device
     backend = parse_key(session.platform)[0]
-    chosen = variants(device)
+    if any(c.compile is not None for c in cases):
+        raise DriftError("calibrate --drift measures eager cases (a compiled case's goldens are its own; "
+                         "--compile adds the compiled path to the eager case's bounds)",
+                         case=next(c.id for c in cases if c.compile is not None))
+    chosen = variants(device, compile=compile)
     if only:
         chosen = [v for v in chosen if v.label in only] or chosen
     ids = [c.id for c in cases]
@@ -319,9 +339,10 @@ def measure(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str]
 
 
 def calibrate_drift(session: Any, cases: list[Any], *, repeats: int = 2, only: list[str] | None = None,
-                    progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], str | None]:
+                    progress: Callable[[str], None] | None = None, compile: str | None = None,
+                    ) -> tuple[list[CaseDrift], str | None]:
     """Measure, then publish every re-staged golden as one change (all or nothing)."""
-    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress)
+    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress, compile=compile)
     ids = ", ".join(c.id for c in cases)
     revision = session.store.publish(staged, message=f"regress: drift bounds for {ids}")
     return drifts, revision

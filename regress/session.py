@@ -188,10 +188,15 @@ class GoldenSession(RunContext):
         try:
             self._at("reading the golden")
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
+            path = None
+            if loaded[0] is None and isinstance(case, Case) and case.compile is not None:
+                from .compiled import eager_golden  # a compiled case without goldens of its own
+
+                loaded, subject, path = eager_golden(self, case, subject, loaded)
             self._at("computing the metrics")
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
-                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device)
+                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device, path=path)
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)
