@@ -66,7 +66,7 @@ class Case:
     precision: Mapping[str, str] = field(default_factory=dict)
     # A torch.compile mode ("default", "max-autotune", ...): the denoiser runs compiled. Part of
     # the spec (compiled kernels compute other bits): a compiled case has goldens of its own.
-    compile: str | None = None
+    compile: str | None = field(default=None, metadata={"schema": {"enum": [*COMPILE_MODES, None]}})
     thresholds: Mapping[str, float] = field(default_factory=dict, metadata=_JUDGE)
     marks: tuple[str, ...] = field(default=(), metadata=_JUDGE)
     xfail: tuple[PlatformRule, ...] = field(default=(), metadata=_JUDGE)

@@ -23,12 +23,15 @@ from .evidence import load_golden
 from .suite import Case
 
 
-def eager_golden(session: Any, case: Case, subject: Any, loaded: tuple[Any, str, Any]) -> tuple[Any, Any, str | None]:
+def eager_golden(session: Any, case: Any, subject: Any, loaded: tuple[Any, str, Any]) -> tuple[Any, Any, str | None]:
     """(what to judge against, the subject to judge, the legal path judged across) for a
     compiled ``case`` whose own golden is missing (``loaded``): the eager twin's golden, the
     subject with the twin's spec hash (the inputs are the twin's: no "spec changed" warning),
-    and a path line; or everything unchanged where there is no twin golden to judge against."""
+    and a path line; everything unchanged otherwise (an eager case, a golden of its own, a
+    test's output, no twin golden to judge against)."""
     o = session.options
+    if loaded[0] is not None or not isinstance(case, Case) or case.compile is None:
+        return loaded, subject, None
     twin = session.suite.eager_twin(case)
     if twin is None or o.update != "none" or o.adopt:
         return loaded, subject, None

@@ -29,6 +29,13 @@ class RunContext:
         self._store = store
         self._platform_info: Any = None
 
+    def eager_golden(self, case: Any, subject: Any, loaded: tuple[Any, str, Any]) -> tuple[Any, Any, str | None]:
+        """What a case is judged against: ``loaded``, or for a compiled case without goldens of
+        its own, its eager twin's golden in the drift regime (:func:`regress.compiled.eager_golden`)."""
+        from .compiled import eager_golden
+
+        return eager_golden(self, case, subject, loaded)
+
     @property
     def store(self) -> Store:
         if self._store is None:

@@ -188,11 +188,7 @@ class GoldenSession(RunContext):
         try:
             self._at("reading the golden")
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
-            path = None
-            if loaded[0] is None and isinstance(case, Case) and case.compile is not None:
-                from .compiled import eager_golden  # a compiled case without goldens of its own
-
-                loaded, subject, path = eager_golden(self, case, subject, loaded)
+            loaded, subject, path = self.eager_golden(case, subject, loaded)  # (a compiled case without its own)
             self._at("computing the metrics")
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,

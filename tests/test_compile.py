@@ -115,17 +115,17 @@ def test_the_eager_twin_is_the_case_of_the_same_inputs(tmp_path: Path) -> None:
     assert suite.eager_twin(declared).id == "sd"
 
 
-@pytest.mark.parametrize("line, field", [
-    ('compile = "fast"', "compile"),
-    ("compile = true", "compile"),
-    ('xfail = [{ platform = "rocm-*", reason = "r", compiled = "yes" }]', "xfail[0].compiled"),
+@pytest.mark.parametrize("line, field, says", [
+    ('compile = "fast"', "compile", "max-autotune"),  # the modes it takes
+    ("compile = true", "compile", "must be a string"),
+    ('xfail = [{ platform = "rocm-*", reason = "r", compiled = "yes" }]', "xfail[0].compiled", "true or false"),
 ])
-def test_a_bad_compile_value_is_one_line(tmp_path: Path, line: str, field: str) -> None:
+def test_a_bad_compile_value_is_one_line(tmp_path: Path, line: str, field: str, says: str) -> None:
     suite = _project(tmp_path, SUITE.replace('id = "sd"', f'id = "sd"\n{line}'))
     with pytest.raises(SuiteError) as exc:
         load_suite(suite)
     msg = str(exc.value)
-    assert "\n" not in msg and "sd" in msg and field in msg, msg
+    assert "\n" not in msg and "sd" in msg and field in msg and says in msg, msg
 
 
 def test_a_compiled_xfail_rule_excuses_only_compiled_runs() -> None:
@@ -171,7 +171,8 @@ def test_golden_compile_refuses_an_unknown_mode(pytester: pytest.Pytester, tmp_p
     suite = _project(tmp_path)
     r = pytester.runpytest_inprocess(str(suite), f"--golden-suite={suite}", "-p", "no:cacheprovider",
                                      "--golden-compile=fast")
-    assert r.ret != 0 and "--golden-compile" in r.stderr.str() and "fast" in r.stderr.str()
+    err = r.stderr.str()
+    assert r.ret != 0 and "--golden-compile" in err and "invalid choice: 'fast'" in err and "max-autotune" in err, err
 
 
 # ------------------------------------------------------------------ compiled runs (aot_eager)

@@ -22,6 +22,7 @@ call: each compiled component is wrapped so that whatever its compiled call rais
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from collections.abc import Iterable
@@ -86,7 +87,7 @@ def first_error_line(exc: BaseException) -> str:
                 if quote in ("'", '"') and cause.endswith(quote + ")"):  # dynamo quotes it: got RuntimeError("...")
                     cause = cause[:-2]
                 return _clip(cause)
-    for x, text in zip(reversed(chain), reversed(texts)):
+    for x, text in zip(reversed(chain), reversed(texts), strict=True):
         lines = text.splitlines()
         first = next((ln for ln in lines if not _BOILERPLATE.match(ln)), None)
         if first is None:
@@ -106,7 +107,9 @@ def compile_components(pipe: Any, *, mode: str, names: Iterable[str] = DENOISERS
                        ) -> tuple[str, ...]:
     """Compile each ``nn.Module`` component of ``pipe`` among ``names`` in place
     (``module.compile``: the pipeline keeps the same objects, so the precision fingerprint and
-    the stage wrappers see them as before), after its dtype and device are set. Returns the
+    the stage wrappers see them as before), after its dtype and device are set; a dotted name
+    reaches a submodule (``audio_vae.decoder``: a VAE is called through ``.decode()``, which a
+    module's compile does not cover). Returns the
     components compiled; none found is an error (a compiled case that compiles nothing would
     be an eager run filed as compiled)."""
     import torch
@@ -117,7 +120,10 @@ def compile_components(pipe: Any, *, mode: str, names: Iterable[str] = DENOISERS
     backend = compile_backend()
     done = []
     for name in names:
-        module = getattr(pipe, name, None)
+        try:  # a dotted name reaches a submodule: "audio_vae.decoder" (the VAE is called by .decode())
+            module = operator.attrgetter(name)(pipe)
+        except AttributeError:
+            module = None
         if not isinstance(module, torch.nn.Module):
             continue
         kw = {"backend": backend} if backend != "inductor" else {"backend": backend, "mode": mode}
