@@ -12,18 +12,23 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# torch.compile's modes: a case's ``compile`` and ``--golden-compile=MODE`` take one of these.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
 class PlatformRule:
-    """A per-platform ``xfail`` or ``skip`` entry of a case: glob + reason."""
+    """A per-platform ``xfail`` or ``skip`` entry of a case: glob + reason. ``compiled``: the
+    rule applies only where the case runs under ``torch.compile`` (a platform's known compile
+    failure must not excuse its eager run)."""
 
     platform: str
     reason: str
+    compiled: bool = False
 
     def matches(self, key: str) -> bool:
         return fnmatch.fnmatchcase(key, self.platform)
@@ -59,6 +64,9 @@ class Case:
     max_sequence_length: int | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     precision: Mapping[str, str] = field(default_factory=dict)
+    # A torch.compile mode ("default", "max-autotune", ...): the denoiser runs compiled. Part of
+    # the spec (compiled kernels compute other bits): a compiled case has goldens of its own.
+    compile: str | None = field(default=None, metadata={"schema": {"enum": [*COMPILE_MODES, None]}})
     thresholds: Mapping[str, float] = field(default_factory=dict, metadata=_JUDGE)
     marks: tuple[str, ...] = field(default=(), metadata=_JUDGE)
     xfail: tuple[PlatformRule, ...] = field(default=(), metadata=_JUDGE)
@@ -75,8 +83,25 @@ class Case:
     def spec(self) -> dict[str, Any]:
         """What determines the output (not how it is judged): hashed into each golden's meta."""
         spec = {k: dict(v) if isinstance(v, Mapping) else v for k, v in ((k, getattr(self, k)) for k in SPEC_FIELDS)}
-        if spec.get("weights") is None:  # only when set: the hashes of existing goldens stay valid
-            spec.pop("weights", None)
+        for optional in ("weights", "compile"):  # only when set: the hashes of existing goldens stay valid
+            if spec.get(optional) is None:
+                spec.pop(optional, None)
+        return spec
+
+    def compiled(self, mode: str) -> Case:
+        """This case run under ``torch.compile`` (``--golden-compile``): same spec plus the mode,
+        filed under its own id (``<id>.compiled``, ``<id>.compiled-<mode>``) so that its goldens
+        never replace the eager ones it is also judged against. A case that declares its own
+        ``compile`` is left as it is."""
+        if self.compile is not None:
+            return self
+        suffix = ".compiled" if mode == "default" else f".compiled-{mode}"
+        return replace(self, id=self.id[:128 - len(suffix)] + suffix, compile=mode)
+
+    def eager_spec(self) -> dict[str, Any]:
+        """The spec of this case run eager (what its eager twin's golden was made from)."""
+        spec = self.spec()
+        spec.pop("compile", None)
         return spec
 
     def spec_hash(self) -> str:
@@ -85,12 +110,10 @@ class Case:
 
     def rule_for(self, platform: str) -> tuple[str, str] | None:
         """('skip' | 'xfail', reason) when a per-platform rule applies here."""
-        for r in self.skip:
-            if r.matches(platform):
-                return "skip", r.reason
-        for r in self.xfail:
-            if r.matches(platform):
-                return "xfail", r.reason
+        for kind, rules in (("skip", self.skip), ("xfail", self.xfail)):
+            for r in rules:
+                if r.matches(platform) and (self.compile is not None or not r.compiled):
+                    return kind, r.reason
         return None
 
 

@@ -20,13 +20,21 @@ class RunContext:
     refresh, calibrate, API), and what they resolve to."""
 
     def __init__(self, suite: Suite, options: Options, *, store: Store | None = None) -> None:
-        self.suite = suite
+        # --golden-compile: every case runs as its compiled variant (its own id and goldens)
+        self.suite = suite.compiled(options.compile) if options.compile else suite
         self.options = options
         check_mode(options.update)
         if options.platform is not None:
             require_key(options.platform)
         self._store = store
         self._platform_info: Any = None
+
+    def eager_golden(self, case: Any, subject: Any, loaded: tuple[Any, str, Any]) -> tuple[Any, Any, str | None]:
+        """What a case is judged against: ``loaded``, or for a compiled case without goldens of
+        its own, its eager twin's golden in the drift regime (:func:`regress.compiled.eager_golden`)."""
+        from .compiled import eager_golden
+
+        return eager_golden(self, case, subject, loaded)
 
     @property
     def store(self) -> Store:

@@ -15,7 +15,11 @@ that runs the selected cases ``repeats`` times and writes the outputs:
   (AVX512_CORE_FP16, AVX512_CORE_BF16, AVX512_CORE), ATen + oneDNN at AVX2, and ATen's
   scalar path (``ATEN_CPU_CAPABILITY=default``, with oneDNN at AVX2 where the CPU has it);
 * CUDA: the default; ``cudnn.benchmark`` on; TF32 flipped; each SDPA backend alone
-  (flash, memory-efficient, cuDNN, math), through ``REGRESS_KERNELS``.
+  (flash, memory-efficient, cuDNN, math), through ``REGRESS_KERNELS``;
+* with ``compile`` (``calibrate --drift --compile[=MODE]``), on any device: the default path with
+  the cases' denoisers under ``torch.compile`` (``REGRESS_COMPILE``): compiled kernels are a legal
+  path of an engine that compiles, and a compiled case without goldens of its own is judged
+  against the eager golden with these bounds (:mod:`regress.compiled`).
 
 The *spread* of a metric is its worst value over every pair among the variants' outputs
 and the case's stored goldens of the same backend (a golden from another machine is one
@@ -77,7 +81,8 @@ class CaseDrift:
 # ---------------------------------------------------------------------- the measurement
 
 def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
-            progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], list[StagedGolden]]:
+            progress: Callable[[str], None] | None = None, compile: str | None = None,
+            ) -> tuple[list[CaseDrift], list[StagedGolden]]:
     """Run every variant, compare everything pairwise, and re-stage the goldens of the same
     backend with their ``drift`` record (not yet published)."""
     from .metrics.compare import compare_outputs
@@ -89,7 +94,11 @@ def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only
         raise DriftError("--repeats must be at least 2 (bimodal outcomes need repeats to be seen)")
     device = session.device
     backend = parse_key(session.platform)[0]
-    chosen = variants(device)
+    if any(c.compile is not None for c in cases):
+        raise DriftError("calibrate --drift measures eager cases (a compiled case's goldens are its own; "
+                         "--compile adds the compiled path to the eager case's bounds)",
+                         case=next(c.id for c in cases if c.compile is not None))
+    chosen = variants(device, compile=compile)
     if only:
         chosen = [v for v in chosen if v.label in only] or chosen
     ids = [c.id for c in cases]
@@ -189,9 +198,10 @@ def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only
 
 
 def calibrate_drift(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
-                    progress: Callable[[str], None] | None = None) -> tuple[list[CaseDrift], str | None]:
+                    progress: Callable[[str], None] | None = None, compile: str | None = None,
+                    ) -> tuple[list[CaseDrift], str | None]:
     """Measure, then publish every re-staged golden as one change (all or nothing)."""
-    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress)
+    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress, compile=compile)
     ids = ", ".join(c.id for c in cases)
     revision = session.store.publish(staged, message=f"regress: drift bounds for {ids}")
     return drifts, revision

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_DRIFT_TIMEOUT,
-                  REGRESS_KERNELS)
+from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_COMPILE,
+                  REGRESS_DRIFT_TIMEOUT, REGRESS_KERNELS)
 from .errors import RegressError
 
-_CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS)
+_CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS,
+            REGRESS_COMPILE)
 
 
 class DriftError(RegressError):
@@ -35,8 +36,17 @@ class Variant:
     env: dict[str, str]
 
 
-def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None) -> list[Variant]:
-    """The legal kernel paths this machine can take for ``device`` (see the module docstring)."""
+def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None,
+             compile: str | None = None) -> list[Variant]:
+    """The legal kernel paths this machine can take for ``device`` (see :mod:`regress.drift`);
+    ``compile``: one more, the default path under ``torch.compile`` in that mode."""
+    paths = _kernel_paths(device, flags=flags, threads=threads)
+    if compile is not None:
+        paths.append(Variant(f"torch.compile {compile}", {REGRESS_COMPILE: compile}))
+    return paths
+
+
+def _kernel_paths(device: str, *, flags: frozenset[str] | None, threads: int | None) -> list[Variant]:
     if device.startswith("cuda"):
         return [Variant("default", {}), Variant("cudnn.benchmark on", {REGRESS_KERNELS: "cudnn_benchmark=on"}),
                 Variant("tf32 on", {REGRESS_KERNELS: "tf32=on"}), Variant("tf32 off", {REGRESS_KERNELS: "tf32=off"})] + \
@@ -75,11 +85,12 @@ def worker_main(argv: list[str]) -> int:
     suite = load_suite(suite_path)
     session = GoldenSession(suite, Options(device=None if device == "auto" else device))
     doc: dict[str, Any] = {"platform": session.platform, "cases": {}}
+    mode = os.environ.get(REGRESS_COMPILE) or None  # the compiled variant: the same case, compiled
     for case in (suite.case(i) for i in ids):
         runs = []
         try:
             for r in range(int(repeats)):
-                result = session.run(case)
+                result = session.run(case if mode is None else case.compiled(mode))
                 d = Path(out_dir) / case.id / str(r)
                 d.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()

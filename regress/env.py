@@ -18,6 +18,10 @@ REGRESS_HUB_BACKOFF = "REGRESS_HUB_BACKOFF"  # seconds before the 2nd try, doubl
 # Kernel-choosing settings applied when a run starts, e.g. "sdpa=math,tf32=on" (regress/kernels.py):
 # reproduce what another card or build computes; `regress calibrate --drift` runs its variants with it.
 REGRESS_KERNELS = "REGRESS_KERNELS"
+# Compiled runs (regress.runners.compiling): the torch.compile backend (default inductor; "aot_eager"
+# traces without generating code), and the mode of `calibrate --drift --compile`'s compiled variant.
+REGRESS_COMPILE_BACKEND = "REGRESS_COMPILE_BACKEND"
+REGRESS_COMPILE = "REGRESS_COMPILE"
 # `regress calibrate --drift`: seconds one kernel-path variant's subprocess may run (default 14400).
 REGRESS_DRIFT_TIMEOUT = "REGRESS_DRIFT_TIMEOUT"
 

@@ -29,13 +29,15 @@ def load_golden(store: Store, case_id: str, platform: str) -> Loaded:
 
 def gather(subject: Subject, loaded: Loaded, *, case: Owned,
            suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Identity],
-           exact: bool = False, on_device: GoldenOnDevice | None = None,
+           exact: bool = False, on_device: GoldenOnDevice | None = None, path: str | None = None,
            ) -> tuple[Evidence, dict[str, Threshold], Output | None]:
     """(evidence, thresholds, the golden's output) for ``subject`` against the golden
     :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity,
     asked for only when there is a golden. ``exact``: judge in the exact regime even where the
     kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
-    for an earlier judgement of the same case is kept (see regress.metrics.resident)."""
+    for an earlier judgement of the same case is kept (see regress.metrics.resident). ``path``:
+    the run took another legal path than the golden (a compiled run, an eager golden): judged in
+    the drift regime, saying so (:func:`regress.numerics.across_path`)."""
     from .lpips_policy import lpips_setup
     from .metrics.compare import compare_outputs
     from .metrics.stages import stage_evidence
@@ -52,6 +54,10 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
     recorded = golden.record.identity
     numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity(),
                                 same_key=golden.platform == platform, golden_platform=golden.platform)
+    if path is not None:
+        from .numerics import across_path
+
+        numerics = across_path(numerics, path)
     if exact and not numerics.exact:  # bisect --exact: what moved the output at all
         numerics = dataclasses.replace(numerics, regime="exact",
                                        notes=("judged exactly on request: the kernel probe differs",))

@@ -30,7 +30,7 @@ class SuiteFile(pytest.File):
             _ = session.store  # open and verify the pin now: a bad store is a collection error
         except RegressError as exc:
             raise self.CollectError(str(exc)) from None
-        for case in suite.cases:
+        for case in session.suite.cases:  # --golden-compile: the compiled variants
             item = GoldenItem.from_parent(self, name=f"{case.id}[{platform}]", case=case, golden_session=session)
             item.add_marker(pytest.mark.golden)
             for m in case.marks:

@@ -68,7 +68,8 @@ class Subject:
         return cls(id=case.id, output=result.output, fingerprint=result.fingerprint,
                    perf=PerfRecord.from_json(result.perf.to_json()),
                    versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
-                   model=case.model)
+                   model=case.model, create_with=None if case.compile is None else  # a compiled variant's id
+                   f"pytest -m golden --golden-compile={case.compile} --golden-update=missing -k {case.id}")
 
 
 @dataclass(frozen=True)

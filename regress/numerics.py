@@ -103,6 +103,9 @@ class Numerics:
     installed: tuple[str, ...] = ()  # 'name golden -> current' for kernel-choosing entries that differ
     golden_platform: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # A legal path that is not the machine's, judged across (a compiled run against an eager
+    # golden): what it is, in words. Set by :func:`across_path`.
+    path: str | None = None
 
     @property
     def exact(self) -> bool:
@@ -110,6 +113,11 @@ class Numerics:
 
     def describe(self) -> str:
         """One line: the regime, and what differs from the golden's machine."""
+        if self.path is not None:
+            line = f"compile drift: {self.path}"
+            if self.ops and self.known:
+                line += f"; the machine differs too ({describe_ops(self.ops)} differ from the golden's machine)"
+            return line + "".join(f"; {n}" for n in self.notes)
         if not self.known:
             if self.exact:
                 return ("numerics: exact by platform key (the golden records no numerics identity: made before "
@@ -136,7 +144,17 @@ class Numerics:
     def to_json(self) -> dict[str, Any]:
         return {"regime": self.regime, "known": self.known, "ops": list(self.ops),
                 "installed": list(self.installed), "golden_platform": self.golden_platform,
-                "line": self.describe()}
+                "line": self.describe(), **({"path": self.path} if self.path else {})}
+
+
+def across_path(numerics: Numerics, path: str) -> Numerics:
+    """``numerics`` in the drift regime because the run took another legal path than its golden
+    (``path`` says which): a compiled run judged against an eager golden computes other bits on
+    the same machine, so the probe's "exact" cannot hold; its bounds are the golden's measured
+    drift, where ``calibrate --drift --compile`` ran a compiled path among the variants."""
+    import dataclasses
+
+    return dataclasses.replace(numerics, regime=DRIFT, path=path)
 
 
 def describe_ops(ops: tuple[str, ...] | list[str]) -> str:

@@ -27,4 +27,5 @@ class Options:
     exact: bool = False  # judge in the exact regime even where the kernel probe differs (bisect --exact)
     record_dir: Path | None = None  # --golden-record: write every case's run here (regress.ab)
     baseline_dir: Path | None = None  # --golden-baseline: judge every case against the run recorded here too
-    adopt: bool = False  # regress adopt / --golden-adopt: keep drift-regime passes as this identity's references
+    adopt: bool = False
+    compile: str | None = None  # --golden-compile: every case runs as its compiled variant (Case.compiled)  # regress adopt / --golden-adopt: keep drift-regime passes as this identity's references

@@ -21,8 +21,9 @@ class BuildKey:
     Why each part: the runner class (a project may register its own runner for a name), the
     family (``pipeline``), where the weights come from (``model`` and ``model_revision``, or
     ``weights = "random"``: the released architecture instead of the tiny one -- left out, a
-    tiny case and a shape-true case of one family shared one build), the resolved dtype table
-    and the device. Fields a case only passes to the *call* (prompt, sizes, steps, seed) are
+    tiny case and a shape-true case of one family shared one build), the resolved dtype table,
+    the device, and the ``torch.compile`` mode (None: eager; a compiled build is another object,
+    and an eager case must never run on one). Fields a case only passes to the *call* (prompt, sizes, steps, seed) are
     not part of it: cases that differ only there share one build, which is the point.
     """
 
@@ -33,13 +34,15 @@ class BuildKey:
     weights: str | None
     precision: tuple[tuple[str, str], ...]
     device: str
+    compile: str | None = None
 
     @classmethod
     def of(cls, runner: Any, case: Any, precision: Mapping[str, str], device: str) -> BuildKey:
         kind = type(runner)
         return cls(runner=f"{kind.__module__}.{kind.__qualname__}", family=case.pipeline, model=case.model,
                    model_revision=case.model_revision, weights=case.weights,
-                   precision=tuple(sorted(precision.items())), device=device)
+                   precision=tuple(sorted(precision.items())), device=device,
+                   compile=getattr(case, "compile", None))
 
 
 class PipelineCache:

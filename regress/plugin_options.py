@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import pytest
 
+from .case import COMPILE_MODES
 from .env import in_ci
 from .errors import RegressError
 from .modes import PUBLISH_TARGETS, UPDATE_MODES
@@ -35,11 +36,12 @@ class Flag:
 
     name: str
     help: str
-    kind: Literal["value", "flag", "append"] = "value"
+    kind: Literal["value", "flag", "append", "optional"] = "value"  # optional: a value that may be left out
     ini: str | None = None
     default: Any = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    const: Any = None  # kind "optional": the value when the flag is given bare
 
     @property
     def dest(self) -> str:
@@ -56,6 +58,11 @@ FLAGS: tuple[Flag, ...] = (
          help="file and look up goldens under this platform key instead of the detected one"),
     Flag(name="--golden-precision", kind="append", default=[], metavar="COMPONENT=DTYPE",
          help="override a component's dtype for this run (repeatable), e.g. vae=fp32"),
+    Flag(name="--golden-compile", kind="optional", const="default", choices=COMPILE_MODES, metavar="MODE",
+         help="run every case's denoiser under torch.compile (MODE: default, reduce-overhead, max-autotune, "
+              "max-autotune-no-cudagraphs; bare: default); each case runs as <id>.compiled with goldens of its "
+              "own, judged against its eager golden in the drift regime while it has none. Write "
+              "--golden-compile=MODE (a bare flag before a path would take the path as its MODE)"),
     Flag(name="--golden-strict", kind="flag", ini="golden_strict",
          help="a missing golden fails (default when the CI environment variable is set)"),
     Flag(name="--golden-device", ini="golden_device", metavar="DEVICE", help="run pipelines on this torch device"),
@@ -94,6 +101,9 @@ def add_options(parser: pytest.Parser) -> None:
         if f.kind == "flag":
             # an ini-backed flag defaults to None: the command line gave nothing, ask the ini
             group.addoption(f.name, action="store_true", default=None if f.ini else f.default, help=f.help)
+        elif f.kind == "optional":
+            group.addoption(f.name, nargs="?", const=f.const, default=f.default, choices=f.choices,
+                            metavar=f.metavar, help=f.help)
         elif f.kind == "append":
             group.addoption(f.name, action="append", default=list(f.default), metavar=f.metavar, help=f.help)
         else:
@@ -114,6 +124,7 @@ class PluginChoices:
     report_dir: Path | None = None  # resolved
     platform: str | None = None
     precision: dict[str, str] = field(default_factory=dict)
+    compile: str | None = None  # --golden-compile: every case runs under torch.compile in this mode
     strict: bool = False
     device: str | None = None
     force: bool = False
@@ -172,6 +183,7 @@ def resolve(config: pytest.Config) -> PluginChoices:
     choices = PluginChoices(
         **_suite(config, src), update=src.cli("--golden-update"), report_dir=src.path("--golden-report"),
         platform=_platform(config, src), precision=_precision(src.cli("--golden-precision")),
+        compile=src.cli("--golden-compile"),
         strict=_strict(src), device=src.value("--golden-device"), force=src.cli("--golden-force"),
         bisect=src.cli("--golden-bisect"), replace_other_machine=src.cli("--golden-replace-other-machine"),
         shard=_shard(src.cli("--golden-shard")), publish=_publish(config, src),

@@ -186,10 +186,11 @@ class GoldenSession(RunContext):
         try:
             self._at("reading the golden")
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
+            loaded, subject, path = self.eager_golden(case, subject, loaded)  # (a compiled case without its own)
             self._at("computing the metrics")
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
-                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device)
+                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device, path=path)
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)

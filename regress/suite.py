@@ -68,6 +68,25 @@ class Suite:
     # A case in the drift regime whose golden has no measured drift bounds: 'fail' (under
     # --golden-strict / CI; a loud warning otherwise) or 'fallback' (judged by [fallback], said so).
     unmeasured_drift: str = "fail"
+    # The suite's own cases where a run replaced them by their compiled variants (--golden-compile):
+    # what a compiled case without a golden of its own is judged against (:meth:`eager_twin`).
+    eager: tuple[Case, ...] = ()
+
+    def compiled(self, mode: str) -> Suite:
+        """This suite with every case run under ``torch.compile`` (see :meth:`Case.compiled`)."""
+        from dataclasses import replace
+
+        return replace(self, cases=tuple(c.compiled(mode) for c in self.cases), eager=self.eager or self.cases)
+
+    def eager_twin(self, case: Case) -> Case | None:
+        """The eager case whose golden a compiled ``case`` is judged against while it has none
+        of its own: the suite's case of the same spec without ``compile`` (for ``--golden-compile``,
+        the case it was made from; for a case that declares ``compile``, a case beside it with the
+        same inputs). None for an eager case, or where there is no such case."""
+        if case.compile is None:
+            return None
+        spec = case.eager_spec()
+        return next((c for c in (*self.eager, *self.cases) if c.compile is None and c.spec() == spec), None)
 
     @property
     def lock_path(self) -> Path:

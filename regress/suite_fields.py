@@ -16,7 +16,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from .case import CASE_ID_RE, Case, PlatformRule
+from .case import CASE_ID_RE, COMPILE_MODES, Case, PlatformRule
 from .errors import SuiteError
 from .metrics.catalog import METRICS
 from .precision import DTYPES, canonical_dtype
@@ -85,14 +85,16 @@ def _parse_rules(raw: list, path: Path, case: str, fld: str) -> tuple[PlatformRu
             raise SuiteError("must be a table {platform = \"glob\", reason = \"...\"}", file=path, case=case,
                              field=where)
         for k in r:
-            if k not in ("platform", "reason"):
-                raise SuiteError("unknown key (expected platform, reason)", file=path, case=case,
+            if k not in ("platform", "reason", "compiled"):
+                raise SuiteError("unknown key (expected platform, reason, compiled)", file=path, case=case,
                                  field=f"{where}.{k}")
+        if not isinstance(r.get("compiled", False), bool):
+            raise SuiteError("must be true or false", file=path, case=case, field=f"{where}.compiled")
         if not isinstance(r.get("platform"), str) or not r["platform"]:
             raise SuiteError("needs a platform glob, e.g. \"rocm-*\"", file=path, case=case, field=f"{where}.platform")
         if not isinstance(r.get("reason"), str) or not r["reason"].strip():
             raise SuiteError("needs a reason", file=path, case=case, field=f"{where}.reason")
-        rules.append(PlatformRule(r["platform"], r["reason"]))
+        rules.append(PlatformRule(r["platform"], r["reason"], compiled=r.get("compiled", False)))
     return tuple(rules)
 
 
@@ -135,6 +137,9 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
     for j, m in enumerate(raw.get("marks", [])):
         if not isinstance(m, str) or not m.isidentifier():
             raise SuiteError("marks must be identifiers", file=path, case=cid, field=f"marks[{j}]")
+    if "compile" in raw and raw["compile"] not in COMPILE_MODES:
+        raise SuiteError(f"unknown torch.compile mode {raw['compile']!r} (one of {', '.join(COMPILE_MODES)})",
+                         file=path, case=cid, field="compile")
     if "weights" in raw:
         if raw["weights"] != "random":
             raise SuiteError(f"unknown weights {raw['weights']!r}: \"random\" is the only value (leave it out to "

@@ -57,7 +57,7 @@ def session_for(config: pytest.Config, suite: Suite) -> GoldenSession:
             platform=c.platform, device=c.device, strict=c.strict, update=c.update, precision=dict(c.precision),
             report_dir=report, force=c.force, shard=c.shard, worker=worker, publish=c.publish,
             create_pr=c.create_pr, freeze_heap=True, replace_other_machine=c.replace_other_machine,
-            record_dir=c.record_dir, baseline_dir=c.baseline_dir, adopt=c.adopt)
+            record_dir=c.record_dir, baseline_dir=c.baseline_dir, adopt=c.adopt, compile=c.compile)
         opened[suite.path] = GoldenSession(suite, opts)
     return opened[suite.path]
 

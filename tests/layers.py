@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "regress.staging", "regress.provenance")),
     ("report", ("regress.report", "regress.report.*", "regress.media")),
     ("session", ("regress.context", "regress.warmup", "regress.case_run", "regress.run_results", "regress.ab",
-                 "regress.references", "regress.session")),
+                 "regress.references", "regress.compiled", "regress.session")),
     ("workflows", ("regress.refresh", "regress.bisect", "regress.drift", "regress.drift_paths", "regress.calibrate", "regress.sweep",
                    "regress.abrun")),
     ("front ends", ("regress", "regress.__main__", "regress.cli", "regress.commands", "regress.commands.*",

@@ -7,6 +7,7 @@ import argparse
 import math
 import sys
 
+from ..case import COMPILE_MODES
 from ..devices import add_device_option
 from ..select import K_HELP
 from . import add_runner_option, select_cases
@@ -29,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--repeats", type=int, default=2, help="with --drift: runs per kernel path (default 2)")
     p.add_argument("--variant", action="append", default=None, metavar="LABEL",
                    help="with --drift: only these kernel paths (repeatable; labels as printed)")
+    p.add_argument("--compile", nargs="?", const="default", default=None, choices=COMPILE_MODES, metavar="MODE",
+                   help="with --drift: one more path, the cases' denoisers under torch.compile (MODE default: "
+                        "default), so that compiled runs judged against these eager goldens get bounds that "
+                        "include compiling")
     p.add_argument("--platform", default=None, help="calibrate the goldens of this platform key")
     add_device_option(p)
 
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     if args.runs < 1:
         raise RegressError("--runs must be at least 1")
+    if args.compile is not None and not args.drift:
+        raise RegressError("--compile goes with --drift (it adds a compiled path to the drift calibration)")
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
     cases = select_cases(suite, args.expr, platform=lambda: session.platform)
     if args.drift:
@@ -102,7 +109,7 @@ def _run_drift(session, cases, args: argparse.Namespace) -> int:  # type: ignore
                 console.print(f"  {line}", markup=False, highlight=False)
 
             drifts, revision = calibrate_drift(session, cases, repeats=args.repeats, only=args.variant,
-                                               progress=progress)
+                                               progress=progress, compile=args.compile)
     except DriftError as exc:
         print(f"regress: calibrate --drift: {exc} (nothing was written)", file=sys.stderr)
         return EXIT_USAGE

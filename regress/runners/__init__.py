@@ -131,3 +131,8 @@ def check_result(runner: Any, case: Any, result: Any, *, file: Any = None) -> No
         fail(f"returned a precision fingerprint of type {type(fp).__name__}, not a dict of component -> dtype name")
     if not isinstance(result.perf, Perf):
         fail(f"returned perf of type {type(result.perf).__name__}, not a regress.runners.Perf")
+    if getattr(case, "compile", None) is not None and "compile" not in (result.settings or {}):
+        # an eager run filed as compiled would make a compiled golden that never compiled
+        raise RunnerError(f"{who} ran with compile = {case.compile!r} but did not record compiling (a custom runner "
+                          "compiles with regress.runners.compiling.compile_components and records "
+                          "settings['compile'])", file=file, case=case.id, field="compile")

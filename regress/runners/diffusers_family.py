@@ -38,6 +38,7 @@ from ..suite import Case
 from .base import RunResult
 from .built import BuiltPipeline
 from .call_args import call_parameters, check_kwargs
+from .compiling import DENOISERS, compile_components, compile_label
 from .casting import cast_at_boundaries, pixels_to_uint8, place, to_float32_audio
 from .environment import quiet_libraries, seed_defaults, warm_up_device
 from .measurement import StageMeter
@@ -71,6 +72,9 @@ class DiffusersFamily:
     # Components that turn audio latents into a waveform after the video decode (ltx2's audio
     # VAE and vocoder): timed as 'audio_decode', their inputs cast to their dtype.
     audio_decoders: ClassVar[tuple[str, ...]] = ()
+    # Components run under torch.compile where a case sets ``compile`` (regress.runners.compiling):
+    # the denoiser, as engines compile it.
+    compiled_components: ClassVar[tuple[str, ...]] = DENOISERS
     # Extra from_pretrained kwargs for checkpoints (e.g. SD's safety checker left out).
     checkpoint_kwargs: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     # CPU peak memory needs the profiler: ~0-5% inside the call, plus 8-20 ms after it to
@@ -180,6 +184,8 @@ class DiffusersFamily:
         place(pipe, table, device)
         casts = cast_at_boundaries(pipe, table, self.default_precision,
                                    skip=("vae", *self.audio_decoders))  # the decoders cast their own input
+        if case.compile is not None:  # after the dtypes and the device are set: what is compiled is what runs
+            compile_components(pipe, mode=case.compile, names=self.compiled_components, case_id=case.id)
         warm_up_device(device)
         pipe.set_progress_bar_config(disable=True)
         built = BuiltPipeline(pipe, boundary_casts=casts, model_commit=commit)
@@ -241,8 +247,10 @@ class DiffusersFamily:
             fp[name] = f"{fp[name]} (cast at its boundaries)"
         perf = meter.perf()
         perf.weights = dict(built.weights)
-        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance,
-                         settings=meter.settings(settings))
+        settings = meter.settings(settings)
+        if case.compile is not None:  # part of the fingerprint: a compiled golden says how it was compiled
+            settings["compile"] = compile_label(case.compile)
+        return RunResult(output=output, fingerprint=fp, perf=perf, versions=provenance, settings=settings)
 
     # ---- helpers subclasses rarely touch
 

@@ -47,6 +47,9 @@ class Mova(DiffusersFamily):
     default_fps = 16.0
     fps_kwarg = "frame_rate"
     audio_decoders = ("audio_vae",)
+    # Compiled runs: both DiT towers, and the DAC decoder whose Snake1d activations failed to
+    # compile on AMD (HIP: uint32_t undefined) in the pull request this family comes from.
+    compiled_components = ("transformer", "audio_transformer", "audio_vae.decoder")
     tiny_defaults = MappingProxyType({"height": 16, "width": 16, "num_frames": 9, "frame_rate": 16.0,
                                       "guidance_scale": 6.0, "max_sequence_length": 16})
 
