@@ -227,13 +227,6 @@ class GoldenSession(RunContext):
         self._at("recording the verdict")
         return self._record(CaseRun(verdict, result, golden_output, subject.output, update=update))
 
-    def publish_references(self) -> tuple[list[str], str | None]:
-        """Publish the references kept for adoption as one change (the lock moves); (case ids,
-        revision). See :mod:`regress.references`."""
-        from .references import publish
-
-        return publish(self)
-
     # ------------------------------------------------------------------ goldens
 
     def take_staged(self) -> list[StagedGolden]:

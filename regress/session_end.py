@@ -107,7 +107,9 @@ def _publish(gs: Any, tr: Any, session: pytest.Session) -> None:
 
 
 def _publish_references(gs: Any, tr: Any) -> None:
-    adopted, revision = gs.publish_references()
+    from .references import publish
+
+    adopted, revision = publish(gs)
     if adopted and tr:
         from .references import commit_hint
 

@@ -159,7 +159,9 @@ def test_refreshing_the_reviewed_golden_retires_its_references(project: Path) ->
     suite_path = project / "goldens" / "suite.toml"
     _drift_golden(suite_path)
     s, _ = _check(suite_path, adopt=True)
-    ids, revision = s.publish_references()
+    from regress.references import publish
+
+    ids, revision = publish(s)
     assert ids == ["qwen"] and revision
     _drift_golden(suite_path, shift=True)  # the reviewed golden changes (a refresh)
     _, v = _check(suite_path)

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..references import publish as publish_references
     from ..references import refuse_dirty
     from ..session import GoldenSession, Options
     from ..suite import load_suite
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(v)
             print(f"    {v.message()}", file=sys.stderr)
     try:
-        ids, revision = session.publish_references()
+        ids, revision = publish_references(session)
     finally:
         session.close()
     if ids:
