@@ -68,16 +68,13 @@ class GoldenSession(RunContext):
         """Run a case, building (or reusing) its pipeline; ``precision`` replaces the run's
         ``--golden-precision`` layer."""
         runner = get_runner(case.pipeline)
-        gpu = self.device.startswith("cuda")
-        if gpu:  # the judgement's one-time GPU costs overlap the build (regress.warmup)
-            from . import warmup
+        from . import warmup
 
-            warmup.start(self.device)
+        warmup.start(self.device)  # the judgement's one-time costs overlap the build (regress.warmup)
         table = self.precision_for(case, precision)
         self._at("the runner's build")
         built, build_s = self.pipelines.get(runner, case, table, self.device)
-        if gpu:
-            warmup.wait(self.device)  # finished before a measured call: its memory and time are not the call's
+        warmup.wait(self.device)  # finished before a measured call: its memory and time are not the call's
         self._at("the runner")
         result = runner.run(built, case, self.device)
         self._at("checking the runner's result")
