@@ -24,6 +24,12 @@ REGRESS_COMPILE_BACKEND = "REGRESS_COMPILE_BACKEND"
 REGRESS_COMPILE = "REGRESS_COMPILE"
 # `regress calibrate --drift`: seconds one kernel-path variant's subprocess may run (default 14400).
 REGRESS_DRIFT_TIMEOUT = "REGRESS_DRIFT_TIMEOUT"
+# A parallel case's ranks (regress.parallel_run): seconds the launch may run (default 3600), and an
+# injected sharding fault (benchmarks and tests only: regress.parallel_faults names them).
+REGRESS_PARALLEL_TIMEOUT = "REGRESS_PARALLEL_TIMEOUT"
+REGRESS_PARALLEL_FAULT = "REGRESS_PARALLEL_FAULT"
+# `calibrate --drift --parallel LAYOUT`: the layout its parallel variant runs the one-process cases over.
+REGRESS_PARALLEL = "REGRESS_PARALLEL"
 
 # Read by torch / oneDNN at their start (so only a new process can change them); regress records
 # them in the numerics identity and sets them for the variants of `regress calibrate --drift`.
