@@ -32,6 +32,14 @@ def _gather_order() -> None:
     cp.EquipartitionSharder.unshard = classmethod(reversed_unshard)
 
 
+def _gather_order_on_rank1() -> None:
+    """Only rank 1 gathers in reverse order: the ranks' outputs disagree (what the merge catches)."""
+    import torch
+
+    if torch.distributed.get_rank() == 1:
+        _gather_order()
+
+
 def _dropped_shard() -> None:
     """The last rank's shard never arrives: zeros in its place after the all-gather."""
     from diffusers.hooks import context_parallel as cp
@@ -83,6 +91,7 @@ def _all_to_all_order() -> None:
 
 FAULTS: dict[str, Callable[[], None]] = {
     "gather-order": _gather_order,
+    "gather-order-rank1": _gather_order_on_rank1,
     "dropped-shard": _dropped_shard,
     "positions-offset": _positions_offset,
     "all-to-all-order": _all_to_all_order,

@@ -171,10 +171,13 @@ def test_a_parallel_case_runs_over_two_ranks_and_faults_fail(tmp_path: Path, mon
                                                       "judged against the one-process golden of 'one'")
     assert check(update="missing").verdict.status == "written"
     own = check()
-    assert own.verdict.status == "passed" and own.verdict.numerics["regime"] == "exact"
+    assert own.verdict.status == "passed" and own.verdict.numerics["regime"] == "exact", own.verdict.reasons
 
     monkeypatch.setenv("REGRESS_PARALLEL_FAULT", "dropped-shard")
     assert check().verdict.status == "failed"  # against its own golden: exact
+    monkeypatch.setenv("REGRESS_PARALLEL_FAULT", "gather-order-rank1")  # the ranks disagree: the merge names rank 1
+    split = check()
+    assert split.verdict.status == "error" and "rank 1's output differs from rank 0's" in split.verdict.reasons[0]
     monkeypatch.setenv("REGRESS_PARALLEL_FAULT", "no-such-fault")
     broken = check()
     assert broken.verdict.status == "error" and "rank 0 failed: unknown sharding fault" in broken.verdict.reasons[0]
