@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .env import REGRESS_PARALLEL_FAULT
+from .env import LOCAL_RANK, RANK, REGRESS_PARALLEL_FAULT
 from .errors import RunnerError, one_line
 from .parallel import Layout, backend_for, layout_of
 
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     import torch.distributed as dist
 
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    rank, local_rank = int(os.environ.get(RANK, "0")), int(os.environ.get(LOCAL_RANK, "0"))
     out = Path(job["out"]) / f"rank{rank}"
     try:
         dist.init_process_group(backend_for(job["device"]))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .env import REGRESS_PARALLEL_TIMEOUT
+from .env import PYTHONPATH, REGRESS_PARALLEL_TIMEOUT
 from .errors import RunnerError
 from .outputs import Output
 from .runners.base import Perf, RunResult
@@ -153,7 +153,7 @@ def launch(*, suite_path: Path, case: Any, precision: Mapping[str, str], device:
                "-m", "regress.parallel_rank", str(out / "job.json")]
         env = dict(os.environ)
         here = str(Path(__file__).resolve().parents[1])  # the ranks import this regress
-        env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
+        env[PYTHONPATH] = os.pathsep.join([here, *filter(None, [env.get(PYTHONPATH)])])
         code, log = _run(cmd, env=env, timeout=launch_timeout(), case_id=case.id)
         errors = sorted(out.glob(f"rank*/{ERROR_FILE}"))
         if errors:  # the rank's own one line beats the launcher's summary of it
