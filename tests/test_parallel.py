@@ -186,3 +186,23 @@ def test_a_parallel_case_runs_over_two_ranks_and_faults_fail(tmp_path: Path, mon
     monkeypatch.setenv("REGRESS_PARALLEL_FAULT", "no-such-fault")
     broken = check()
     assert broken.verdict.status == "error" and "rank 0 failed: unknown sharding fault" in broken.verdict.reasons[0]
+
+
+def test_drift_calibration_can_add_a_parallel_path() -> None:
+    from regress.drift_paths import variants
+    from regress.env import REGRESS_PARALLEL
+
+    last = variants("cpu", flags=frozenset(), threads=2, parallel=Layout(ulysses=2))[-1]
+    assert last.label == "parallel ulysses=2 ring=1 world=2" and last.env == {REGRESS_PARALLEL: "ulysses=2"}
+    assert parse(last.env[REGRESS_PARALLEL]) == Layout(ulysses=2)  # what the drift worker runs the cases over
+
+
+def test_calibrate_refuses_a_bad_layout_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _suite(tmp_path, ("one", ""))
+    proc = subprocess.run([sys.executable, "-m", "regress", "calibrate", "--suite", str(path), "--drift",
+                           "--parallel", "ring=0"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "--parallel" in proc.stderr and "between 1 and 64" in proc.stderr
