@@ -67,6 +67,10 @@ class Case:
     # A torch.compile mode ("default", "max-autotune", ...): the denoiser runs compiled. Part of
     # the spec (compiled kernels compute other bits): a compiled case has goldens of its own.
     compile: str | None = field(default=None, metadata={"schema": {"enum": [*COMPILE_MODES, None]}})
+    # The parallel layout (regress.parallel): e.g. {ulysses = 2}, launched over that many ranks with
+    # torch's launcher. Part of the spec (a parallel run computes in another order): its goldens
+    # are its own, and it is judged against its one-process twin's golden while it has none.
+    parallel: Mapping[str, int] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict, metadata=_JUDGE)
     marks: tuple[str, ...] = field(default=(), metadata=_JUDGE)
     xfail: tuple[PlatformRule, ...] = field(default=(), metadata=_JUDGE)
@@ -83,9 +87,22 @@ class Case:
     def spec(self) -> dict[str, Any]:
         """What determines the output (not how it is judged): hashed into each golden's meta."""
         spec = {k: dict(v) if isinstance(v, Mapping) else v for k, v in ((k, getattr(self, k)) for k in SPEC_FIELDS)}
-        for optional in ("weights", "compile"):  # only when set: the hashes of existing goldens stay valid
-            if spec.get(optional) is None:
+        for optional in ("weights", "compile", "parallel"):  # only when set: existing goldens' hashes stay valid
+            if not spec.get(optional):
                 spec.pop(optional, None)
+        return spec
+
+    @property
+    def layout(self) -> Any:
+        """The :class:`regress.parallel.Layout` this case runs over, or None for one process."""
+        from .parallel import layout_of
+
+        return layout_of(self.parallel) if self.parallel else None
+
+    def one_process_spec(self) -> dict[str, Any]:
+        """The spec of this case run in one process (what its one-process twin's golden was made from)."""
+        spec = self.spec()
+        spec.pop("parallel", None)
         return spec
 
     def compiled(self, mode: str) -> Case:

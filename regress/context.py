@@ -64,6 +64,20 @@ class RunContext:
 
         return identity(self.device)
 
+    def identity_for(self, case: Any) -> Any:
+        """:attr:`identity` of a run of ``case``: with ``installed["parallel"]`` (the layout and its
+        collective backend) for a parallel case, so that a golden of another layout, or of one
+        process, is never judged exactly (:func:`regress.numerics.compare`)."""
+        layout = getattr(case, "layout", None)
+        if layout is None:
+            return self.identity
+        import dataclasses
+
+        from .parallel import backend_for
+
+        ident = self.identity
+        return dataclasses.replace(ident, installed={**ident.installed, "parallel": layout.label(backend_for(self.device))})
+
     @property
     def platform(self) -> str:
         return self.options.platform or self.platform_info.key

@@ -81,7 +81,7 @@ class CaseDrift:
 # ---------------------------------------------------------------------- the measurement
 
 def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
-            progress: Callable[[str], None] | None = None, compile: str | None = None,
+            progress: Callable[[str], None] | None = None, compile: str | None = None, parallel: Any = None,
             ) -> tuple[list[CaseDrift], list[StagedGolden]]:
     """Run every variant, compare everything pairwise, and re-stage the goldens of the same
     backend with their ``drift`` record (not yet published)."""
@@ -98,7 +98,11 @@ def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only
         raise DriftError("calibrate --drift measures eager cases (a compiled case's goldens are its own; "
                          "--compile adds the compiled path to the eager case's bounds)",
                          case=next(c.id for c in cases if c.compile is not None))
-    chosen = variants(device, compile=compile)
+    if any(c.parallel for c in cases):
+        raise DriftError("calibrate --drift measures one-process cases (a parallel case's goldens are its own; "
+                         "--parallel adds a layout's path to the one-process case's bounds)",
+                         case=next(c.id for c in cases if c.parallel))
+    chosen = variants(device, compile=compile, parallel=parallel)
     if only:
         chosen = [v for v in chosen if v.label in only] or chosen
     ids = [c.id for c in cases]
@@ -199,9 +203,10 @@ def measure(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only
 
 def calibrate_drift(session: GoldenSession, cases: list[Case], *, repeats: int = 2, only: list[str] | None = None,
                     progress: Callable[[str], None] | None = None, compile: str | None = None,
-                    ) -> tuple[list[CaseDrift], str | None]:
+                    parallel: Any = None) -> tuple[list[CaseDrift], str | None]:
     """Measure, then publish every re-staged golden as one change (all or nothing)."""
-    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress, compile=compile)
+    drifts, staged = measure(session, cases, repeats=repeats, only=only, progress=progress, compile=compile,
+                             parallel=parallel)
     ids = ", ".join(c.id for c in cases)
     revision = session.store.publish(staged, message=f"regress: drift bounds for {ids}")
     return drifts, revision

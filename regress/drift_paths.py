@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_COMPILE,
-                  REGRESS_DRIFT_TIMEOUT, REGRESS_KERNELS)
+                  REGRESS_DRIFT_TIMEOUT, REGRESS_KERNELS, REGRESS_PARALLEL)
 from .errors import RegressError
 
 _CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS,
-            REGRESS_COMPILE)
+            REGRESS_COMPILE, REGRESS_PARALLEL)
 
 
 class DriftError(RegressError):
@@ -37,12 +37,17 @@ class Variant:
 
 
 def variants(device: str, *, flags: frozenset[str] | None = None, threads: int | None = None,
-             compile: str | None = None) -> list[Variant]:
+             compile: str | None = None, parallel: Any = None) -> list[Variant]:
     """The legal kernel paths this machine can take for ``device`` (see :mod:`regress.drift`);
-    ``compile``: one more, the default path under ``torch.compile`` in that mode."""
+    ``compile``: one more, the default path under ``torch.compile`` in that mode; ``parallel``
+    (a :class:`regress.parallel.Layout`): one more, the cases run over that layout's ranks, so
+    that a parallel case judged against their one-process goldens has bounds that include it."""
     paths = _kernel_paths(device, flags=flags, threads=threads)
     if compile is not None:
         paths.append(Variant(f"torch.compile {compile}", {REGRESS_COMPILE: compile}))
+    if parallel is not None:
+        table = parallel.to_table()
+        paths.append(Variant(f"parallel {parallel.label()}", {REGRESS_PARALLEL: ",".join(f"{k}={v}" for k, v in table.items())}))
     return paths
 
 
@@ -86,9 +91,16 @@ def worker_main(argv: list[str]) -> int:
     session = GoldenSession(suite, Options(device=None if device == "auto" else device))
     doc: dict[str, Any] = {"platform": session.platform, "cases": {}}
     mode = os.environ.get(REGRESS_COMPILE) or None  # the compiled variant: the same case, compiled
+    layout = os.environ.get(REGRESS_PARALLEL) or None  # the parallel variant: the same case, over ranks
     for case in (suite.case(i) for i in ids):
         runs = []
         try:
+            if layout is not None:
+                from dataclasses import replace
+
+                from .parallel import parse
+
+                case = replace(case, parallel=parse(layout).to_table())
             for r in range(int(repeats)):
                 result = session.run(case if mode is None else case.compiled(mode))
                 d = Path(out_dir) / case.id / str(r)

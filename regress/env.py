@@ -24,6 +24,15 @@ REGRESS_COMPILE_BACKEND = "REGRESS_COMPILE_BACKEND"
 REGRESS_COMPILE = "REGRESS_COMPILE"
 # `regress calibrate --drift`: seconds one kernel-path variant's subprocess may run (default 14400).
 REGRESS_DRIFT_TIMEOUT = "REGRESS_DRIFT_TIMEOUT"
+# A parallel case's ranks (regress.parallel_run): seconds the launch may run (default 3600), and an
+# injected sharding fault (benchmarks and tests only: regress.parallel_faults names them).
+REGRESS_PARALLEL_TIMEOUT = "REGRESS_PARALLEL_TIMEOUT"
+REGRESS_PARALLEL_FAULT = "REGRESS_PARALLEL_FAULT"
+# `calibrate --drift --parallel LAYOUT`: the layout its parallel variant runs the one-process cases over.
+REGRESS_PARALLEL = "REGRESS_PARALLEL"
+# Set by torch's launcher (torch.distributed.run) in each rank it starts.
+RANK = "RANK"
+LOCAL_RANK = "LOCAL_RANK"
 
 # Read by torch / oneDNN at their start (so only a new process can change them); regress records
 # them in the numerics identity and sets them for the variants of `regress calibrate --drift`.
@@ -42,7 +51,8 @@ REGRESS_CACHE_DIR = "REGRESS_CACHE_DIR"
 # cache (regress/metrics/fused_compile.py), and CI caches it between jobs (docs/ci.md).
 TRITON_CACHE_DIR = "TRITON_CACHE_DIR"
 # regress ab: BASE's worktree goes first on it, so that BASE's own code (an engine in the
-# repository, or regress itself) is what its run imports.
+# repository, or regress itself) is what its run imports. A parallel case's ranks: the launcher's
+# regress goes first (regress.parallel_run).
 PYTHONPATH = "PYTHONPATH"
 
 # Hugging Face Hub (goldens in a Hub store, real checkpoints). Read by huggingface_hub too; regress

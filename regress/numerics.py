@@ -43,7 +43,7 @@ REGIMES = (EXACT, DRIFT)
 # for provenance.
 KERNEL_CHOOSERS = (
     "cpu.onednn_isa", "cpu.aten_capability", "cpu.model", "cpu.vendor", "cpu.isa",
-    "gpu.name", "gpu.capability", "gpu.sm_count", "attention",
+    "parallel", "gpu.name", "gpu.capability", "gpu.sm_count", "attention",
     "cudnn.allow_tf32", "cuda.matmul.allow_tf32", "float32_matmul_precision", "cudnn.benchmark",
     "cudnn.deterministic", "torch", "cuda", "hip", "cudnn", "cublas", "hipblaslt", "miopen", "onednn", "mkl",
 )
@@ -114,9 +114,10 @@ class Numerics:
     def describe(self) -> str:
         """One line: the regime, and what differs from the golden's machine."""
         if self.path is not None:
-            line = f"compile drift: {self.path}"
-            if self.ops and self.known:
-                line += f"; the machine differs too ({describe_ops(self.ops)} differ from the golden's machine)"
+            line = f"{'parallel' if self.path.startswith('parallel') else 'compile'} drift: {self.path}"
+            machine = tuple(op for op in self.ops if op != "parallel")  # the layout is the path itself
+            if machine and self.known:
+                line += f"; the machine differs too ({describe_ops(machine)} differ from the golden's machine)"
             return line + "".join(f"; {n}" for n in self.notes)
         if not self.known:
             if self.exact:
@@ -193,6 +194,13 @@ def compare(golden: Mapping[str, Any] | None, current: Identity, *, same_key: bo
                       if k in g.installed and k in current.installed and g.installed[k] != current.installed[k])
     if g.device != current.device:
         ops = ops or ("device",)
+    # The parallel layout (regress.parallel): ranks that split the attention compute in another
+    # order on the same machine, so another layout (or one process) is drift whatever the probe says.
+    if g.installed.get("parallel", "one process") != current.installed.get("parallel", "one process"):
+        ops = (*ops, "parallel")
+        installed = (*installed, *(() if "parallel" in g.installed and "parallel" in current.installed else
+                     (f"parallel {g.installed.get('parallel', 'one process')} -> "
+                      f"{current.installed.get('parallel', 'one process')}",)))
     notes: tuple[str, ...] = ()
     only_golden, only_now = len(set(g.probe) - common), len(set(current.probe) - common)
     if only_golden or only_now:

@@ -67,6 +67,8 @@ class RunFacts(Protocol):
     suite: Suite
     store: Store
 
+    def identity_for(self, case: Any) -> Identity: ...
+
 
 def record_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
     """:func:`meta_maker`'s meta.json as the typed record (what :mod:`regress.staging` reads)."""
@@ -79,7 +81,7 @@ def meta_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[],
     runs ``git`` and resolves the LPIPS weights)."""
     def make() -> dict[str, Any]:
         return golden_meta(subject, platform=session.platform, platform_info=session.platform_info,
-                           identity=session.identity,
+                           identity=session.identity_for(case),  # a parallel case's layout too
                            lpips_weights=lpips_record(session.suite, session.store, case, session.platform),
                            source_dir=session.suite.path.parent)
 

@@ -67,6 +67,11 @@ class GoldenSession(RunContext):
     def run(self, case: Case, *, precision: Mapping[str, str] | None = None) -> RunResult:
         """Run a case, building (or reusing) its pipeline; ``precision`` replaces the run's
         ``--golden-precision`` layer."""
+        if case.parallel:  # over its ranks, merged into one result (regress.parallel_run)
+            from .parallel_run import launch
+
+            return launch(suite_path=self.suite.path, case=case, precision=self.precision_for(case, precision),
+                          device=self.device)
         runner = get_runner(case.pipeline)
         from . import warmup
 
@@ -187,7 +192,7 @@ class GoldenSession(RunContext):
             self._at("computing the metrics")
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
-                identity=lambda: self.identity, exact=self.options.exact, on_device=self.golden_on_device, path=path)
+                identity=lambda: self.identity_for(case), exact=self.options.exact, on_device=self.golden_on_device, path=path)
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)

@@ -88,6 +88,15 @@ class Suite:
         spec = case.eager_spec()
         return next((c for c in (*self.eager, *self.cases) if c.compile is None and c.spec() == spec), None)
 
+    def one_process_twin(self, case: Case) -> Case | None:
+        """The one-process case whose golden a parallel ``case`` is judged against while it has
+        none of its own: the suite's case of the same spec without ``parallel``. None for a
+        one-process case, or where there is no such case."""
+        if not case.parallel:
+            return None
+        spec = case.one_process_spec()
+        return next((c for c in (*self.eager, *self.cases) if not c.parallel and c.spec() == spec), None)
+
     @property
     def lock_path(self) -> Path:
         return self.path.parent / LOCK_NAME

@@ -140,6 +140,12 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
     if "compile" in raw and raw["compile"] not in COMPILE_MODES:
         raise SuiteError(f"unknown torch.compile mode {raw['compile']!r} (one of {', '.join(COMPILE_MODES)})",
                          file=path, case=cid, field="compile")
+    if "parallel" in raw:
+        from .parallel import layout_of, problem
+
+        bad = problem(raw["parallel"])
+        if bad is not None:
+            raise SuiteError(bad[1], file=path, case=cid, field=f"parallel.{bad[0]}" if bad[0] else "parallel")
     if "weights" in raw:
         if raw["weights"] != "random":
             raise SuiteError(f"unknown weights {raw['weights']!r}: \"random\" is the only value (leave it out to "
@@ -153,6 +159,8 @@ def _parse_case(raw: Any, path: Path, index: int) -> Case:
                                  "or leave 'weights' out to use that model", file=path, case=cid, field=other)
     values = dict(raw)
     values.update({k: float(raw[k]) for k in ("fps", "guidance") if k in raw})
+    if raw.get("parallel"):  # canonical (context = 2 is ulysses = 2): one layout, one spec hash
+        values["parallel"] = layout_of(raw["parallel"]).to_table()
     values.update(precision=precision, thresholds=_parse_thresholds(raw.get("thresholds", {}), path, cid, "thresholds"),
                   marks=tuple(raw.get("marks", [])), args=dict(raw.get("args", {})),
                   xfail=_parse_rules(raw.get("xfail", []), path, cid, "xfail"),

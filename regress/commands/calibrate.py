@@ -34,6 +34,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                    help="with --drift: one more path, the cases' denoisers under torch.compile (MODE default: "
                         "default), so that compiled runs judged against these eager goldens get bounds that "
                         "include compiling")
+    p.add_argument("--parallel", default=None, metavar="LAYOUT",
+                   help="with --drift: one more path, the cases run over a parallel layout's ranks (e.g. context=2, "
+                        "ulysses=2,ring=2), so that parallel cases judged against these one-process goldens get "
+                        "bounds that include the layout")
     p.add_argument("--platform", default=None, help="calibrate the goldens of this platform key")
     add_device_option(p)
 
@@ -51,10 +55,20 @@ def run(args: argparse.Namespace) -> int:
         raise RegressError("--runs must be at least 1")
     if args.compile is not None and not args.drift:
         raise RegressError("--compile goes with --drift (it adds a compiled path to the drift calibration)")
+    layout = None
+    if args.parallel is not None:
+        from ..parallel import parse
+
+        if not args.drift:
+            raise RegressError("--parallel goes with --drift (it adds a parallel layout's path to the drift calibration)")
+        try:
+            layout = parse(args.parallel)
+        except ValueError as exc:
+            raise RegressError(f"--parallel: {exc}") from None
     session = GoldenSession(suite, Options(platform=args.platform, device=args.device, freeze_heap=True))
     cases = select_cases(suite, args.expr, platform=lambda: session.platform)
     if args.drift:
-        return _run_drift(session, cases, args)
+        return _run_drift(session, cases, args, layout)
     console = Console(stderr=True)
     out = Console(soft_wrap=True)
     try:
@@ -90,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_drift(session, cases, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _run_drift(session, cases, args: argparse.Namespace, layout: Any = None) -> int:  # type: ignore[no-untyped-def]
     from rich.console import Console
 
     from ..drift import MARGIN, RULE, DriftError, calibrate_drift
@@ -109,7 +123,8 @@ def _run_drift(session, cases, args: argparse.Namespace) -> int:  # type: ignore
                 console.print(f"  {line}", markup=False, highlight=False)
 
             drifts, revision = calibrate_drift(session, cases, repeats=args.repeats, only=args.variant,
-                                               progress=progress, compile=args.compile)
+                                               progress=progress, compile=args.compile,
+                                               parallel=layout)
     except DriftError as exc:
         print(f"regress: calibrate --drift: {exc} (nothing was written)", file=sys.stderr)
         return EXIT_USAGE
