@@ -67,7 +67,7 @@ class RunFacts(Protocol):
     suite: Suite
     store: Store
 
-    def identity_for(self, case: Any) -> Identity: ...
+    def identity_for(self, case: Owned) -> Identity: ...
 
 
 def record_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
