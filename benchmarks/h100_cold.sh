@@ -13,6 +13,7 @@ step "tiny suite, cold then warm"
 timeout 200 python3 benchmarks/bench_cold_start.py
 step "shape-true qwen-image-1328, cold then warm"
 timeout 110 python3 benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328
+if [ -n "${SPECIALISE:-}" ]; then
 step "fused kernel: unspecialised (this tree) against specialised (a patched copy), fresh Triton caches"
 rm -rf /tmp/spec && mkdir -p /tmp/spec && cp -r regress /tmp/spec/ && python3 - <<'PY'
 from pathlib import Path
@@ -22,6 +23,7 @@ p.write_text(s[:i] + "@triton.jit\n" + s[j:])
 PY
 TRITON_CACHE_DIR=/tmp/tc-unspec timeout 60 python3 benchmarks/bench_fused_specialise.py unspecialised
 TRITON_CACHE_DIR=/tmp/tc-spec PYTHONPATH=/tmp/spec:$PYTHONPATH timeout 80 python3 benchmarks/bench_fused_specialise.py specialised
+fi
 step "LPIPS floor"
 timeout 60 python3 benchmarks/bench_lpips_floor.py ${LPIPS_ARGS:---profile}
 if [ -n "${MORE:-}" ]; then
@@ -31,9 +33,10 @@ step "micro: probe and first comparisons per tiny-case shape, no pipeline"
 timeout 200 python3 benchmarks/bench_cold_start.py --micro
 fi
 if [ -n "${BASELINE:-}" ]; then
-step "baseline: the tiny suite cold with the code before (regress/ of the last commit, carried in .base)"
-rm -rf /tmp/basecopy && mkdir /tmp/basecopy && cp -r benchmarks goldens /tmp/basecopy/ && cp -r .base/regress /tmp/basecopy/ \
-  && (cd /tmp/basecopy && PYTHONPATH=/tmp/site:/tmp/basecopy timeout 200 python3 benchmarks/bench_cold_start.py)
+step "baseline: the tiny suite cold and warm with the landed main before issue 26 (git archive of it in .base)"
+(cd .base && PYTHONPATH=/tmp/site:$PWD timeout 200 python3 benchmarks/bench_cold_start.py)
+step "baseline: shape-true qwen-image-1328 with the landed main before issue 26"
+(cd .base && PYTHONPATH=/tmp/site:$PWD timeout 110 python3 benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328)
 fi
 step done
 } 2>&1 | tee "$OUT/cold.txt"
