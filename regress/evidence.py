@@ -52,9 +52,9 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
         if better is not None and better.platform != golden.platform:
             golden, golden_output = better, better.output()
     assert golden_output is not None
-    # meta.json's identity block as read (the typed record writes back exactly this JSON)
-    numerics = compare_numerics(golden.meta.get("identity"), identity, same_key=golden.platform == platform,
-                                golden_platform=golden.platform)
+    recorded = golden.record.identity
+    numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity,
+                                same_key=golden.platform == platform, golden_platform=golden.platform)
     if path is not None:
         from .numerics import across_path
 
