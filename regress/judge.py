@@ -63,11 +63,10 @@ class Subject:
 
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
-        from .golden_records import PerfRecord  # read where a golden is (kept off `import regress.judge`)
-
-        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint,
-                   perf=PerfRecord.from_json(result.perf.to_json()),
-                   versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
+        spec = case.spec()
+        spec_hash = case.spec_hash(spec)
+        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.record(),
+                   versions=result.versions, settings=result.settings, spec=spec, spec_hash=spec_hash,
                    model=case.model, create_with=None if case.compile is None else  # a compiled variant's id
                    f"pytest -m golden --golden-compile={case.compile} --golden-update=missing -k {case.id}")
 
