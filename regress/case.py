@@ -121,8 +121,9 @@ class Case:
         spec.pop("compile", None)
         return spec
 
-    def spec_hash(self) -> str:
-        blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"), default=str)
+    def spec_hash(self, spec: Mapping[str, Any] | None = None) -> str:
+        """The sha256 of :meth:`spec` (``spec``: that spec, already made)."""
+        blob = json.dumps(self.spec() if spec is None else spec, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def rule_for(self, platform: str) -> tuple[str, str] | None:

@@ -41,7 +41,8 @@ class Attempt:
     started: float
     step: str = "regress"  # what runs now, named in the error line if it raises
     result: RunResult | None = None
-    kind: str | None = None
+    kind: str | None = None  # None: the kind of ``output``, where one is being judged
+    output: Output | None = None
 
 
 def raised_line(step: str, exc: BaseException) -> str:

@@ -1,11 +1,14 @@
 """What a run resolves once, lazily: its store, platform, device and numerics identity.
 
 Resolved on first use, not at construction: a collection that selects no golden case never
-opens the store or probes the machine.
+opens the store or probes the machine. Each is a fact of the session, not of a judgement: once
+resolved it is a plain attribute (``functools.cached_property``), so judging a case reads it
+instead of resolving it again.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from .options import Options
@@ -26,8 +29,8 @@ class RunContext:
         check_mode(options.update)
         if options.platform is not None:
             require_key(options.platform)
-        self._store = store
-        self._platform_info: Any = None
+        if store is not None:
+            self.__dict__["store"] = store  # (what the cached property below would have opened)
 
     def eager_golden(self, case: Any, subject: Any, loaded: tuple[Any, str, Any]) -> tuple[Any, Any, str | None]:
         """What a case is judged against: ``loaded``, or for a compiled case without goldens of
@@ -36,30 +39,28 @@ class RunContext:
 
         return eager_golden(self, case, subject, loaded)
 
-    @property
+    @cached_property
     def store(self) -> Store:
-        if self._store is None:
-            o = self.options
-            self._store = open_store(self.suite, strict=o.strict, publish=o.publish, create_pr=o.create_pr)
-        return self._store
+        o = self.options
+        return open_store(self.suite, strict=o.strict, publish=o.publish, create_pr=o.create_pr)
 
-    @property
+    @cached_property
     def platform_info(self) -> Any:
-        if self._platform_info is None:
-            from . import kernels
-            from .devices import check_device
-            from .platform import detect
+        from . import kernels
+        from .devices import check_device
+        from .platform import detect
 
-            if self.options.device is not None:  # the plugin's --golden-device, a library caller's Options
-                check_device(self.options.device)
-            kernels.apply_env()  # REGRESS_KERNELS: before anything computes
-            self._platform_info = detect(self.options.device)
-        return self._platform_info
+        if self.options.device is not None:  # the plugin's --golden-device, a library caller's Options
+            check_device(self.options.device)
+        kernels.apply_env()  # REGRESS_KERNELS: before anything computes
+        return detect(self.options.device)
 
-    @property
+    @cached_property
     def identity(self) -> Any:
         """This machine's numerics identity (:mod:`regress.probe`), first asked for after the first
-        case's pipeline ran: on a GPU the cuBLAS / cuDNN start-up is then paid, not charged to it."""
+        case's pipeline ran: on a GPU the cuBLAS / cuDNN start-up is then paid, not charged to it.
+        Once per session: what it depends on (:func:`regress.probing.cache_key`: the machine, the
+        installed versions, the kernel-choosing environment) does not change within a run."""
         from .probing import identity
 
         return identity(self.device)
@@ -68,9 +69,9 @@ class RunContext:
         """:attr:`identity` of a run of ``case``: with ``installed["parallel"]`` (the layout and its
         collective backend) for a parallel case, so that a golden of another layout, or of one
         process, is never judged exactly (:func:`regress.numerics.compare`)."""
-        layout = getattr(case, "layout", None)
-        if layout is None:
+        if not getattr(case, "parallel", None):  # (a test's own output has no layout either)
             return self.identity
+        layout = case.layout
         import dataclasses
 
         from .parallel import backend_for
@@ -78,10 +79,10 @@ class RunContext:
         ident = self.identity
         return dataclasses.replace(ident, installed={**ident.installed, "parallel": layout.label(backend_for(self.device))})
 
-    @property
+    @cached_property
     def platform(self) -> str:
         return self.options.platform or self.platform_info.key
 
-    @property
+    @cached_property
     def device(self) -> str:
         return self.platform_info.device

@@ -8,7 +8,7 @@ computes the metrics); :func:`regress.judge.judge` is the pure half. The session
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+
 from .judge import Evidence, Subject
 from .metrics.resident import GoldenOnDevice
 from .numerics import Identity
@@ -28,12 +28,12 @@ def load_golden(store: Store, case_id: str, platform: str) -> Loaded:
 
 
 def gather(subject: Subject, loaded: Loaded, *, case: Owned,
-           suite: Suite, store: Store, platform: str, device: str, identity: Callable[[], Identity],
+           suite: Suite, store: Store, platform: str, device: str, identity: Identity | None,
            exact: bool = False, on_device: GoldenOnDevice | None = None, path: str | None = None,
            ) -> tuple[Evidence, dict[str, Threshold], Output | None]:
     """(evidence, thresholds, the golden's output) for ``subject`` against the golden
-    :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity,
-    asked for only when there is a golden. ``exact``: judge in the exact regime even where the
+    :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity
+    (needed only where there is a golden: the caller may pass None without one). ``exact``: judge in the exact regime even where the
     kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
     for an earlier judgement of the same case is kept (see regress.metrics.resident). ``path``:
     the run took another legal path than the golden (a compiled run, an eager golden): judged in
@@ -46,13 +46,14 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
     golden, match, golden_output = loaded
     if golden is None:
         return Evidence(golden=None, match="missing", revision=store.revision), {}, None
+    assert identity is not None, "a golden is judged with this machine's identity"
     if match == "nearest":  # a stand-in: prefer one whose kernel probe equals this machine's
-        better, _ = lookup(store, subject.id, platform, identity=identity())
+        better, _ = lookup(store, subject.id, platform, identity=identity)
         if better is not None and better.platform != golden.platform:
             golden, golden_output = better, better.output()
     assert golden_output is not None
     recorded = golden.record.identity
-    numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity(),
+    numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity,
                                 same_key=golden.platform == platform, golden_platform=golden.platform)
     if path is not None:
         from .numerics import across_path
@@ -64,12 +65,16 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
     thresholds = thresholds_for(suite, case, platform, golden_platform=golden.platform, golden_meta=golden.record,
                                 regime=numerics.regime)
     lp = lpips_setup(suite, store, thresholds)
-    if on_device is not None:
-        on_device.lend(case_id=subject.id, meta={"files": golden.record.files}, golden=golden_output)
+    # Frames kept on the GPU for the case (regress.metrics.resident) matter only where the run's
+    # output is there: a host output is compared from the host arrays.
+    resident = on_device if on_device is not None and subject.output.on_device is not None else None
+    if resident is not None:
+        resident.lend(case_id=subject.id, meta={"files": golden.record.files}, golden=golden_output)
     comparison = compare_outputs(golden_output, subject.output, device=device, lpips=lp and lp.request)
-    if on_device is not None:
-        on_device.keep(golden_output)
-    stages, stage_values = stage_evidence(golden_output, subject.output)
+    if resident is not None:
+        resident.keep(golden_output)
+    # Stage checkpoints are compared where the golden has a checkpoint file (stage_evidence: none, nothing)
+    stages, stage_values = stage_evidence(golden_output, subject.output) if golden_output.stages is not None else (None, {})
     evidence = Evidence(golden=golden, match=match, revision=store.revision, numerics=numerics,
                         comparison=comparison, stages=stages, stage_values=stage_values, lpips=lp)
     return evidence, thresholds, golden_output

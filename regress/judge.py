@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .numerics import Numerics
+from .numerics import EXACT, Numerics
 from .suite import Case, Suite
 from .settings import describe_changes, diff_settings, is_allowed
 from .thresholds import Threshold, thresholds_for
@@ -63,11 +63,10 @@ class Subject:
 
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
-        from .golden_records import PerfRecord  # read where a golden is (kept off `import regress.judge`)
-
-        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint,
-                   perf=PerfRecord.from_json(result.perf.to_json()),
-                   versions=result.versions, settings=result.settings, spec=case.spec(), spec_hash=case.spec_hash(),
+        spec = case.spec()
+        spec_hash = case.spec_hash(spec)
+        return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.record(),
+                   versions=result.versions, settings=result.settings, spec=spec, spec_hash=spec_hash,
                    model=case.model, create_with=None if case.compile is None else  # a compiled variant's id
                    f"pytest -m golden --golden-compile={case.compile} --golden-update=missing -k {case.id}")
 
@@ -112,46 +111,62 @@ def judge(subject: Subject, evidence: Evidence, thresholds: Mapping[str, Thresho
     """The verdict on ``subject`` from ``evidence`` and ``thresholds`` (the judging step; no I/O).
 
     NaN/Inf in the output fails; a missing golden is a warning, or a failure under ``strict``;
-    against a golden, every metric, the precision fingerprint, peak memory and time are judged
-    (:func:`_judge_against`)."""
-    out = subject.output
+    against a golden, every metric, the precision fingerprint, peak memory and time are judged.
+    The facts are asked of their modules first, each once (the regime's record, the thresholds
+    judged, the settings that changed, the precision and perf diffs, each metric against its
+    threshold); the verdict's lines are then composed from them (:func:`_judge_against`)."""
+    out, golden = subject.output, evidence.golden
     verdict = Verdict(id=subject.id, platform=platform, status=PASSED, kind=out.kind, model=subject.model)
-    verdict.precision = precision_diff(None, dict(subject.fingerprint))
-    verdict.perf = perf_diff(None, subject.perf)
     if out.nonfinite:
         verdict.reasons.append(f"output holds {out.nonfinite} NaN/Inf values")
-    golden = evidence.golden
     if golden is None:
+        verdict.precision = precision_diff(None, dict(subject.fingerprint))
+        verdict.perf = perf_diff(None, subject.perf)
         verdict.status = MISSING
         verdict.golden = {"platform": None, "match": "missing", "revision": evidence.revision}
         make = subject.create_with or f"regress refresh -k {subject.id}"
         note = f"no golden for platform {platform} (nor one of the same backend); create it with `{make}`"
         (verdict.reasons if strict else verdict.warnings).append(note)
     else:
+        from .lpips_policy import judged_thresholds, lpips_verdict
+
+        comparison, numerics, meta = evidence.comparison, evidence.numerics, golden.record
+        assert comparison is not None and numerics is not None, "a golden is judged with a comparison and a regime"
         verdict.golden = {"platform": golden.platform, "match": evidence.match, "revision": golden.revision,
                           "path": str(golden.directory)}
-        _judge_against(verdict, subject, evidence, thresholds, platform=platform, suite=suite, strict=strict)
+        verdict.numerics = numerics.to_json()
+        thresholds = judged_thresholds(thresholds)  # LPIPS only where the suite gates it
+        if evidence.lpips is not None:
+            lpips_verdict(evidence.lpips, verdict, comparison, thresholds, meta, strict=strict)
+        recorded = meta.recorded_settings
+        changed = diff_settings(recorded, subject.settings)
+        refused = [c for c in changed if not is_allowed(c.name, suite.allowed_settings)] if changed else []
+        verdict.precision = precision_diff(meta.precision, dict(subject.fingerprint))
+        verdict.perf = perf_diff(meta.perf, subject.perf)
+        tolerances = {"memory_tolerance": suite.memory_tolerance, "time_tolerance": suite.time_tolerance}
+        perf_lines = perf_gate(verdict.perf, **tolerances)
+        # peak memory and time are gated only where they mean something (see the module doc)
+        gated = golden.platform == platform and numerics.regime == EXACT and not changed
+        if gated:
+            verdict.perf["gates"] = perf_gates(verdict.perf, **tolerances)
+        verdict.metrics.update(judge_metrics({**comparison.values, **evidence.stage_values}, thresholds,
+                                             skip=verdict.metrics))  # (LPIPS marked above stays)
+        _judge_against(verdict, subject, evidence, thresholds, platform=platform, suite=suite, strict=strict,
+                       settings=(recorded, changed, refused), perf_lines=perf_lines, gated=gated)
     if verdict.reasons and verdict.status == PASSED:
         verdict.status = FAILED
     return verdict
 
 
 def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thresholds: Mapping[str, Threshold], *,
-                   platform: str, suite: Suite, strict: bool) -> None:
-    """Fill ``verdict`` (metrics, precision, perf, numerics, reasons, warnings) against its golden."""
-    from .lpips_policy import judged_thresholds, lpips_verdict
-
+                   platform: str, suite: Suite, strict: bool, settings: tuple[dict[str, str], list[Any], list[Any]],
+                   perf_lines: tuple[list[str], list[str]], gated: bool) -> None:
+    """The verdict's lines against its golden, in their order (the metrics, the stages, the
+    precision, the settings, perf, the regime), from the facts :func:`judge` gathered."""
     golden, comparison, numerics = evidence.golden, evidence.comparison, evidence.numerics
-    assert golden is not None and comparison is not None and numerics is not None, \
-        "a golden is judged with a comparison and a regime"
-    meta = golden.record
-    thresholds = judged_thresholds(thresholds)  # LPIPS only where the suite gates it
-    if evidence.lpips is not None:
-        lpips_verdict(evidence.lpips, verdict, comparison, thresholds, meta, strict=strict)
+    assert golden is not None and comparison is not None and numerics is not None
+    meta, exact = golden.record, numerics.regime == EXACT
     values = {**comparison.values, **evidence.stage_values}
-    verdict.numerics = numerics.to_json()
-    verdict.metrics.update(judge_metrics({k: v for k, v in values.items() if k not in verdict.metrics},
-                                         thresholds))
     verdict.worst_frame = comparison.worst_frame
     verdict.per_frame = dict(comparison.per_frame)
     verdict.reasons.extend(comparison.mismatch)
@@ -194,7 +209,6 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
                                    + (f" (and {len(lost) - 3} more)" if len(lost) > 3 else "")
                                    + ": the pipeline's stages changed")
 
-    verdict.precision = precision_diff(meta.precision, dict(subject.fingerprint))
     changed = verdict.precision["changed"]
     if changed:
         line = describe_precision_change(changed)
@@ -203,9 +217,7 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         else:
             verdict.warnings.append(line)
 
-    recorded = meta.recorded_settings
-    settings_changed = diff_settings(recorded, subject.settings)
-    refused = [c for c in settings_changed if not is_allowed(c.name, suite.allowed_settings)]
+    recorded, settings_changed, refused = settings  # (golden's, those that changed, those the suite refuses)
     verdict.settings = {"golden": recorded, "current": dict(subject.settings),
                         "changed": [{"setting": c.name, "golden": c.golden, "current": c.current,
                                      "allowed": c not in refused} for c in settings_changed]}
@@ -218,24 +230,19 @@ def _judge_against(verdict: Verdict, subject: Subject, evidence: Evidence, thres
         verdict.warnings.append(describe_changes(allowed) + " (allowed by the suite: pixels may move; peak memory "
                                 "and time are not gated against a golden made under other settings)")
 
-    verdict.perf = perf_diff(meta.perf, subject.perf)
-    failures, notes = perf_gate(verdict.perf, memory_tolerance=suite.memory_tolerance,
-                                time_tolerance=suite.time_tolerance)
-    gated = golden.platform == platform and numerics.exact and not settings_changed
+    failures, notes = perf_lines
     if gated:
-        verdict.perf["gates"] = perf_gates(verdict.perf, memory_tolerance=suite.memory_tolerance,
-                                           time_tolerance=suite.time_tolerance)
         verdict.reasons.extend(failures)
         verdict.warnings.extend(notes)
     elif failures:
-        why = "platform drift" if not numerics.exact else f"golden from {golden.platform}"
+        why = "platform drift" if not exact else f"golden from {golden.platform}"
         verdict.warnings.append(f"not gated ({why}: memory and time depend on the kernels): " + "; ".join(failures))
 
     spec_hash = meta.spec_hash
     if subject.spec_hash is not None and spec_hash not in (None, subject.spec_hash):
         verdict.warnings.append("the golden was made from a different case spec (inputs changed since); "
                                 f"refresh it with `regress refresh -k {subject.id}`")
-    if not numerics.exact:
+    if not exact:
         # Where the thresholds came from, each named once, without its detail (Threshold.label).
         used = sorted({(thresholds[k].source, thresholds[k].label) for k, m in verdict.metrics.items()
                        if m.source and m.threshold is not None and k in thresholds})

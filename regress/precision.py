@@ -74,21 +74,6 @@ def resolve_precision(defaults: Mapping[str, str], *overrides: Mapping[str, str]
     return out
 
 
-def diff_fingerprints(golden: Mapping[str, str] | None, current: Mapping[str, str]) -> list[dict[str, str | None]]:
-    """Components whose observed dtype differs, as ``{component, golden, current}`` rows.
-
-    A component present on one side only is a change too (``None`` on the missing side).
-    """
-    if golden is None:
-        return []
-    rows: list[dict[str, str | None]] = []
-    for comp in sorted(set(golden) | set(current)):
-        g, c = golden.get(comp), current.get(comp)
-        if g != c:
-            rows.append({"component": comp, "golden": g, "current": c})
-    return rows
-
-
 def parse_override(text: str) -> tuple[str, str]:
     """Parse ``COMPONENT=DTYPE`` from the command line; raises ValueError with the reason."""
     comp, sep, dt = text.partition("=")

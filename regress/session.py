@@ -22,6 +22,7 @@ from .context import RunContext
 from .errors import RegressError, one_line
 from .evidence import gather, load_golden
 from .judge import Subject, judge
+from .numerics import EXACT
 from .media import MediaQueue
 from .metrics.resident import GoldenOnDevice
 from .options import Options
@@ -128,8 +129,9 @@ class GoldenSession(RunContext):
         except Exception as exc:  # noqa: BLE001 - see the docstring
             del self.verdicts[marks[0]:], self.staged[marks[1]:], self.gate_refusals[marks[2]:]
             del self.adoptable[marks[3]:]
+            kind = attempt.kind or (attempt.output.kind if attempt.output is not None else None)
             verdict = Verdict(id=attempt.case_id, platform=self._platform_or_none(), status=ERROR,
-                              reasons=[raised_line(attempt.step, exc)], kind=attempt.kind, model=attempt.model)
+                              reasons=[raised_line(attempt.step, exc)], kind=kind, model=attempt.model)
             verdict.duration_s = time.perf_counter() - attempt.started
             run = CaseRun(verdict, attempt.result, None)
             self.verdicts.append(verdict)
@@ -181,18 +183,21 @@ class GoldenSession(RunContext):
     def _judge(self, subject: Subject, case: Owned, result: RunResult | None, started: float | None,
                prefetched: Future[tuple[Any, str, Output | None]] | None, *, notes: tuple[str, ...] = ()) -> CaseRun:
         t0 = time.perf_counter() if started is None else started
-        if self._attempt is not None:
-            self._attempt.result, self._attempt.kind = result, subject.output.kind
-        platform = self.platform
+        attempt = self._attempt or Attempt(subject.id, subject.model, t0)  # (outside _captured: nobody reads it)
+        attempt.result, attempt.output = result, subject.output
+        platform, o = self.platform, self.options  # (resolved once per session: regress.context)
         golden_output: Output | None = None
         try:
-            self._at("reading the golden")
+            attempt.step = "reading the golden"
             loaded = prefetched.result() if prefetched is not None else load_golden(self.store, subject.id, platform)
-            loaded, subject, path = self.eager_golden(case, subject, loaded)  # (a compiled case without its own)
-            self._at("computing the metrics")
+            path = None  # (a compiled or parallel case without a golden of its own: its twin's, across a path)
+            if loaded[0] is None:
+                loaded, subject, path = self.eager_golden(case, subject, loaded)
+            identity = self.identity_for(case) if loaded[0] is not None else None  # (the probe: only for a golden)
+            attempt.step = "computing the metrics"
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
-                identity=lambda: self.identity_for(case), exact=self.options.exact, on_device=self.golden_on_device, path=path)
+                identity=identity, exact=o.exact, on_device=self.golden_on_device, path=path)
         except RegressError as exc:
             verdict = Verdict(id=subject.id, platform=platform, status=ERROR, reasons=[str(exc)],
                               kind=subject.output.kind, model=subject.model)
@@ -201,32 +206,31 @@ class GoldenSession(RunContext):
             return self._record(CaseRun(verdict, result, None))
         finally:  # judged: no device memory goes on to the report, staging or the media writer
             for judged in (subject.output, golden_output):
-                if judged is not None:
+                if judged is not None and judged.on_device is not None:
                     judged.keep_on_device()
-        self._at("judging")
-        verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite,
-                        strict=self.options.strict)
-        if evidence.numerics is not None and not evidence.numerics.exact and evidence.golden is not None:
+        attempt.step = "judging"
+        verdict = judge(subject, evidence, thresholds, platform=platform, suite=self.suite, strict=o.strict)
+        if evidence.numerics is not None and evidence.numerics.regime != EXACT and evidence.golden is not None:
             from .references import judge_reference
 
-            self._at("judging against the machine's reference")
+            attempt.step = "judging against the machine's reference"
             verdict = judge_reference(self, verdict, subject, case, evidence.golden)
-        o = self.options
-        self._at("staging the golden")
+        attempt.step = "staging the golden"
         update = stage_update(verdict, subject, evidence.golden, platform=platform,
                               policy=UpdatePolicy(o.update, o.force, o.replace_other_machine),
-                              drift_cap=self.suite.drift_cap, make_meta=record_maker(self, subject, case))
+                              drift_cap=self.suite.drift_cap,  # the meta is made only where a golden is staged:
+                              make_meta=lambda: record_maker(self, subject, case)())
         verdict = update.applied(verdict)  # a new record where staging changed the outcome; the judged one stays
         self.staged.extend([update.staged] if update.staged else [])
         self.gate_refusals.extend([update.refusal] if update.refusal else [])
         if o.record_dir is not None or o.baseline_dir is not None:
             from .ab import record_and_judge
 
-            self._at("the A/B record")
+            attempt.step = "the A/B record"
             verdict = record_and_judge(self, verdict, subject, case)
         verdict = dataclasses.replace(verdict, duration_s=time.perf_counter() - t0,
                                       warnings=[*verdict.warnings, *notes])
-        self._at("recording the verdict")
+        attempt.step = "recording the verdict"
         return self._record(CaseRun(verdict, result, golden_output, subject.output, update=update))
 
     # ------------------------------------------------------------------ goldens

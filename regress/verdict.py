@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import redact
 from .metrics.catalog import METRICS
-from .precision import diff_fingerprints
 from .status import Status, is_failure
 from .thresholds import Threshold
 
@@ -134,9 +133,13 @@ def json_safe(x: Any) -> Any:
     return x
 
 
-def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshold]) -> dict[str, MetricResult]:
+def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshold], *,
+                  skip: Mapping[str, Any] = {}) -> dict[str, MetricResult]:  # noqa: B006 (read only)
+    """Each value against its threshold (``skip``: metrics judged already, left out)."""
     out: dict[str, MetricResult] = {}
     for name, value in values.items():
+        if name in skip:
+            continue
         spec = METRICS.get(name)
         th = thresholds.get(name)
         op = spec.op if spec else ""
@@ -150,7 +153,14 @@ def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshol
 
 
 def precision_diff(golden: Mapping[str, str] | None, current: Mapping[str, str]) -> dict[str, Any]:
-    changed = diff_fingerprints(golden, current)
+    """The verdict's ``precision`` record: both fingerprints and the components whose observed
+    dtype differs, as ``{component, golden, current}`` rows (a component on one side only is a
+    change too, ``None`` on the missing side; no golden fingerprint: nothing is known to differ)."""
+    changed: list[dict[str, str | None]] = []
+    for comp in sorted(set(golden) | set(current)) if golden is not None else ():
+        g, c = golden.get(comp), current.get(comp)  # type: ignore[union-attr]
+        if g != c:
+            changed.append({"component": comp, "golden": g, "current": c})
     return {"golden": dict(golden) if golden is not None else None, "current": dict(current), "changed": changed}
 
 

@@ -48,6 +48,8 @@ from ..outputs import Output
 from .audio import audio_metrics  # noqa: F401  (re-exported: compare's audio numbers live in audio.py)
 from .lpips import LpipsRequest  # noqa: F401  (re-exported: what compare_outputs takes)
 
+_TRACKS = ("image", "video", "audio", "vertices")  # what an Output's kind is made of (Output.kind)
+
 
 @dataclass
 class Comparison:
@@ -65,7 +67,7 @@ def compare_outputs(golden: Output, current: Output, *, device: str = "cpu",
                     lpips: LpipsRequest | None = None) -> Comparison:
     """All metrics of every track both outputs have, plus every reason they are not comparable."""
     result = Comparison(values={}, mismatch=[])
-    if golden.kind != current.kind:
+    if [getattr(golden, t) is None for t in _TRACKS] != [getattr(current, t) is None for t in _TRACKS]:
         result.mismatch.append(f"output kind differs: golden {golden.kind}, current {current.kind}")
     if golden.image is not None and current.image is not None:
         prefix = "image_" if (golden.video is not None or current.video is not None) else ""
@@ -107,7 +109,7 @@ def _frame_metrics(golden: Output, current: Output, track: str, out: Comparison,
     from .frames import device_frame_pair, frame_pair, identical_metrics, pair_metrics
     from .resident import device_pair
 
-    on_device = device_pair(golden, current, track)
+    on_device = device_pair(golden, current, track) if current.on_device is not None else None
     if on_device is None:
         pair = frame_pair(getattr(golden, track), getattr(current, track), device=device)
         return pair, pair_metrics(pair, device=device)

@@ -117,8 +117,8 @@ def pair_metrics(pair: FramePair, *, device: str = "cpu", data_range: float = 25
     from .pixel import pixel_stats_of
     from .ssim import ssim_of
 
-    return FrameMetrics(ssim=ssim_of(pair, data_range=data_range, device=device),
-                        pixel=pixel_stats_of(pair, device=device), path="torch")
+    pixel = pixel_stats_of(pair, device=device)  # (first: its chunks go through ssim's helpers, then SSIM)
+    return FrameMetrics(ssim=ssim_of(pair, data_range=data_range, device=device), pixel=pixel, path="torch")
 
 
 def fused_available(dev: Any, a4: np.ndarray, b4: np.ndarray) -> bool:

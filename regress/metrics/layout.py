@@ -2,8 +2,8 @@
 
 Every frame metric (SSIM, the pixel statistics, LPIPS) reads the same :class:`FramePair`,
 validated once per comparison (host path: :func:`regress.metrics.frames.frame_pair`; device
-path: :func:`regress.metrics.frames.device_frame_pair`); :func:`to_device` ships a slice as it
-is (uint8 stays uint8: conversion to float happens on the device).
+path: :func:`regress.metrics.frames.device_frame_pair`). A slice of it goes to the device as it
+is (:func:`regress.metrics.ssim.to_device`: uint8 stays uint8, conversion to float happens there).
 """
 
 from __future__ import annotations
@@ -51,13 +51,3 @@ class FramePair:
         a4, b4 = as_frames(a, b)
         return cls(golden=a4, current=b4)
 
-
-def to_device(arr: np.ndarray, dev: Any) -> Any:
-    """A torch tensor of ``arr`` on ``dev`` (the CPU: no copy), in its own dtype (bool as uint8)."""
-    import torch
-
-    arr = np.ascontiguousarray(arr)
-    if arr.dtype == np.bool_:
-        arr = arr.view(np.uint8)
-    t = torch.from_numpy(arr)
-    return t.to(dev, non_blocking=False) if dev.type != "cpu" else t

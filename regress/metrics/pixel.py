@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import FramePair, to_device
+from .layout import FramePair
 
 # Device bytes per input element while a chunk of frames is reduced (inputs, two float64
 # copies, the difference and its square).
@@ -55,7 +55,7 @@ def pixel_stats_of(pair: FramePair, *, device: str = "cpu") -> PixelStats:
     a4, b4 = pair.golden, pair.current
     import torch
 
-    from .ssim import cpu_threads  # same thread policy as SSIM (see ssim.CPU_THREADS)
+    from .ssim import cpu_threads, to_device  # same thread policy and transfer as SSIM (ssim.CPU_THREADS)
 
     dev = torch.device(device)
     T = a4.shape[0]

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from .layout import FramePair, to_device
+from .layout import FramePair
 
 SIGMA = 1.5
 TRUNCATE = 3.5
@@ -272,6 +272,16 @@ def cpu_threads(dev: Any) -> Iterator[None]:
             _threads_users -= 1
             if _threads_users == 0 and torch.get_num_threads() != _threads_saved:
                 torch.set_num_threads(_threads_saved)
+
+
+def to_device(arr: np.ndarray, dev: Any) -> Any:
+    """A torch tensor of ``arr`` on ``dev`` (the CPU: no copy), in its own dtype (bool as uint8);
+    the SSIM bands and the pixel statistics' chunks (:mod:`regress.metrics.pixel`) go through it."""
+    import torch
+
+    arr = np.ascontiguousarray(arr)
+    t = torch.from_numpy(arr.view(np.uint8) if arr.dtype == np.bool_ else arr)
+    return t.to(dev, non_blocking=False) if dev.type != "cpu" else t
 
 
 @contextlib.contextmanager

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..outputs import Output
 from ..suite import Case
+
+if TYPE_CHECKING:
+    from ..golden_records import PerfRecord
 
 
 @dataclass
@@ -39,6 +42,14 @@ class Perf:
         if self.weights:
             d["weights"] = self.weights
         return d
+
+    def record(self) -> PerfRecord:
+        """:meth:`to_json` as the record a golden keeps (what judging compares): every key
+        present, nothing to convert (these are numbers and tables already)."""
+        from ..golden_records import PerfRecord
+
+        d = self.to_json()
+        return PerfRecord(**d, present=tuple(d))
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> Perf | None:

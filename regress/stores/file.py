@@ -125,12 +125,12 @@ class FileStore:
     def _dir(self, case_id: str, platform: str | None = None) -> Path:
         """Where a golden lives; the one place a store path is built from data, so ids and keys
         are checked here: a path never leaves the store."""
-        from ..platform import is_valid_key
+        from ..platform import KEY_RE  # (the pattern itself, as CASE_ID_RE: no call out per path)
         from ..suite import CASE_ID_RE
 
         if not CASE_ID_RE.match(case_id) or case_id in (".", ".."):
             raise StoreError(f"{case_id!r} is not a case id: it cannot name a directory of the store")
-        if platform is not None and not is_valid_key(platform):
+        if platform is not None and not KEY_RE.match(platform):
             raise StoreError(f"{platform!r} is not a platform key (e.g. cpu-avx2, cuda-sm90)")
         d = self.root / "cases" / case_id
         return d / platform if platform else d
