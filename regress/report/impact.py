@@ -12,6 +12,7 @@ report.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,7 +73,30 @@ def _perf(ab: AbRecord) -> tuple[str, str]:
     return mem, _before_after(golden.wall_s, current.wall_s, lambda v: f"{v:.3g}", " s")
 
 
-def impact(doc: ResultsRecord | Mapping[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ImpactRow:
+    """One case that moved, as the table shows it."""
+
+    id: str
+    status: str | None
+    what: str
+    metrics: str
+    memory: str
+    time: str
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The impact table: against what, on which platform, the cases that moved and the rest."""
+
+    against: str
+    platform: str
+    rows: list[ImpactRow]
+    still: int
+    missing: list[str]
+
+
+def impact(doc: ResultsRecord | Mapping[str, Any]) -> Impact | None:
     """The impact of an A/B results document as rows (the HTML report's section and the
     Markdown are both made from it); None when the document has no A/B records."""
     rec = results_record(doc)
@@ -84,11 +108,10 @@ def impact(doc: ResultsRecord | Mapping[str, Any]) -> dict[str, Any] | None:
     rows = []
     for c, ab in moved:
         mem, time = _perf(ab)
-        rows.append({"id": c.id, "status": ab.status, "what": _what_changed(ab), "metrics": _metrics(ab),
-                     "memory": mem, "time": time})
-    return {"against": next((ab.against for _, ab in judged if ab.against), "the base"),
-            "platform": rec.platform or "this machine", "rows": rows,
-            "still": len(judged) - len(moved) - len(missing), "missing": missing}
+        rows.append(ImpactRow(c.id, ab.status, _what_changed(ab), _metrics(ab), mem, time))
+    return Impact(against=next((ab.against for _, ab in judged if ab.against), "the base"),
+                  platform=rec.platform or "this machine", rows=rows,
+                  still=len(judged) - len(moved) - len(missing), missing=missing)
 
 
 def markdown(doc: ResultsRecord | Mapping[str, Any]) -> str:
@@ -96,17 +119,17 @@ def markdown(doc: ResultsRecord | Mapping[str, Any]) -> str:
     found = impact(doc)
     if found is None:
         return ""
-    lines = [f"## Impact against {found['against']} on {found['platform']}", ""]
-    if found["rows"]:
+    lines = [f"## Impact against {found.against} on {found.platform}", ""]
+    if found.rows:
         lines += ["| case | verdict | what changed | against the base | peak memory | time |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['id']} | {r['status']} | {_md(r['what'])} | {_md(r['metrics'])} | {r['memory']} | {r['time']} |"
-                  for r in found["rows"]]
+        lines += [f"| {r.id} | {r.status} | {_md(r.what)} | {_md(r.metrics)} | {r.memory} | {r.time} |"
+                  for r in found.rows]
         lines.append("")
-    lines.append(f"{found['still']} case(s) did not move (same output bits, dtypes and settings)"
-                 + (f"; {len(found['rows'])} moved" if found["rows"] else ": no output moved") + ".")
-    if found["missing"]:
-        lines.append(f"{len(found['missing'])} case(s) have no run in the base: {', '.join(found['missing'])}.")
+    lines.append(f"{found.still} case(s) did not move (same output bits, dtypes and settings)"
+                 + (f"; {len(found.rows)} moved" if found.rows else ": no output moved") + ".")
+    if found.missing:
+        lines.append(f"{len(found.missing)} case(s) have no run in the base: {', '.join(found.missing)}.")
     return "\n".join(lines) + "\n"
 
 
