@@ -172,7 +172,7 @@ def test_the_report_reads_typed_records_not_untyped_dicts(module: str) -> None:
 
 def test_the_report_parses_a_document_once_into_records() -> None:
     """Unknown keys load (a newer regress's), empty blocks are None, non-finite metric values
-    are floats, and a block of the wrong type is one line naming the field."""
+    are floats, and a block of the wrong type in a file is one line naming the field."""
     from regress.errors import RegressError
     from regress.report.records import AbRecord, CaseResult, PerfDiff, results_record
 
@@ -189,7 +189,7 @@ def test_the_report_parses_a_document_once_into_records() -> None:
     assert results_record(rec) is rec
     bad = {**case, "perf": {"current": {"wall_s": "slow"}}}
     with pytest.raises(RegressError, match=r"results\.json: field 'cases\[0\]\.perf\.current\.wall_s'") as exc:
-        results_record({"cases": [bad]})
+        results_record({"cases": [bad]}, file="results.json")
     assert "\n" not in str(exc.value)
 
 
@@ -269,3 +269,19 @@ def test_xfail_and_bisect_attach_a_new_record_beside_the_judged_verdict(monkeypa
     assert _frozen(failed) == before and failed.bisect == {}
     assert gs.verdicts[0] is not failed and gs.verdicts[0].bisect["case"] == "c"
     assert gs.verdicts[0].warnings[-1].startswith("bisect: no single or paired revert")
+
+
+def test_report_merge_refuses_a_wrong_typed_block_in_one_line(tmp_path: Path) -> None:
+    """A results.json whose perf block holds a string where a number goes is refused where it is
+    read, naming the file and the field, not rendered as '-' or a traceback."""
+    from regress.errors import RegressError
+    from regress.report.merge import merge_reports
+
+    run = tmp_path / "run"
+    run.mkdir()
+    case = {"id": "c", "platform": "cpu-avx2", "status": "passed", "perf": {"current": {"wall_s": "slow"}}}
+    (run / "results.json").write_text(json.dumps({"schema": 1, "cases": [case]}))
+    with pytest.raises(RegressError, match=r"run/results\.json: field 'cases\[0\]\.perf\.current\.wall_s': "
+                                           r"must be a number") as exc:
+        merge_reports([run], tmp_path / "out")
+    assert "\n" not in str(exc.value) and not (tmp_path / "out" / "index.html").exists()

@@ -23,7 +23,7 @@ def write_doc_report(report_dir: Path, doc: Mapping[str, Any]) -> Path:
     from .impact import IMPACT_FILE, markdown
     from .records import results_record
 
-    record = results_record(doc, file=report_dir / RESULTS_FILE)  # read once, by the page and the impact table
+    record = results_record(doc)  # parsed once, for the page and the impact table
     impact = markdown(record)
     if impact:  # an A/B run: the change's impact, as a PR comment body
         (report_dir / IMPACT_FILE).write_text(impact, encoding="utf-8")

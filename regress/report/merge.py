@@ -40,7 +40,8 @@ class RunDir:
     record: ResultsRecord = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "record", results_record(self.doc, file=self.label))
+        file = self.label if self.label.endswith(RESULTS_FILE) else f"{self.label}/{RESULTS_FILE}"
+        object.__setattr__(self, "record", results_record(self.doc, file=file))
 
 
 def load_run(path: Path) -> RunDir:

@@ -136,7 +136,7 @@ def drift_lines(cases: Iterable[CaseResult]) -> list[str]:
 def write_drift_lines(terminalreporter: Any, records: Iterable[CaseResult | Mapping[str, Any]]) -> None:
     """The terminal summary's drift section (the plugin's, and the xdist controller's), from
     case records as results.json holds them (parsed here, once)."""
-    cases = [case_result(c, where=f"cases[{i}]") for i, c in enumerate(records)]
+    cases = [case_result(c) for c in records]
     lines = drift_lines(cases)
     if lines:
         unmeasured = sum(1 for c in cases if c.numerics is not None and c.numerics.unmeasured)
