@@ -4,9 +4,10 @@ Why types and not the dicts ``json.loads`` gives: the page, the GitHub summary a
 annotations, the impact table and the merge each read a case record's blocks (perf, numerics,
 the golden it matched, metrics, precision and settings diffs, stages, the A/B judgement), and as
 dicts every reader repeated its own ``.get(...) or {}``. Here a document is parsed once where a
-view of the report starts (:func:`results_record`), checked against a schema made from these
-same classes (:mod:`regress.schema`, as :mod:`regress.golden_records` is), so that a block of the
-wrong type is one line naming the file and the field, and readers use attributes.
+view of the report starts (:func:`results_record`); one read from a file is first checked
+against a schema made from these same classes (:mod:`regress.schema`, as
+:mod:`regress.golden_records` is), so that a block of the wrong type is one line naming the file
+and the field. Readers use attributes.
 
 The blocks are :class:`regress.verdict.Verdict`'s (``Verdict.to_json``; plain dicts there) and
 the report media (:mod:`.media_records`). Only the fields the report reads are declared; any
