@@ -140,7 +140,7 @@ def run_ab(base: str, *, suite: Path, expr: str | None, report: Path, device: st
     from .report.impact import ab_cases, markdown
 
     cases = ab_cases(doc)
-    failed = [c["id"] for c in cases if c["ab"].get("status") == "failed"]
-    moved = [c["id"] for c in cases if c["ab"].get("moved")]
+    failed = [c.id for c in cases if c.ab is not None and c.ab.status == "failed"]
+    moved = [c.id for c in cases if c.ab is not None and c.ab.moved]
     return AbResult(base=commit, cached=cached, report=report, head_exit=head_exit, failed=failed, moved=moved,
                     impact=markdown(doc))

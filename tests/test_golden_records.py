@@ -117,6 +117,82 @@ def test_records_are_not_untyped_dicts_where_judging_reads_them(module: str) -> 
     assert ".meta.get(" not in source and 'meta.get("' not in source
 
 
+# The report reads results.json's case records (regress.report.records): no case, perf, numerics,
+# metric, ... parameter or field of regress/report/*.py is an untyped dict either.
+REPORT_MODULES = sorted(f"report/{p.stem}" for p in (ROOT / "regress" / "report").glob("*.py"))
+REPORT_NAMES = RECORD_NAMES | {"cases", "c", "rec", "record", "records", "numerics", "metrics", "m", "precision",
+                               "prec", "settings", "ab", "stages", "media", "info", "track", "coverage", "cov",
+                               "run", "runs", "r", "gate", "reference", "bisect"}
+REPORT_EXEMPT = {
+    # The two readers at the boundary: they take a record as json.loads (or Verdict.to_json) gives
+    # it, and parse it into the typed CaseResult there, once.
+    ("report/records", "case_result", "case"), ("report/summary", "write_drift_lines", "records"),
+    # assets.py writes the media block (declared by regress.models.ReportMedia, checked against
+    # results.schema.json where a file is read); it builds that JSON, it reads no record.
+    *(("report/assets", owner, "media") for owner in ("_image_assets", "_video_assets", "_audio_assets",
+                                                       "_mesh_assets", "CaseMedia")),
+}
+# The views of a report (page, GitHub summary, impact table, terminal lines) read attributes of
+# the typed records, never a block out of a dict.
+REPORT_VIEWS = ["report/html", "report/github", "report/summary", "report/impact", "report/charts"]
+# (Not "golden", "actual", "id": a files map and the templates' view dicts use those keys.)
+BLOCK_KEYS = ("perf", "numerics", "identity", "drift", "noise_floor", "metrics", "precision", "settings", "ab",
+              "stages", "media", "reference", "bisect", "coverage", "runs", "cases", "status", "reasons", "warnings",
+              "gates", "wall_s", "peak_memory", "regime", "line", "unmeasured", "changed", "match", "value",
+              "threshold", "passed")
+
+
+def _untyped(module: str, names: set[str], exempt: set[tuple[str, str, str]]) -> list[str]:
+    bad = []
+    for owner, name, ann in _annotations(module):
+        if name not in names or (module, owner, name) in exempt:
+            continue
+        parts = [p.strip() for p in ann.replace("Optional[", "").rstrip("]").split("|")]
+        if any(p in UNTYPED for p in parts) or any(u in ann for u in UNTYPED[:2]):
+            bad.append(f"{owner}({name}: {ann})")
+    return bad
+
+
+@pytest.mark.parametrize("module", REPORT_MODULES)
+def test_the_report_reads_typed_records_not_untyped_dicts(module: str) -> None:
+    """As for judging: no case / perf / numerics / golden / metrics / ... parameter or field of
+    the report annotated ``dict[str, Any]``, ``Mapping[str, Any]`` or ``Any`` (an exemption says
+    why), and no view reads a block of a case record out of a dict (``c.get("perf")``,
+    ``c["numerics"]``): they read :mod:`regress.report.records`."""
+    import re
+
+    bad = _untyped(module, REPORT_NAMES, REPORT_EXEMPT)
+    assert bad == [], f"regress/{module}.py: " + ", ".join(bad)
+    if module in REPORT_VIEWS:
+        keys = "|".join(BLOCK_KEYS)
+        source = (ROOT / "regress" / f"{module}.py").read_text()
+        found = re.findall(rf"""(?:\.get\(\s*|\[\s*)["']({keys})["']""", source)
+        assert found == [], f"regress/{module}.py reads {sorted(set(found))} out of a dict"
+
+
+def test_the_report_parses_a_document_once_into_records() -> None:
+    """Unknown keys load (a newer regress's), empty blocks are None, non-finite metric values
+    are floats, and a block of the wrong type in a file is one line naming the field."""
+    from regress.errors import RegressError
+    from regress.report.records import AbRecord, CaseResult, PerfDiff, results_record
+
+    case = {"id": "c", "platform": "cpu-avx2", "status": "failed", "golden": {}, "future": {"x": 1},
+            "metrics": {"psnr": {"value": "inf", "threshold": 40.0, "op": ">=", "source": "suite", "passed": True}},
+            "perf": {"golden": None, "current": {"wall_s": 1.5, "energy_j": 2.0}, "ratio": {}},
+            "ab": {"status": "passed", "moved": False, "metrics": {}}, "stages": [{"key": "s", "cos": "nan"}]}
+    rec = results_record({"cases": [case], "platform": "cpu-avx2", "newer": True})
+    (c,) = rec.cases
+    assert isinstance(c, CaseResult) and c.golden is None and c.extra == {"future": {"x": 1}}
+    assert c.metrics["psnr"].value == math.inf and c.stages[0].cos == "nan"
+    assert isinstance(c.perf, PerfDiff) and c.perf.current is not None and c.perf.current.wall_s == 1.5
+    assert c.perf.golden is None and isinstance(c.ab, AbRecord) and c.ab.moved is False
+    assert results_record(rec) is rec
+    bad = {**case, "perf": {"current": {"wall_s": "slow"}}}
+    with pytest.raises(RegressError, match=r"results\.json: field 'cases\[0\]\.perf\.current\.wall_s'") as exc:
+        results_record({"cases": [bad]}, file="results.json")
+    assert "\n" not in str(exc.value)
+
+
 def test_the_case_or_own_thresholds_switch_is_a_type() -> None:
     """A hand-written test's thresholds are an OwnThresholds record, not a bare mapping told
     apart from a Case by isinstance."""
@@ -193,3 +269,19 @@ def test_xfail_and_bisect_attach_a_new_record_beside_the_judged_verdict(monkeypa
     assert _frozen(failed) == before and failed.bisect == {}
     assert gs.verdicts[0] is not failed and gs.verdicts[0].bisect["case"] == "c"
     assert gs.verdicts[0].warnings[-1].startswith("bisect: no single or paired revert")
+
+
+def test_report_merge_refuses_a_wrong_typed_block_in_one_line(tmp_path: Path) -> None:
+    """A results.json whose perf block holds a string where a number goes is refused where it is
+    read, naming the file and the field, not rendered as '-' or a traceback."""
+    from regress.errors import RegressError
+    from regress.report.merge import merge_reports
+
+    run = tmp_path / "run"
+    run.mkdir()
+    case = {"id": "c", "platform": "cpu-avx2", "status": "passed", "perf": {"current": {"wall_s": "slow"}}}
+    (run / "results.json").write_text(json.dumps({"schema": 1, "cases": [case]}))
+    with pytest.raises(RegressError, match=r"run/results\.json: field 'cases\[0\]\.perf\.current\.wall_s': "
+                                           r"must be a number") as exc:
+        merge_reports([run], tmp_path / "out")
+    assert "\n" not in str(exc.value) and not (tmp_path / "out" / "index.html").exists()

@@ -10,6 +10,7 @@ import numpy as np
 from regress.outputs import Output
 from regress.report import write_report
 from regress.report.assets import CaseMedia, envelope, heatmap, write_case_assets
+from regress.report.records import case_result
 from regress.report.summary import sort_cases, worst_text
 from regress.verdict import Verdict, judge_metrics
 from regress.thresholds import Threshold
@@ -49,7 +50,7 @@ def test_audio_tracks_get_players_and_waveforms(tmp_path: Path) -> None:
     page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r",
                         media={(v.id, v.platform): m}).read_text()
     assert page.count("<audio controls") == 2 and "svg class='wave'" in page
-    assert "audio_snr" in page and "(needs >= 40" in worst_text(v.to_json())
+    assert "audio_snr" in page and "(needs >= 40" in worst_text(case_result(v.to_json()))
 
 
 def test_envelope_and_heatmap() -> None:
@@ -81,7 +82,7 @@ def test_failures_first_and_escaping(tmp_path: Path) -> None:
                                                                       reasons=["<script>alert(1)</script>"]),
           Verdict(id="m-miss", platform="p", status="missing", reasons=["no golden"]),
           Verdict(id="b-err", platform="p", status="error", reasons=["boom"])]
-    order = [c["id"] for c in sort_cases(v.to_json() for v in vs)]
+    order = [c.id for c in sort_cases(case_result(v.to_json()) for v in vs)]
     assert order == ["b-err", "m-miss", "z-fail", "a-pass"]
     page = write_report(tmp_path, vs, suite=None, platform="cpu-avx2", revision=None).read_text()
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
@@ -105,8 +106,8 @@ def test_summary_names_the_reason_that_failed_and_gated_rows(tmp_path: Path) -> 
     v = Verdict(id="flux-tiny", platform="cpu-avx2", status="failed", model="tiny", reasons=failures, perf=perf,
                 metrics=judge_metrics({"max_abs": 0.0}, {"max_abs": Threshold(2.0, "suite default")}))
     rec = v.to_json()
-    assert cell_text(rec).startswith("peak memory total 10.00 MiB -> 11.00 MiB (+10.0%")
-    assert "max_abs" not in cell_text(rec)
+    assert cell_text(case_result(rec)).startswith("peak memory total 10.00 MiB -> 11.00 MiB (+10.0%")
+    assert "max_abs" not in cell_text(case_result(rec))
     assert "peak memory total" in job_summary({"cases": [rec], "platforms": ["cpu-avx2"], "summary": {}})
     page = write_report(tmp_path, [v], suite=None, platform="cpu-avx2", revision="r").read_text()
     table = page[page.index("<table id='summary'>"):page.index("</table>", page.index("<table id='summary'>"))]

@@ -43,7 +43,7 @@ def _platforms(text: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     from ..report.github import emit, job_summary
     from ..report.merge import merge_reports
-    from ..report.summary import is_bad
+    from ..status import record_is_failure as is_bad
 
     expect = _platforms(args.expect_platforms)
     out = args.output.resolve()

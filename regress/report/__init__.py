@@ -21,12 +21,14 @@ def write_doc_report(report_dir: Path, doc: Mapping[str, Any]) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     write_doc(report_dir / RESULTS_FILE, doc)
     from .impact import IMPACT_FILE, markdown
+    from .records import results_record
 
-    impact = markdown(doc)
+    record = results_record(doc)  # parsed once, for the page and the impact table
+    impact = markdown(record)
     if impact:  # an A/B run: the change's impact, as a PR comment body
         (report_dir / IMPACT_FILE).write_text(impact, encoding="utf-8")
     page = report_dir / "index.html"
-    write_atomic(page, render_html(doc))
+    write_atomic(page, render_html(record))
     return page
 
 

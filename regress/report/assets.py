@@ -173,8 +173,8 @@ def envelope(samples: np.ndarray, points: int = WAVE_POINTS) -> tuple[tuple[floa
     return tuple(zip(lo.tolist(), hi.tolist(), strict=True))
 
 
-def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
-                  media: dict[str, Any]) -> None:
+def _audio_assets(report_dir: Path, rel: Path, golden: Output | None, actual: Output | None,
+                  files: dict[str, str], media: dict[str, Any]) -> None:
     waves: dict[str, tuple[tuple[float, float], ...]] = {}
     ref = actual if actual is not None and actual.audio is not None else golden
     ga, aa = getattr(golden, "audio", None), getattr(actual, "audio", None)
@@ -195,8 +195,8 @@ def _audio_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: 
                       "samples": int(ref.audio.shape[1]), "waveform": waves, "identical": same}
 
 
-def _mesh_assets(report_dir: Path, rel: Path, golden: Any, actual: Any, files: dict[str, str],
-                 media: dict[str, Any]) -> None:
+def _mesh_assets(report_dir: Path, rel: Path, golden: Output | None, actual: Output | None,
+                 files: dict[str, str], media: dict[str, Any]) -> None:
     from ..metrics.mesh import vertex_errors
     from ..metrics.mesh_render import VIEWS, Frame, grid, render_views, shaded
 

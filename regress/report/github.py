@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE, truthy
+from .records import CaseResult, ResultsRecord, results_record
 from .summary import cell_text, grid, is_bad, sort_cases
 
 ICONS = {"passed": ":white_check_mark:", "failed": ":x:", "error": ":boom:", "missing": ":grey_question:",
@@ -57,50 +58,51 @@ def _suite_location(suite: str | None, case_id: str) -> tuple[str | None, int | 
     return shown, line
 
 
-def _regime(case: Mapping[str, Any]) -> list[str]:
+def _regime(case: CaseResult) -> list[str]:
     """The numerics line of a failed case: whether this is platform drift or not."""
-    line = (case.get("numerics") or {}).get("line")
+    line = case.numerics_line
     return [line] if line else []
 
 
-def annotations(doc: Mapping[str, Any]) -> list[str]:
+def annotations(doc: ResultsRecord | Mapping[str, Any]) -> list[str]:
     """``::error`` lines: one per failing case record, one per coverage gap."""
+    rec = results_record(doc)
     out = []
-    for c in sort_cases(doc.get("cases") or []):
+    for c in sort_cases(rec.cases):
         if not is_bad(c):
             continue
-        file, line = _suite_location(doc.get("suite"), c["id"])
+        file, line = _suite_location(rec.suite, c.id)
         props = []
         if file:
             props.append(f"file={_escape_property(file)}")
             if line:
                 props.append(f"line={line}")
-        props.append("title=" + _escape_property(f"golden {c['id']} [{c['platform']}] {c['status']}"))
-        msg = "; ".join([*(c.get("reasons") or []), *_regime(c)]) or c["status"]
+        props.append("title=" + _escape_property(f"golden {c.id} [{c.platform}] {c.status}"))
+        msg = "; ".join([*c.reasons, *_regime(c)]) or c.status
         out.append(f"::error {','.join(props)}::{_escape_data(msg)}")
-    cov = doc.get("coverage") or {}
-    for cid, platform in cov.get("missing") or []:
-        file, line = _suite_location(doc.get("suite"), cid)
+    for cid, platform in rec.coverage.missing if rec.coverage is not None else []:
+        file, line = _suite_location(rec.suite, cid)
         props = [f"file={_escape_property(file)}"] + ([f"line={line}"] if line else []) if file else []
         props.append("title=" + _escape_property(f"golden {cid} did not run on {platform}"))
         out.append(f"::error {','.join(props)}::{_escape_data(f'no result for {cid} on {platform} in the merged runs')}")
     return out[:MAX_ANNOTATIONS]
 
 
-def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report") -> str:
+def job_summary(doc: ResultsRecord | Mapping[str, Any], *, title: str = "regress golden report") -> str:
     """Markdown: counts, coverage, a case x platform table (failures first), the failures' reasons."""
-    cases = doc.get("cases") or []
-    platforms = list(doc.get("platforms") or sorted({c["platform"] for c in cases}))
-    counts = ", ".join(f"{n} {s}" for s, n in (doc.get("summary") or {}).items()) or "no cases"
+    rec = results_record(doc)
+    cases = rec.cases
+    platforms = list(rec.platforms or sorted({c.platform for c in cases}))
+    counts = ", ".join(f"{n} {s}" for s, n in rec.summary.items()) or "no cases"
     lines = [f"## {title}", "", f"**{counts}** on {', '.join(f'`{p}`' for p in platforms) or 'no platform'}"
-             f" (store `{doc.get('revision') or 'several revisions'}`)", ""]
-    cov = doc.get("coverage")
-    if cov:
-        if cov.get("missing"):
-            gaps = ", ".join(f"`{c}` on `{p}`" for c, p in cov["missing"][:30])
-            lines += [f":x: **coverage**: {len(cov['missing'])} case run(s) missing: {gaps}", ""]
+             f" (store `{rec.revision or 'several revisions'}`)", ""]
+    cov = rec.coverage
+    if cov is not None:
+        if cov.missing:
+            gaps = ", ".join(f"`{c}` on `{p}`" for c, p in cov.missing[:30])
+            lines += [f":x: **coverage**: {len(cov.missing)} case run(s) missing: {gaps}", ""]
         else:
-            lines += [f":white_check_mark: **coverage**: every case ran on {', '.join(cov.get('platforms') or [])}", ""]
+            lines += [f":white_check_mark: **coverage**: every case ran on {', '.join(cov.platforms)}", ""]
     if cases:
         lines.append("| case | " + " | ".join(f"`{p}`" for p in platforms) + " |")
         lines.append("| --- |" + " --- |" * len(platforms))
@@ -108,7 +110,7 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
             cells = []
             for p in platforms:
                 rs = by_platform.get(p) or []
-                cells.append("<br>".join(f"{ICONS.get(r['status'], '')} {r['status']}"
+                cells.append("<br>".join(f"{ICONS.get(r.status, '')} {r.status}"
                                          + (f" {_md(cell_text(r))}" if cell_text(r) else "") for r in rs)
                              or "did not run")
             lines.append(f"| `{_md(cid)}` | " + " | ".join(cells) + " |")
@@ -117,21 +119,21 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
     if bad:
         lines.append("### failures")
         for c in bad:
-            lines.append(f"- **{_md(c['id'])}** [`{c['platform']}`] {c['status']}: "
-                         + _md("; ".join([*(c.get("reasons") or []), *_regime(c)]) or "no detail"))
+            lines.append(f"- **{_md(c.id)}** [`{c.platform}`] {c.status}: "
+                         + _md("; ".join([*c.reasons, *_regime(c)]) or "no detail"))
         lines.append("")
-    drifted = [c for c in sort_cases(cases) if not is_bad(c) and (c.get("numerics") or {}).get("regime") == "drift"]
+    drifted = [c for c in sort_cases(cases) if not is_bad(c) and c.regime == "drift"]
     if drifted:
         lines.append("### judged in the drift regime (passed)")
         for c in drifted:
-            lines.append(f"- **{_md(c['id'])}** [`{c['platform']}`]: {_md(c['numerics'].get('line') or '')}")
+            lines.append(f"- **{_md(c.id)}** [`{c.platform}`]: {_md(c.numerics_line or '')}")
         lines.append("")
     from .impact import markdown as impact_markdown
 
-    impact = impact_markdown(doc)
+    impact = impact_markdown(rec)
     if impact:
         lines += [impact.replace("## ", "### ", 1)]
-    unused = doc.get("unused_goldens")
+    unused = rec.unused_goldens
     if unused:
         lines += ["<details><summary>" + f"{len(unused)} golden(s) no case used</summary>", ""]
         lines += [f"- `{c}` [`{p}`]" for c, p in unused]
@@ -139,14 +141,18 @@ def job_summary(doc: Mapping[str, Any], *, title: str = "regress golden report")
     return "\n".join(lines) + "\n"
 
 
-def emit(doc: Mapping[str, Any], *, write: Callable[[str], None] = print, title: str = "regress golden report") -> bool:
+def emit(doc: ResultsRecord | Mapping[str, Any], *, write: Callable[[str], None] = print,
+         title: str = "regress golden report") -> bool:
     """When running under GitHub Actions: print annotations and append the job summary."""
-    if not truthy(GITHUB_ACTIONS) or not (doc.get("cases") or (doc.get("coverage") or {}).get("missing")):
+    if not truthy(GITHUB_ACTIONS):
         return False
-    for line in annotations(doc):
+    rec = results_record(doc)
+    if not (rec.cases or (rec.coverage is not None and rec.coverage.missing)):
+        return False
+    for line in annotations(rec):
         write(line)
     path = os.environ.get(GITHUB_STEP_SUMMARY)
     if path:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(job_summary(doc, title=title))
+            f.write(job_summary(rec, title=title))
     return True

@@ -12,9 +12,11 @@ report.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .records import AbRecord, CaseResult, PerfRecord, ResultsRecord, results_record
 from .summary import as_float
 
 IMPACT_FILE = "impact.md"
@@ -22,12 +24,12 @@ _OUTPUT_METRICS = (("ssim", "ssim", "{:.6g}"), ("psnr", "psnr", "{:.4g} dB"), ("
                    ("audio_snr", "audio snr", "{:.4g} dB"), ("lpips", "lpips", "{:.4g}"))
 
 
-def ab_cases(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in doc.get("cases") or [] if isinstance(c, Mapping) and isinstance(c.get("ab"), Mapping)
-            and c["ab"]]
+def ab_cases(doc: ResultsRecord | Mapping[str, Any]) -> list[CaseResult]:
+    """The case records of a results document that carry an A/B judgement."""
+    return [c for c in results_record(doc).cases if c.ab is not None]
 
 
-def _before_after(before: Any, after: Any, fmt: Any, unit: str) -> str:
+def _before_after(before: float | None, after: float | None, fmt: Callable[[float], str], unit: str) -> str:
     """'9.47 → 19.89 MiB (+109.9%)'."""
     a, b = as_float(before), as_float(after)
     if a is None and b is None:
@@ -38,12 +40,10 @@ def _before_after(before: Any, after: Any, fmt: Any, unit: str) -> str:
     return text
 
 
-def _what_changed(ab: Mapping[str, Any]) -> str:
-    parts = [f"{r.get('component')} {r.get('golden')} → {r.get('current')}"
-             for r in (ab.get("precision") or {}).get("changed") or []]
-    parts += [f"{r.get('setting')} {r.get('golden')} → {r.get('current')}"
-              for r in (ab.get("settings") or {}).get("changed") or []]
-    first = next((r for r in list(ab.get("reasons") or []) + list(ab.get("warnings") or [])
+def _what_changed(ab: AbRecord) -> str:
+    parts = [f"{r.component} {r.golden} → {r.current}" for r in (ab.precision.changed if ab.precision else [])]
+    parts += [f"{r.setting} {r.golden} → {r.current}" for r in (ab.settings.changed if ab.settings else [])]
+    first = next((r for r in [*ab.reasons, *ab.warnings]
                   if isinstance(r, str) and r.startswith("first divergence: ")), None)
     if first:
         where = first.removeprefix("first divergence: ")
@@ -52,68 +52,87 @@ def _what_changed(ab: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "outputs only"
 
 
-def _metrics(ab: Mapping[str, Any]) -> str:
-    metrics = ab.get("metrics") or {}
+def _metrics(ab: AbRecord) -> str:
     out = []
     for key, label, fmt in _OUTPUT_METRICS:
-        m = metrics.get(key)
-        v = as_float(m.get("value")) if isinstance(m, Mapping) else None
+        m = ab.metrics.get(key)
+        v = as_float(m.value) if m is not None else None
         if v is None or (key == "psnr" and math.isinf(v)):
             continue
         out.append(f"{label} {fmt.format(v)}")
     return ", ".join(out) or "–"
 
 
-def _perf(ab: Mapping[str, Any]) -> tuple[str, str]:
+def _perf(ab: AbRecord) -> tuple[str, str]:
     """(peak memory, wall time) before and after: the whole call's figures."""
-    perf = ab.get("perf") or {}
-    golden, current = perf.get("golden") or {}, perf.get("current") or {}
-    mem = _before_after((golden.get("peak_memory") or {}).get("total"), (current.get("peak_memory") or {}).get("total"),
+    none = PerfRecord()
+    golden = (ab.perf.golden if ab.perf else None) or none
+    current = (ab.perf.current if ab.perf else None) or none
+    mem = _before_after(golden.peak_memory.get("total"), current.peak_memory.get("total"),
                         lambda v: f"{v / 2**20:.2f}", " MiB")
-    return mem, _before_after(golden.get("wall_s"), current.get("wall_s"), lambda v: f"{v:.3g}", " s")
+    return mem, _before_after(golden.wall_s, current.wall_s, lambda v: f"{v:.3g}", " s")
 
 
-def impact(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ImpactRow:
+    """One case that moved, as the table shows it."""
+
+    id: str
+    status: str | None
+    what: str
+    metrics: str
+    memory: str
+    time: str
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The impact table: against what, on which platform, the cases that moved and the rest."""
+
+    against: str
+    platform: str
+    rows: list[ImpactRow]
+    still: int
+    missing: list[str]
+
+
+def impact(doc: ResultsRecord | Mapping[str, Any]) -> Impact | None:
     """The impact of an A/B results document as rows (the HTML report's section and the
     Markdown are both made from it); None when the document has no A/B records."""
-    cases = ab_cases(doc)
-    if not cases:
+    rec = results_record(doc)
+    judged = [(c, c.ab) for c in rec.cases if c.ab is not None]
+    if not judged:
         return None
-    moved = [c for c in cases if c["ab"].get("moved")]
-    missing = [c["id"] for c in cases if c["ab"].get("status") == "missing"]
+    moved = [(c, ab) for c, ab in judged if ab.moved]
+    missing = [c.id for c, ab in judged if ab.status == "missing"]
     rows = []
-    for c in moved:
-        ab = c["ab"]
+    for c, ab in moved:
         mem, time = _perf(ab)
-        rows.append({"id": c["id"], "status": ab.get("status"), "what": _what_changed(ab), "metrics": _metrics(ab),
-                     "memory": mem, "time": time})
-    return {"against": next((c["ab"].get("against") for c in cases if c["ab"].get("against")), "the base"),
-            "platform": doc.get("platform") or "this machine", "rows": rows,
-            "still": len(cases) - len(moved) - len(missing), "missing": missing}
+        rows.append(ImpactRow(c.id, ab.status, _what_changed(ab), _metrics(ab), mem, time))
+    return Impact(against=next((ab.against for _, ab in judged if ab.against), "the base"),
+                  platform=rec.platform or "this machine", rows=rows,
+                  still=len(judged) - len(moved) - len(missing), missing=missing)
 
 
-def markdown(doc: Mapping[str, Any]) -> str:
+def markdown(doc: ResultsRecord | Mapping[str, Any]) -> str:
     """The impact table of an A/B results document ('' when it has no A/B records)."""
     found = impact(doc)
     if found is None:
         return ""
-    lines = [f"## Impact against {found['against']} on {found['platform']}", ""]
-    if found["rows"]:
+    lines = [f"## Impact against {found.against} on {found.platform}", ""]
+    if found.rows:
         lines += ["| case | verdict | what changed | against the base | peak memory | time |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['id']} | {r['status']} | {_md(r['what'])} | {_md(r['metrics'])} | {r['memory']} | {r['time']} |"
-                  for r in found["rows"]]
+        lines += [f"| {r.id} | {r.status} | {_md(r.what)} | {_md(r.metrics)} | {r.memory} | {r.time} |"
+                  for r in found.rows]
         lines.append("")
-    lines.append(f"{found['still']} case(s) did not move (same output bits, dtypes and settings)"
-                 + (f"; {len(found['rows'])} moved" if found["rows"] else ": no output moved") + ".")
-    if found["missing"]:
-        lines.append(f"{len(found['missing'])} case(s) have no run in the base: {', '.join(found['missing'])}.")
+    lines.append(f"{found.still} case(s) did not move (same output bits, dtypes and settings)"
+                 + (f"; {len(found.rows)} moved" if found.rows else ": no output moved") + ".")
+    if found.missing:
+        lines.append(f"{len(found.missing)} case(s) have no run in the base: {', '.join(found.missing)}.")
     return "\n".join(lines) + "\n"
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
-
-def any_moved(cases: Iterable[Mapping[str, Any]]) -> bool:
-    return any(isinstance(c.get("ab"), Mapping) and c["ab"].get("moved") for c in cases)

@@ -18,22 +18,30 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import RegressError
+from .records import CaseResult, ResultsRecord, results_record
 from .results import RESULTS_FILE, RESULTS_SCHEMA, now, read_results, summarize
 
 
 @dataclass(frozen=True)
 class RunDir:
-    """A results document and the directory its media paths are relative to."""
+    """A results document and the directory its media paths are relative to. ``doc`` is the
+    document as written (merged records are copied through, every key kept, known or not);
+    ``record`` is the same document typed, what the merge reads."""
 
     root: Path
     doc: Mapping[str, Any]
     label: str
+    record: ResultsRecord = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        file = self.label if self.label.endswith(RESULTS_FILE) else f"{self.label}/{RESULTS_FILE}"
+        object.__setattr__(self, "record", results_record(self.doc, file=file))
 
 
 def load_run(path: Path) -> RunDir:
@@ -55,29 +63,31 @@ def _relocate(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def _copy_media(run: RunDir, case: dict[str, Any], out: Path | None, taken: set[str]) -> dict[str, Any]:
-    """Copy a record's media directory into ``out`` (renamed if another run took the name)."""
-    rel = f"cases/{case['id']}/{case['platform']}"
-    if not case.get("files"):
-        return case
+def _copy_media(run: RunDir, raw: dict[str, Any], case: CaseResult, out: Path | None,
+                taken: set[str]) -> dict[str, Any]:
+    """Copy a record's media directory into ``out`` (renamed if another run took the name);
+    returns the record as written (``raw``), its paths rewritten where it was renamed."""
+    rel = f"cases/{case.id}/{case.platform}"
+    if not case.files:
+        return raw
     dest, n = rel, 1
     while dest in taken:
         n += 1
         dest = f"{rel}~{n}"
     taken.add(dest)
     if dest != rel:
-        case = _relocate(case, rel, dest)
+        raw = _relocate(raw, rel, dest)
     if out is not None:
         src = run.root / rel
         target = out / dest
         if not _inside(target, out) or not _inside(src, run.root):  # read_results checks ids; this is the last line
-            raise RegressError(f"{run.label}: media of {case['id']!r} [{case['platform']!r}] would leave the report "
+            raise RegressError(f"{run.label}: media of {case.id!r} [{case.platform!r}] would leave the report "
                                "directory")
         if src.is_dir() and not src.is_symlink() and src.resolve() != target.resolve():
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(src, target)
-    return case
+    return raw
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -88,11 +98,8 @@ def _inside(path: Path, root: Path) -> bool:
     return path.resolve() != root.resolve()
 
 
-def _expected_cases(runs: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]]) -> list[str]:
-    ids: set[str] = {c["id"] for c in cases}
-    for r in runs:
-        ids.update(r.get("selected") or [])
-    return sorted(ids)
+def _expected_cases(selected: Sequence[str], cases: Sequence[CaseResult]) -> list[str]:
+    return sorted({c.id for c in cases} | set(selected))
 
 
 def merge_docs(runs: Sequence[RunDir], *, out: Path | None = None, expect_platforms: Sequence[str] | None = None,
@@ -104,35 +111,38 @@ def merge_docs(runs: Sequence[RunDir], *, out: Path | None = None, expect_platfo
     """
     if not runs:
         raise RegressError("nothing to merge: give at least one report directory")
-    cases: list[dict[str, Any]] = []
+    # Read from the typed records; written as the records were (``raw``: every key kept).
+    cases: list[tuple[dict[str, Any], CaseResult]] = []
     all_runs: list[dict[str, Any]] = []
+    read_runs = []
     entries: set[tuple[str, str]] = set()
     has_entries = False
     taken: set[str] = set()
     suite = None
     for run in runs:
-        doc = run.doc
-        suite = suite or doc.get("suite")
-        for r in doc.get("runs") or []:
-            all_runs.append({**r, "source": r.get("source") or run.label})
-        if doc.get("store_entries") is not None:
+        rec = run.record
+        suite = suite or rec.suite
+        for raw_run, r in zip(run.doc.get("runs") or [], rec.runs, strict=True):
+            all_runs.append({**raw_run, "source": r.source or run.label})
+            read_runs.append(r)
+        if rec.store_entries is not None:
             has_entries = True
-            entries.update((c, p) for c, p in doc["store_entries"])
-        for c in doc.get("cases") or []:
-            cases.append(_copy_media(run, dict(c), out, taken))
+            entries.update((c, p) for c, p in rec.store_entries)
+        for raw, c in zip(run.doc.get("cases") or [], rec.cases, strict=True):
+            cases.append((_copy_media(run, dict(raw), c, out, taken), c))
     seen: dict[tuple[str, str], int] = {}
-    for c in cases:
-        seen[(c["id"], c["platform"])] = seen.get((c["id"], c["platform"]), 0) + 1
-    for c in cases:
-        n = seen[(c["id"], c["platform"])]
+    for _, c in cases:
+        seen[(c.id, c.platform)] = seen.get((c.id, c.platform), 0) + 1
+    for raw, c in cases:
+        n = seen[(c.id, c.platform)]
         if n > 1:
-            note = f"this case ran {n} times on {c['platform']} in the merged runs"
-            if note not in c.setdefault("warnings", []):
-                c["warnings"].append(note)
-    platforms = sorted({c["platform"] for c in cases} | {r["platform"] for r in all_runs if r.get("platform")}
+            note = f"this case ran {n} times on {c.platform} in the merged runs"
+            if note not in raw.setdefault("warnings", []):
+                raw["warnings"].append(note)
+    platforms = sorted({c.platform for _, c in cases} | {r.platform for r in read_runs if r.platform}
                        | set(expect_platforms or []))
-    revisions = sorted({str(r.get("revision")) for r in all_runs})
-    used = {(c, p) for r in all_runs for c, p in (r.get("goldens_used") or [])}
+    revisions = sorted({str(r.revision) for r in read_runs})
+    used = {(c, p) for r in read_runs for c, p in r.goldens_used}
     doc: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "regress_version": __version__,
@@ -141,8 +151,8 @@ def merge_docs(runs: Sequence[RunDir], *, out: Path | None = None, expect_platfo
         "platforms": platforms,
         "revision": revisions[0] if len(revisions) == 1 else None,
         "created": now(),
-        "summary": summarize(cases),
-        "cases": cases,
+        "summary": summarize(c.status for _, c in cases),
+        "cases": [raw for raw, _ in cases],
         "runs": all_runs,
         "store_entries": sorted([c, p] for c, p in entries) if has_entries else None,
         "coverage": None,
@@ -152,7 +162,7 @@ def merge_docs(runs: Sequence[RunDir], *, out: Path | None = None, expect_platfo
         doc["warnings"] = [f"runs used different store revisions: {', '.join(revisions)}"]
     if coverage:
         want = sorted(expect_platforms) if expect_platforms else platforms
-        expected = _expected_cases(all_runs, cases)
+        expected = _expected_cases([cid for r in read_runs for cid in r.selected], [c for _, c in cases])
         present = set(seen)
         missing = [[cid, p] for p in want for cid in expected if (cid, p) not in present]
         doc["coverage"] = {"platforms": want, "cases": expected, "missing": missing, "complete": not missing,

@@ -40,14 +40,16 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def summarize(cases: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    counts = collections.Counter(c["status"] for c in cases)
+def summarize(statuses: Iterable[str]) -> dict[str, int]:
+    """status -> how many case records have it."""
+    counts = collections.Counter(statuses)
     return dict(sorted(counts.items()))
 
 
-def goldens_used(cases: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-    """(case, golden platform) for every record that was compared against a golden."""
-    used = {(c["id"], (c.get("golden") or {}).get("platform")) for c in cases}
+def goldens_used(pairs: Iterable[tuple[str, str | None]]) -> list[list[str]]:
+    """(case, golden platform) for every record that was compared against a golden, from each
+    record's (case id, platform of the golden it matched, None for none)."""
+    used = set(pairs)
     return sorted([cid, p] for cid, p in used if p)
 
 
@@ -58,7 +60,7 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
     """The document of one run. ``selected`` defaults to the cases that produced a verdict;
     ``media``: what regress.report.assets wrote for each (case id, platform)."""
     cases = [case_record(v, (media or {}).get((v.id, v.platform))) for v in verdicts]
-    summary = summarize(cases)
+    summary = summarize(v.status for v in verdicts)
     created = now()
     run = {
         "platform": platform,
@@ -66,8 +68,8 @@ def results_doc(verdicts: Sequence[Verdict], *, suite: Suite | None, platform: s
         "shard": shard,
         "worker": worker,
         "created": created,
-        "selected": sorted(set(selected) if selected is not None else {c["id"] for c in cases}),
-        "goldens_used": goldens_used(cases),
+        "selected": sorted(set(selected) if selected is not None else {v.id for v in verdicts}),
+        "goldens_used": goldens_used((v.id, v.golden.get("platform")) for v in verdicts),
         "summary": summary,
     }
     return {
@@ -161,10 +163,13 @@ def read_results(path: Path) -> dict[str, Any]:
                                "(e.g. cpu-avx2, cuda-sm90)")
     runs = doc.get("runs")
     if runs is None:  # written before runs were recorded: describe it from what it holds
+        from .records import case_result
+
+        recs = [case_result(c, file=path, where=f"cases[{i}]") for i, c in enumerate(cases)]
         doc["runs"] = [{"platform": doc.get("platform"), "revision": doc.get("revision"), "shard": None,
-                        "worker": None, "created": doc.get("created"),
-                        "selected": sorted({c["id"] for c in cases}), "goldens_used": goldens_used(cases),
-                        "summary": summarize(cases)}]
+                        "worker": None, "created": doc.get("created"), "selected": sorted({c.id for c in recs}),
+                        "goldens_used": goldens_used((c.id, c.golden.platform if c.golden else None) for c in recs),
+                        "summary": summarize(c.status for c in recs)}]
     elif not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise RegressError(f"{path}: 'runs' must be a list of objects")
     else:

@@ -1,0 +1,163 @@
+"""The blocks of a results.json case record as the report reads them (:mod:`.records` holds
+the case record and the document, and says why they are types): the golden it matched, its
+metrics, precision and settings diffs, perf, numerics regime, stage checkpoints and A/B judgement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..golden_records import PerfRecord
+from ..json_record import Record
+
+__all__ = ["AbRecord", "Change", "Diff", "GoldenMatch", "MetricRecord", "NumericsRecord", "PerfDiff", "PerfGate",
+           "PerfRecord", "ReportRecord", "StageRow"]
+
+_HIDDEN = {"schema": False}  # not a key of the file: bookkeeping of the record itself
+
+
+@dataclass(frozen=True)
+class ReportRecord(Record):
+    """A results.json object: an empty nested block is None; ``_tables`` name the fields that
+    map a name to a record (``metrics``: metric -> :class:`MetricRecord`)."""
+
+    _tables: ClassVar[Mapping[str, type[Record]]] = {}
+
+    @classmethod
+    def _read(cls, name: str, value: Any) -> Any:
+        sub = cls._tables.get(name)
+        if sub is not None and isinstance(value, Mapping):
+            return {k: sub.from_json(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+        if name in cls._nested and isinstance(value, Mapping) and not value:
+            return None
+        return super()._read(name, value)
+
+
+@dataclass(frozen=True)
+class GoldenMatch(ReportRecord):
+    """``golden``: the golden a case was judged against (regress.judge)."""
+
+    platform: str | None = None
+    match: str | None = field(default=None, metadata={"doc": "'exact', 'nearest', 'missing', ..."})
+    revision: str | None = None
+    path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class MetricRecord(ReportRecord):
+    """One metric of ``metrics`` (regress.verdict.MetricResult as written)."""
+
+    value: float | None = None
+    threshold: float | None = None
+    op: str = ""
+    source: str | None = None
+    passed: bool | None = None
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+    _numbers = frozenset({"value", "threshold"})
+
+
+@dataclass(frozen=True)
+class Change(ReportRecord):
+    """One row of a precision diff (``component``) or a settings diff (``setting``)."""
+
+    component: str | None = None
+    setting: str | None = None
+    golden: str | None = None
+    current: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class Diff(ReportRecord):
+    """``precision`` (component -> dtype) or ``settings`` (setting -> value): golden, current, changed."""
+
+    golden: dict[str, str] | None = None
+    current: dict[str, str] = field(default_factory=dict)
+    changed: list[Change] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+    _nested = {"changed": Change}
+
+
+@dataclass(frozen=True)
+class PerfGate(ReportRecord):
+    """A gated perf figure (regress.verdict.perf_gates)."""
+
+    tolerance: float | None = None
+    change: float | None = None
+    passed: bool | None = None
+    text: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+    _numbers = frozenset({"tolerance", "change"})
+
+
+@dataclass(frozen=True)
+class PerfDiff(ReportRecord):
+    """``perf``: the golden's and this run's cost (regress.verdict.perf_diff); ``current`` None:
+    nothing measured."""
+
+    golden: PerfRecord | None = None
+    current: PerfRecord | None = None
+    ratio: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, PerfGate] = field(default_factory=dict, metadata={"doc": "'wall_s', 'peak_memory.<stage>'"})
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+    _nested = {"golden": PerfRecord, "current": PerfRecord}
+    _tables = {"gates": PerfGate}
+    _numbers = frozenset({"ratio"})
+
+
+@dataclass(frozen=True)
+class NumericsRecord(ReportRecord):
+    """``numerics``: the regime a case was judged in and the line that says why (regress.numerics)."""
+
+    regime: str | None = field(default=None, metadata={"doc": "'exact' or 'drift'"})
+    line: str | None = None
+    unmeasured: list[str] | None = field(default=None, metadata={"doc": "metrics judged with guessed drift bounds"})
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class StageRow(ReportRecord):
+    """One stage checkpoint's distance from the golden (a non-finite one is the string as written)."""
+
+    key: str | None = None
+    cos: float | str | None = None
+    rel_l2: float | str | None = None
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+
+@dataclass(frozen=True)
+class AbRecord(ReportRecord):
+    """``ab``: the judgement against the recorded base run (regress.ab.ab_record)."""
+
+    status: str | None = None
+    moved: bool | None = None
+    against: str | None = None
+    revision: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    metrics: dict[str, MetricRecord] = field(default_factory=dict)
+    precision: Diff | None = None
+    settings: Diff | None = None
+    perf: PerfDiff | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
+
+    _nested = {"precision": Diff, "settings": Diff, "perf": PerfDiff}
+    _tables = {"metrics": MetricRecord}
