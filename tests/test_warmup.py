@@ -55,6 +55,41 @@ def test_work_swallows_errors_the_judgement_will_report(monkeypatch: pytest.Monk
     warmup._work("cuda:7")  # returns; the main thread's identity() raises where it is reported
 
 
+@pytest.mark.parametrize(("compiling", "triton", "warmed"), [
+    (True, True, True),     # a fresh machine: the torch path judges first, so it is warmed beside the build
+    (False, True, False),   # the kernel was compiled before and is loaded: the torch path is not needed
+    (False, False, True),   # no Triton: the torch path judges every comparison
+])
+def test_a_gpu_warms_the_torch_path_only_where_it_will_judge(monkeypatch: pytest.MonkeyPatch, compiling: bool,
+                                                             triton: bool, warmed: bool) -> None:
+    """A cold H100's first judgement paid a fixed ~2.9 s on the torch path (benchmarks/RESULTS.md);
+    the warm-up pays its first grouped convolution beside the build, and only where that path
+    will judge."""
+    import regress.metrics.frames as frames
+    import regress.probing as probing
+    from regress.metrics import fused_compile
+
+    seen: list[str] = []
+    monkeypatch.setattr(probing, "identity", lambda device: seen.append("probe"))
+    monkeypatch.setattr(frames, "_has_triton", lambda: triton)
+    monkeypatch.setattr(fused_compile, "prepare",
+                        lambda device: threading.Thread(target=lambda: None) if compiling else None)
+    monkeypatch.setattr(warmup, "_warm_torch_path", lambda device: seen.append(f"torch path on {device}"))
+    warmup._work("cuda:0")
+    assert sorted(seen) == sorted(["probe", *(["torch path on cuda:0"] if warmed else [])])
+
+
+def test_the_torch_path_warm_up_runs_the_comparison_it_prepares_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from regress.metrics import ssim
+
+    calls: list[tuple[tuple[int, ...], str]] = []
+    monkeypatch.setattr(ssim, "ssim_frames", lambda a, b, *, device: calls.append((a.shape, device)))
+    warmup._warm_torch_path("cuda:0")
+    assert calls == [((2, 32, 32, 3), "cuda:0")]
+    monkeypatch.setattr(ssim, "ssim_frames", lambda a, b, *, device: 1 / 0)
+    warmup._warm_torch_path("cuda:0")  # an error is the judgement's to report, not the warm-up's
+
+
 # --------------------------------------------------------------------------- the fused kernel off the judging path
 
 @pytest.fixture
