@@ -4,8 +4,12 @@ measures and records the bounds (one published change, the lock moves)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,11 +21,13 @@ from regress.stores.base import StagedGolden  # noqa: E402
 from regress.suite import load_suite  # noqa: E402
 
 
-def _as_other_machine(project: Path, case_id: str) -> None:
-    """Republish the case's golden as if another machine had made it: one probe op differs."""
+def _as_other_machine(project: Path, case_id: str, platform: str | None = None) -> None:
+    """Republish the case's golden (its only one, or ``platform``'s) as if another machine had
+    made it: one probe op differs."""
     suite = load_suite(project / "goldens" / "suite.toml")
     store = GoldenSession(suite, Options(device="cpu")).store
-    (platform,) = store.platforms(case_id)
+    if platform is None:
+        (platform,) = store.platforms(case_id)
     g = store.get(case_id, platform)
     meta = {k: v for k, v in g.meta.items() if k != "files"}
     ident = dict(meta["identity"])
@@ -68,16 +74,37 @@ def test_a_dtype_change_still_fails_in_the_drift_regime(project: Path) -> None:
     assert v.numerics["regime"] == "drift"
 
 
-def test_calibrate_drift_measures_and_records_bounds(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    suite_path = project / "goldens" / "suite.toml"
-    lock_before = (project / "goldens" / "goldens.lock").read_text()
-    rc = main(["calibrate", "--drift", "--suite", str(suite_path), "-k", "qwen",
-               "--variant", "default", "--variant", "threads 1"])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert "qwen: 2 kernel paths" in out and "drift bound" in out
-    assert (project / "goldens" / "goldens.lock").read_text() != lock_before
-    meta = json.loads(next((project / "goldens" / "store" / "cases" / "qwen").glob("*/meta.json")).read_text())
+@pytest.fixture(scope="module")
+def drift_calibrated(golden_project: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """One ``regress calibrate --drift`` of qwen over two kernel paths (each path a fresh worker
+    process: the costliest step of this module), read by the two tests below; neither changes it.
+    Beside this machine's golden the project holds one made with another dtype table (vae fp32)
+    under another platform key: a golden that is not a legal path of the case."""
+    from regress.stores import open_store
+
+    root = tmp_path_factory.mktemp("drift-calibrated")
+    shutil.copytree(golden_project, root, dirs_exist_ok=True)
+    suite_path = root / "goldens" / "suite.toml"
+    store = open_store(load_suite(suite_path))
+    (key,) = store.platforms("qwen")
+    g = store.get("qwen", key)
+    other = "cpu-avx2" if key != "cpu-avx2" else "cpu-amx"
+    meta = {k: v for k, v in g.meta.items() if k != "files"}
+    store.publish([StagedGolden("qwen", other, g.output(), {**meta, "precision": {**meta["precision"], "vae": "fp32"}})])
+    lock_before = (root / "goldens" / "goldens.lock").read_text()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["calibrate", "--drift", "--suite", str(suite_path), "-k", "qwen",
+                   "--variant", "default", "--variant", "threads 1"])
+    return SimpleNamespace(root=root, key=key, other=other, rc=rc, out=out.getvalue(), lock_before=lock_before)
+
+
+def test_calibrate_drift_measures_and_records_bounds(drift_calibrated: SimpleNamespace, tmp_path: Path) -> None:
+    cal = drift_calibrated
+    assert cal.rc == 0, cal.out
+    assert "qwen: 2 kernel paths" in cal.out and "drift bound" in cal.out
+    assert (cal.root / "goldens" / "goldens.lock").read_text() != cal.lock_before
+    meta = json.loads((cal.root / "goldens" / "store" / "cases" / "qwen" / cal.key / "meta.json").read_text())
     drift = meta["drift"]
     assert [p["label"] for p in drift["paths"]] == ["default", "threads 1"]
     assert drift["goldens"] and set(drift["thresholds"]) >= {"ssim", "psnr", "max_abs"}
@@ -88,35 +115,25 @@ def test_calibrate_drift_measures_and_records_bounds(project: Path, capsys: pyte
     # 'default' variant runs the machine's unconstrained one.)
     bound = drift["thresholds"]["max_abs"]
     assert bound >= 1 and bound >= 2 * drift["spread"]["max_abs"]
-    _as_other_machine(project, "qwen")
+    project = tmp_path / "project"  # a private copy: the shared one stays as calibrated
+    shutil.copytree(cal.root, project)
+    _as_other_machine(project, "qwen", cal.key)
     v = _check(project, "qwen")
     assert v.status == "passed" and v.metrics["max_abs"].threshold == max(2, bound)
     expected = "suite default" if bound <= 2 else "drift-calibrated"
     assert v.metrics["max_abs"].source.startswith(expected)
 
 
-def test_drift_bounds_leave_out_goldens_of_another_precision_or_spec(project: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_drift_bounds_leave_out_goldens_of_another_precision_or_spec(drift_calibrated: SimpleNamespace) -> None:
     """A golden of the same backend made with another dtype table (or other inputs) is not a legal
     path of this case: measured against it, the bounds would admit a real change."""
-    from regress.stores import open_store
-    from regress.stores.base import StagedGolden
-    from regress.suite import load_suite
-
-    suite_path = project / "goldens" / "suite.toml"
-    store = open_store(load_suite(suite_path))
-    (key,) = store.platforms("qwen")
-    g = store.get("qwen", key)
-    other = "cpu-avx2" if key != "cpu-avx2" else "cpu-amx"
-    meta = {k: v for k, v in g.meta.items() if k != "files"}
-    store.publish([StagedGolden("qwen", other, g.output(), {**meta, "precision": {**meta["precision"], "vae": "fp32"}})])
-    rc = main(["calibrate", "--drift", "--suite", str(suite_path), "-k", "qwen", "--variant", "default",
-               "--variant", "threads 1"])
-    assert rc == 0, capsys.readouterr()
-    drift = json.loads((project / "goldens" / "store" / "cases" / "qwen" / key / "meta.json").read_text())["drift"]
-    assert drift["goldens"] == [key]
-    assert f"golden {other}: made with another precision fingerprint" in drift["skipped"]
-    assert "drift" not in json.loads((project / "goldens" / "store" / "cases" / "qwen" / other / "meta.json").read_text())
+    cal = drift_calibrated
+    assert cal.rc == 0, cal.out
+    cases = cal.root / "goldens" / "store" / "cases" / "qwen"
+    drift = json.loads((cases / cal.key / "meta.json").read_text())["drift"]
+    assert drift["goldens"] == [cal.key]
+    assert f"golden {cal.other}: made with another precision fingerprint" in drift["skipped"]
+    assert "drift" not in json.loads((cases / cal.other / "meta.json").read_text())
 
 
 def test_calibrate_drift_refuses_a_single_repeat(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,10 +25,22 @@ def test_assignments_order_and_dedup() -> None:
         assignments(DEFAULT, ["vae"], ["fp7"])
 
 
-def test_sweep_on_tiny_qwen(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_on_tiny_qwen(project: Path, capsys: pytest.CaptureFixture[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import regress.sweep
+
     suite = project / "goldens" / "suite.toml"
+    measured = []
+    real_sweep = regress.sweep.sweep
+
+    def recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        measured.append(real_sweep(*args, **kwargs))
+        return measured[-1]
+
+    monkeypatch.setattr(regress.sweep, "sweep", recording)
     assert main(["sweep", "qwen", "--suite", str(suite), "--components", "vae", "--repeats", "1", "--json",
                  "--device", "cpu"]) == 0
+    assert len(measured) == 1
     doc = json.loads(capsys.readouterr().out)
     rows = {r["label"]: r for r in doc["rows"]}
     assert list(rows) == ["all fp32", "default", "vae=fp32"]
@@ -39,6 +51,9 @@ def test_sweep_on_tiny_qwen(project: Path, capsys: pytest.CaptureFixture[str]) -
     assert rows["default"]["memory_change"] == 0.0
     assert rows["vae=fp32"]["memory_change"] > 0.5  # fp32 VAE weights and activations, measured
     assert rows["vae=fp32"]["memory_source"] == "profiler"
+    # The same rows as Markdown: the CLI's --markdown path over the rows measured above (a second
+    # sweep would only rerun the three assignments, about half of this test's time).
+    monkeypatch.setattr(regress.sweep, "sweep", lambda *args, **kwargs: measured[0])
     assert main(["sweep", "qwen", "--suite", str(suite), "--components", "vae", "--repeats", "1", "--markdown",
                  "--device", "cpu"]) == 0
     md = capsys.readouterr().out
