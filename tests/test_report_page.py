@@ -132,3 +132,14 @@ def test_video_labels_count_from_one_and_diffs_have_a_scale(tmp_path: Path) -> N
                         media={(v.id, v.platform): m}).read_text()
     assert "frame 5 / 5" in page and "worst frame (5)" in page and "frame 4 / 4" not in page
     assert "<span class='peak'>1/255</span>" in page  # a 1/255 change says so beside the heat-map
+
+
+def test_a_nan_stage_checkpoint_shows_nan_on_the_page(tmp_path: Path) -> None:
+    """results.json writes a non-finite cosine as the string "nan" (strict JSON); the page marks
+    that stage NaN (it drew nothing: the view only knew a float NaN)."""
+    v = Verdict(id="staged", platform="p", status="failed", reasons=["stage text_encode: cos nan"],
+                stages=[{"key": "text_encode/call1/out0", "cos": float("nan"), "rel_l2": float("nan"), "note": None},
+                        {"key": "denoise/step0/out0", "cos": 0.999, "rel_l2": 0.01, "note": None}])
+    page = write_report(tmp_path, [v], suite=None, platform="p", revision=None).read_text()
+    assert page.count("<span class='bar nan'>NaN</span>") == 1
+    assert "background:#c0392b" in page  # the finite stage that moved still draws its bar

@@ -220,16 +220,17 @@ def _audio(files: Mapping[str, str], info: AudioTrack | None) -> dict[str, Any]:
 
 
 def _stages(rows: Sequence[StageRow]) -> list[dict[str, Any]]:
-    """Per stage checkpoint and step, in pipeline order: the distance from the golden and a
-    bar of 1 - cosine on a log scale (1e-12 .. 1), so the first stage that moved stands out;
-    an identical checkpoint draws no bar."""
+    """Per stage checkpoint and step, in pipeline order: the distance from the golden and a bar of
+    1 - cosine on a log scale (1e-12 .. 1), so the first stage that moved stands out (none: identical)."""
     out = []
     for r in rows:
         cos, rel = r.cos, r.rel_l2
         text = r.note or (f"cos {f'{cos:.9f}' if isinstance(cos, float) else cos} \u00b7 rel L2 "
                           f"{f'{rel:.3g}' if isinstance(rel, float) else rel}")
         view = {"key": r.key, "text": text, "nan": False, "width": 0}
-        if isinstance(cos, (int, float)) and not isinstance(cos, bool):
+        if isinstance(cos, str):  # results.json writes a non-finite value as "nan" / "inf" (strict JSON)
+            view["nan"] = cos.lower() == "nan"
+        elif isinstance(cos, (int, float)) and not isinstance(cos, bool):
             d = 1.0 - float(cos)
             view["nan"] = d != d
             if d > 0:
