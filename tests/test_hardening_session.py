@@ -8,10 +8,8 @@ Custom runners made of numpy only (no pipeline runs); each test failed on the co
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from regress.cli import main

@@ -8,7 +8,6 @@ The launches run the tiny Flux pipeline through diffusers' context parallelism o
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import Any
 
 from ..case import COMPILE_MODES
 from ..devices import add_device_option

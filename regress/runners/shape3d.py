@@ -27,7 +27,6 @@ import math
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 import torch
