@@ -71,16 +71,18 @@ def run_rank(job: dict[str, Any], rank: int, local_rank: int) -> None:
 
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
-    session = GoldenSession(suite, Options(device=device))
-    runner = get_runner(case.pipeline)
-    built, build_s = session.pipelines.get(runner, case, dict(job["precision"]), device)
-    layout = layout_of(case.parallel)
-    enable(built.pipe, layout, case_id=case.id)
+    # Before the build: the faults patch diffusers' sharding at module level, and an unknown
+    # name is refused without building a pipeline first.
     fault = os.environ.get(REGRESS_PARALLEL_FAULT, "").strip()
     if fault:
         from .parallel_faults import inject
 
         inject(fault)
+    session = GoldenSession(suite, Options(device=device))
+    runner = get_runner(case.pipeline)
+    built, build_s = session.pipelines.get(runner, case, dict(job["precision"]), device)
+    layout = layout_of(case.parallel)
+    enable(built.pipe, layout, case_id=case.id)
     result = runner.run(built, case, device)
     check_result(runner, case, result, file=suite.path)
     result.perf.build_s = build_s
