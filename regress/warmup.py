@@ -18,8 +18,13 @@ regress time: benchmarks/bench_cold_start.py); it is finished before the measure
 from __future__ import annotations
 
 import threading
+from importlib import import_module
 
 _STARTED: dict[str, threading.Thread] = {}
+# Imported by the first judgement (the comparators, ~14 ms of a warm first case on the 2-core
+# Xeon) and by the media writer during the second case (the report's typed records and
+# helpers, ~40 ms): imported here instead, beside the first build.
+FIRST_USE = ("regress.metrics.compare", "regress.metrics.stages", "regress.lpips_policy", "regress.report.assets")
 
 
 def start(device: str) -> None:
@@ -57,6 +62,8 @@ def _work(device: str) -> None:
                 torch_path = threading.Thread(target=_warm_torch_path, args=(device,), daemon=True)
                 torch_path.start()
         identity(device)  # cached for the judgement
+        for name in FIRST_USE:
+            import_module(name)
         if torch_path is not None:
             torch_path.join()
     except Exception:  # noqa: BLE001 - the judgement runs the same code again and reports there
