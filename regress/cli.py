@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import EXIT_USAGE, RegressError
+from .kernels import cap_onednn_beside_aten
 
 # Order is the order of `regress --help`.
 COMMANDS = ("init", "env", "check", "compare", "fetch", "pin", "refresh", "calibrate", "sweep", "bisect", "ab", "adopt", "lpips",
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cap_onednn_beside_aten()  # before torch's first op (regress.kernels)
     lock = _lock_of(args)
     pinned = _read(lock)
     try:

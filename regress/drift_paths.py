@@ -21,6 +21,7 @@ from typing import Any
 from .env import (ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA, REGRESS_COMPILE,
                   REGRESS_DRIFT_TIMEOUT, REGRESS_KERNELS, REGRESS_PARALLEL)
 from .errors import RegressError
+from .kernels import ONEDNN_BESIDE_CAPPED_ATEN
 
 _CLEARED = (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, REGRESS_KERNELS, OMP_NUM_THREADS,
             REGRESS_COMPILE, REGRESS_PARALLEL)
@@ -73,7 +74,7 @@ def _kernel_paths(device: str, *, flags: frozenset[str] | None, threads: int | N
     # ATen without vector kernels stands in for CPUs none of the others resemble (ARM, pre-AVX2):
     # without it 5 of 8 unchanged tiny cases failed there. oneDNN goes to AVX2 beside it, as on
     # such a CPU (on an AMX Xeon, ATen's scalar path under AMX oneDNN raises in SDPA: pack_vnni2).
-    out.append(Variant("ATen default", {ATEN_CPU_CAPABILITY: "default", **({ONEDNN_MAX_CPU_ISA: "AVX2"}
+    out.append(Variant("ATen default", {ATEN_CPU_CAPABILITY: "default", **({ONEDNN_MAX_CPU_ISA: ONEDNN_BESIDE_CAPPED_ATEN}
                                                                             if "avx2" in flags else {})}))
     return out
 

@@ -20,8 +20,9 @@ The settings, declared once:
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 
-from .env import REGRESS_KERNELS
+from .env import ATEN_CPU_CAPABILITY, DNNL_MAX_CPU_ISA, ONEDNN_MAX_CPU_ISA, REGRESS_KERNELS
 from .errors import RegressError
 
 SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
@@ -92,3 +93,26 @@ def apply(settings: dict[str, str]) -> None:
 
 def apply_env() -> None:
     apply(from_env())
+
+
+# ATen's capabilities below AVX-512, and the oneDNN cap that goes beside them in an emulated path.
+CAPPED_ATEN = ("avx2", "default")
+ONEDNN_BESIDE_CAPPED_ATEN = "AVX2"
+
+
+def cap_onednn_beside_aten(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """Where ``ATEN_CPU_CAPABILITY`` caps ATen below AVX-512 and nothing caps oneDNN, cap oneDNN
+    at AVX2 too (set in ``environ`` before torch's first op); return the cap set, or None.
+
+    Why: ATen's cap alone on an AMX Xeon is no machine that exists (a CPU without AVX-512 has no
+    AMX), and torch's CPU attention raises there (``pack_vnni2 is only supported when avx512 is
+    supported``): 6 of the 10 tiny cases errored under ``ATEN_CPU_CAPABILITY=default``. With
+    oneDNN capped beside it, the path is the one ``calibrate --drift`` measures (drift_paths.py)
+    and all 10 pass. On a CPU without AVX2 the cap changes nothing. A cap the user set is kept.
+    """
+    if environ.get(ATEN_CPU_CAPABILITY, "").strip().lower() not in CAPPED_ATEN:
+        return None
+    if environ.get(ONEDNN_MAX_CPU_ISA) or environ.get(DNNL_MAX_CPU_ISA):
+        return None
+    environ[ONEDNN_MAX_CPU_ISA] = ONEDNN_BESIDE_CAPPED_ATEN
+    return ONEDNN_BESIDE_CAPPED_ATEN

@@ -19,6 +19,7 @@ import pytest
 
 from . import suite_sessions
 from .fixture import GoldenCheck, golden  # noqa: F401 - pytest finds a plugin's fixtures in its namespace; GoldenCheck types the fixture in user code
+from .kernels import cap_onednn_beside_aten
 from .items import GoldenItem, SuiteFile, is_suite_file, select
 from .naming import uses_golden_fixture
 from .outcome import record_xfails
@@ -33,6 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "golden: a golden-output case of the regress suite")
+    cap_onednn_beside_aten()  # before torch's first op: an emulated CPU path is made whole
     choices = suite_sessions.configure(config)
     from . import workers
 
