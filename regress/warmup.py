@@ -11,8 +11,9 @@ The session waits for the thread before the first measured call (:func:`wait`): 
 on a machine that compiled the kernel before, its load. A compile on a fresh machine runs on in a
 child process and is loaded afterwards, between measured calls (:data:`regress.measured.QUIET`): until then the
 torch path judges. Neither the meter's peak memory nor its time sees any of it. On the CPU only
-the probe (1.6 s in a fresh process on a 2-core Xeon, the larger part of a cold first case's
-regress time: benchmarks/bench_cold_start.py); it is finished before the measured call too.
+the first-use imports (:data:`FIRST_USE`) and the probe (1.6 s in a fresh process on a 2-core
+Xeon, the larger part of a cold first case's regress time: benchmarks/bench_cold_start.py); they
+are finished before the measured call too.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ def _work(device: str) -> None:
         if device.startswith("cuda"):
             compiling = fused_compile.prepare(device) if _has_triton() else None
             if compiling is not None or not _has_triton():
-                # The torch path will judge the first comparisons: its first grouped convolution
-                # in a process pays cuDNN's setup, seconds on a fresh runner (the fixed ~2.9 s of a
-                # cold H100's first judgement, benchmarks/RESULTS.md "On a fresh H100"), so pay
-                # it here, beside the build. Where the fused kernel was loaded, it is not needed.
+                # The torch path will judge the first comparisons, and its first grouped
+                # convolution in a process pays cuDNN's setup: the likeliest part of the fixed
+                # ~2.9 s of a cold H100's first judgement (not yet measured: benchmarks/RESULTS.md,
+                # "On a fresh H100"), so it is paid here, beside the build. Where the fused kernel
+                # was loaded, the torch path does not judge and is not warmed.
                 torch_path = threading.Thread(target=_warm_torch_path, args=(device,), daemon=True)
                 torch_path.start()
         identity(device)  # cached for the judgement
