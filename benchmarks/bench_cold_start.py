@@ -11,6 +11,7 @@ end, report).
     python benchmarks/bench_cold_start.py                         # tiny suite (goldens/suite.toml)
     python benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328
     python benchmarks/bench_cold_start.py --micro                 # first judgement per shape, no pipeline
+    python benchmarks/bench_cold_start.py --phases                # and where each case's rest goes
 
 ``--micro`` times, in a cold process, the probe and the first and second comparison of each
 case's golden against a copy with one changed pixel (no pipeline): what the first judgement of a
@@ -44,11 +45,15 @@ def cache_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run_suite(suite: str, select: str | None, env: dict[str, str], report: Path, device: str) -> tuple[float, list]:
+def run_suite(suite: str, select: str | None, env: dict[str, str], report: Path, device: str,
+              phases: Path | None = None) -> tuple[float, list]:
     cmd = [sys.executable, "-m", "pytest", suite, "-p", "regress.plugin", "-p", "no:cacheprovider", "-q",
            "-m", "golden", "--golden-suite", suite, "--golden-report", str(report), "--golden-device", device]
     if select:
         cmd += ["-k", select]
+    if phases is not None:  # benchmarks/phase_timer.py: each step's seconds per case
+        cmd += ["-p", "benchmarks.phase_timer"]
+        env = {**env, "REGRESS_PHASES": str(phases)}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -70,6 +75,21 @@ def table(label: str, wall: float, cases: list) -> None:
         rest = total - build - wall_s
         share = f"{rest / total:.2%}" if total else "-"
         print(f"| {c['id']} | {c['status']} | {total:.2f} | {build:.2f} | {wall_s:.2f} | {rest:.3f} | {share} |")
+
+
+def phase_table(path: Path) -> None:
+    """Per step (benchmarks/phase_timer.py), milliseconds in each case: where the rest goes."""
+    if not path.exists():
+        print("(no phase file)")
+        return
+    cases = json.loads(path.read_text())
+    steps: list[str] = []
+    for c in cases:
+        steps += [k for k in c["phases"] if k not in steps]
+    print("| step (ms) | " + " | ".join(c["id"] for c in cases) + " |")
+    print("| --- |" + " ---: |" * len(cases))
+    for step in steps:
+        print(f"| {step} | " + " | ".join(f"{c['phases'].get(step, 0.0) * 1e3:.1f}" for c in cases) + " |")
 
 
 MICRO = r"""
@@ -117,6 +137,7 @@ def main() -> None:
     ap.add_argument("-k", dest="select", default=None)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--micro", action="store_true")
+    ap.add_argument("--phases", action="store_true", help="time each step of each case (benchmarks/phase_timer.py)")
     args = ap.parse_args()
     try:
         import torch
@@ -134,8 +155,12 @@ def main() -> None:
                 subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=False)
             return
         for label in ("cold (empty caches)", "warm (caches of the cold run)"):
-            wall, cases = run_suite(args.suite, args.select, env, Path(tmp) / label.split()[0], args.device)
+            name = label.split()[0]
+            phases = Path(tmp) / f"{name}-phases.json" if args.phases else None
+            wall, cases = run_suite(args.suite, args.select, env, Path(tmp) / name, args.device, phases)
             table(label, wall, cases)
+            if phases is not None:
+                phase_table(phases)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""Where a case's time outside the build and the pipeline call goes (a pytest plugin for benchmarks).
+
+``bench_cold_start.py --phases`` loads it with ``-p benchmarks.phase_timer``: it wraps the
+session's steps with a clock (main thread, no profiler: a profiler's overhead on a 0.1 s case
+is larger than what it would attribute) and writes, per case, the seconds of each step to the
+JSON file named by ``REGRESS_PHASES``. Benchmark code: nothing in regress imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+_CASES: list[dict[str, Any]] = []
+_NOW: dict[str, float] = defaultdict(float)
+
+
+def _timed(owner: Any, name: str, label: str) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _NOW[label] += time.perf_counter() - t0
+
+    setattr(owner, name, wrapper)
+
+
+def _sync_timed(owner: Any, name: str, label: str) -> None:
+    """As :func:`_timed`, with the device's queue drained before and after (what the step
+    launched is counted in the step, not in the next one that waits)."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if cuda:
+                torch.cuda.synchronize()
+            _NOW[label] += time.perf_counter() - t0
+
+    setattr(owner, name, wrapper)
+
+
+def pytest_configure(config: Any) -> None:
+    from regress import media, session, warmup
+    from regress.metrics import compare
+    from regress.runners import built, diffusers_family, measurement, shape3d
+
+    _timed(warmup, "wait", "warm-up wait")
+    _timed(warmup, "start", "warm-up start")
+    _timed(session, "get_runner", "get_runner")
+    _timed(session.GoldenSession, "precision_for", "precision table")
+    _timed(session.GoldenSession, "run", "session.run total")
+    _timed(session.GoldenSession, "check", "session.check total")
+    _timed(session, "check_model_pin", "model pin")
+    _timed(session.GoldenSession, "_prefetch", "golden read submit")
+    _timed(media.MediaQueue, "release", "media release (previous case)")
+    _timed(session.PipelineCache, "get", "build (cache get)")
+    _timed(measurement.StageMeter, "_begin", "meter start")
+    _timed(measurement.StageMeter, "_end", "meter end (in wall until its clock)")
+    for runner in (diffusers_family.DiffusersFamily, shape3d.Shape3D):
+        _timed(runner, "run", "runner.run")
+    _timed(diffusers_family.DiffusersFamily, "to_output", "to_output")
+    _timed(diffusers_family.DiffusersFamily, "call_kwargs", "call kwargs")
+    _timed(diffusers_family, "check_kwargs", "check kwargs")
+    _timed(diffusers_family, "call_parameters", "call parameters")
+    _timed(diffusers_family, "seed_defaults", "seed defaults")
+    _timed(diffusers_family, "precision_settings", "precision settings")
+    _timed(diffusers_family.StageRecorder, "finish", "stage recorder finish")
+    _timed(measurement.StageMeter, "perf", "meter perf")
+    _timed(measurement.StageMeter, "settings", "meter settings")
+    _timed(diffusers_family, "versions", "versions")
+    _timed(built.BuiltPipeline, "observe", "observe")
+    _timed(session, "check_result", "check_result")
+    _timed(session, "load_golden", "golden read (I/O thread, beside the run)")
+    _timed(session.GoldenSession, "identity_for", "identity (probe)")
+    _timed(session, "gather", "gather (metrics)")
+    _sync_timed(compare, "compare_outputs", "  of which compare_outputs")
+    _timed(session, "judge", "judge")
+    _timed(session, "stage_update", "staging")
+    _timed(session.GoldenSession, "_record", "record + media add")
+    _timed(session.GoldenSession, "_judge", "_judge total")
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    _NOW.clear()
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.when == "call":
+        _CASES.append({"id": report.nodeid.rsplit("::", 1)[-1].split("[")[0],
+                       "phases": dict(_NOW)})
+
+
+def pytest_unconfigure(config: Any) -> None:
+    path = os.environ.get("REGRESS_PHASES")
+    if path:
+        with open(path, "w") as fh:
+            json.dump(_CASES, fh, indent=1)
