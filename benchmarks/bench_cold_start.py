@@ -82,7 +82,8 @@ def phase_table(path: Path) -> None:
     if not path.exists():
         print("(no phase file)")
         return
-    cases = json.loads(path.read_text())
+    doc = json.loads(path.read_text())
+    cases = doc["cases"]
     steps: list[str] = []
     for c in cases:
         steps += [k for k in c["phases"] if k not in steps]
@@ -90,6 +91,16 @@ def phase_table(path: Path) -> None:
     print("| --- |" + " ---: |" * len(cases))
     for step in steps:
         print(f"| {step} | " + " | ".join(f"{c['phases'].get(step, 0.0) * 1e3:.1f}" for c in cases) + " |")
+    for name, seconds, error in doc["warm-up"]:
+        print(f"warm-up step {name}: {seconds * 1e3:.1f} ms" + (f", raised {error}" if error else ""))
+    for probe in doc["probes"]:
+        print(f"clean-process probe on thread {probe['thread']}: {probe['s']:.2f} s (key {probe['key']})")
+    envs = {k["key"]: k["env"] for k in doc["keys"]}
+    print("probe keys asked: " + ", ".join(f"{k['key']} ({k['thread']})" for k in doc["keys"]))
+    if len(envs) > 1:  # what differs between the keys' kernel environments
+        first, *rest = envs.values()
+        for other in rest:
+            print("  environment differs:", sorted(set(map(tuple, first)) ^ set(map(tuple, other))))
 
 
 MICRO = r"""

@@ -152,7 +152,7 @@ def main() -> None:
         with torch.inference_mode(), L._precision(torch.device(dev), "fp32"):
             pkg = [float(model(x[i].permute(2, 0, 1)[None].float() / 255, y[i].permute(2, 0, 1)[None].float() / 255,
                                normalize=True).item()) for i in idx]
-        print(f"fp32 vs lpips.LPIPS on frames {idx}: {max(abs(ref[i] - p) for i, p in zip(idx, pkg)):.1e}")
+        print(f"fp32 vs lpips.LPIPS on frames {idx}: {max(abs(ref[i] - p) for i, p in zip(idx, pkg, strict=True)):.1e}")
         if args.profile and cuda:
             from torch.profiler import ProfilerActivity, profile
 

@@ -9,7 +9,8 @@
 #  5. cuda-sm90 goldens for mova-tiny and mesh-tiny, tarred into $OUT;
 #  6. the baseline: qwen-image-1328 cold then warm with the landed main before issue 26;
 #  7. LPIPS on the 121x720x1280 pair against its floor (measured once: 2.96x);
-#  8. the baseline's tiny suite cold then warm (the warm path's "no worse").
+#  8. the baseline's tiny suite cold then warm (the warm path's "no worse");
+#  9. wan-tiny compiled against its eager golden, with the reasons of its verdict.
 # Before the call, here: mkdir .base && git archive 907b473 regress goldens benchmarks/full | tar -x -C .base
 #   && cp benchmarks/bench_cold_start.py .base/benchmarks/   (both .base and .whl in .git/info/exclude, carried)
 # Steps to run: the first argument, e.g. "1 2 6 7" (default: all), so that two calls can share them.
@@ -44,6 +45,12 @@ touch /tmp/mark; sleep 1
 timeout 70 $T -k "mova-tiny or mesh-tiny" --golden-update missing 2>&1 | tail -3
 find goldens -type f -newer /tmp/mark > /tmp/changed
 [ -s /tmp/changed ] && tar -cf "$OUT/goldens-cuda.tar" -T /tmp/changed && wc -l < /tmp/changed
+); fi
+if want 9; then step "9. why wan-tiny.compiled fails against the eager golden here"
+(
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/triton
+timeout 120 $T -k wan-tiny --golden-compile=default --golden-report /tmp/compiled-wan 2>&1 | tail -4
+python3 -c "import json; [print(c['id'], c['status'], *c.get('reasons', []), sep='\n  ') for c in json.load(open('/tmp/compiled-wan/results.json'))['cases']]"
 ); fi
 if want 6; then step "6. baseline: shape-true qwen-image-1328 cold then warm with the landed main before issue 26"
 (cd .base && PYTHONPATH=/tmp/site:$PWD timeout 100 python3 benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328); fi

@@ -17,6 +17,8 @@ from typing import Any
 
 _CASES: list[dict[str, Any]] = []
 _NOW: dict[str, float] = defaultdict(float)
+_PROBES: list[dict[str, Any]] = []  # each clean-process probe: thread, seconds, the cache key it was for
+_KEYS: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (thread, probe cache key) -> kernel environment
 
 
 def _timed(owner: Any, name: str, label: str) -> None:
@@ -54,6 +56,38 @@ def _sync_timed(owner: Any, name: str, label: str) -> None:
             _NOW[label] += time.perf_counter() - t0
 
     setattr(owner, name, wrapper)
+
+
+def _watch_probes() -> None:
+    """Log each probe cache key asked for (and from which thread, with the kernel-choosing
+    environment it hashed) and each clean-process probe: a key that changes between the
+    warm-up and the judgement makes the judgement probe again."""
+    import os
+    import threading
+
+    from regress import probing
+    from regress.env import KERNEL_ENV_PREFIXES
+
+    key_of = probing.cache_key
+
+    def cache_key(device: str) -> str:
+        key = key_of(device)
+        env = sorted((k, v) for k, v in os.environ.items() if k.startswith(KERNEL_ENV_PREFIXES))
+        _KEYS.setdefault((threading.current_thread().name, key), env)
+        return key
+
+    probing.cache_key = cache_key
+    measure = probing.measure_clean
+
+    def measure_clean(device: str) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return measure(device)
+        finally:
+            _PROBES.append({"thread": threading.current_thread().name, "s": round(time.perf_counter() - t0, 3),
+                            "key": key_of(device)})
+
+    probing.measure_clean = measure_clean
 
 
 def pytest_configure(config: Any) -> None:
@@ -95,6 +129,7 @@ def pytest_configure(config: Any) -> None:
     _timed(session, "stage_update", "staging")
     _timed(session.GoldenSession, "_record", "record + media add")
     _timed(session.GoldenSession, "_judge", "_judge total")
+    _watch_probes()
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
@@ -108,7 +143,10 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_unconfigure(config: Any) -> None:
+    from regress import warmup
+
     path = os.environ.get("REGRESS_PHASES")
     if path:
+        keys = [{"thread": t, "key": k, "env": env} for (t, k), env in _KEYS.items()]
         with open(path, "w") as fh:
-            json.dump(_CASES, fh, indent=1)
+            json.dump({"cases": _CASES, "warm-up": warmup.STEPS, "probes": _PROBES, "keys": keys}, fh, indent=1)

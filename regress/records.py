@@ -125,57 +125,74 @@ def _short(where: str) -> str:
 def schema_problem(value: Any, schema: Mapping[str, Any], where: str = "") -> tuple[str, str] | None:
     """(field path, problem) where ``value`` breaks ``schema`` (the subset of JSON Schema that
     :mod:`regress.schema` and :mod:`regress.models` emit), or None when it holds to it."""
-    if "anyOf" in schema:
-        found = [schema_problem(value, s, where) for s in schema["anyOf"]]
-        if all(f is not None for f in found):
-            # the deepest problem is the most useful one (a record's field, not 'not null')
-            return max(found, key=lambda f: len(f[0]))  # type: ignore[arg-type,return-value]
+    found = _problem(value, schema)
+    if found is None:
         return None
+    keys, why = found
+    for key in reversed(keys):
+        where = _join(where, key)
+    return where, why
+
+
+def _problem(value: Any, schema: Mapping[str, Any]) -> tuple[list[Any], str] | None:
+    """:func:`schema_problem` with the path as the keys from the problem up (appended on the
+    way out, so that a value that holds costs no path: a golden's meta.json is ~2,000 values)."""
+    if "anyOf" in schema:
+        found = []
+        for sub in schema["anyOf"]:
+            problem = _problem(value, sub)
+            if problem is None:
+                return None
+            found.append(problem)
+        # the deepest problem is the most useful one (a record's field, not 'not null')
+        return max(found, key=lambda f: len(f[0]))
     if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
-        return where, f"{_show(value)} is not one of {', '.join(map(repr, schema['enum']))}"
+        return [], f"{_show(value)} is not one of {', '.join(map(repr, schema['enum']))}"
     kinds = schema.get("type")
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
-        if not any(_is(value, k) for k in kinds):
-            return where, f"must be {' or '.join(_NAMES[k] for k in kinds)}, got {_show(value)}"
+        if not (_is(value, kinds[0]) or any(_is(value, k) for k in kinds[1:])):
+            return [], f"must be {' or '.join(_NAMES[k] for k in kinds)}, got {_show(value)}"
     if isinstance(value, str):
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            return where, f"{_show(value)} does not match {schema['pattern']}"
+            return [], f"{_show(value)} does not match {schema['pattern']}"
         if len(value) < schema.get("minLength", 0):
-            return where, "must not be empty"
-    if _is(value, "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            return where, f"{value} is below the minimum {schema['minimum']}"
-        if "maximum" in schema and value > schema["maximum"]:
-            return where, f"{value} is above the maximum {schema['maximum']}"
-    if isinstance(value, dict):
+            return [], "must not be empty"
+    elif isinstance(value, dict):
         props = schema.get("properties", {})
         for name in schema.get("required", ()):
             if name not in value:
-                return _join(where, name), "is required"
+                return [name], "is required"
         extra = schema.get("additionalProperties", True)
         for k, v in value.items():
             if k in props:
                 sub = props[k]
             elif extra is False:
-                return _join(where, k), "is not a field of this record"
+                return [k], "is not a field of this record"
             elif isinstance(extra, Mapping):
                 sub = extra
             else:
                 continue
-            found = schema_problem(v, sub, _join(where, k))
-            if found:
-                return found
-    if isinstance(value, list):
+            problem = _problem(v, sub)
+            if problem is not None:
+                problem[0].append(k)
+                return problem
+    elif isinstance(value, list):
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            return where, f"must hold {schema.get('minItems')} items, got {len(value)}"
+            return [], f"must hold {schema.get('minItems')} items, got {len(value)}"
         prefix = schema.get("prefixItems", [])
         for i, v in enumerate(value):
             sub = prefix[i] if i < len(prefix) else schema.get("items")
             if sub is not None:
-                found = schema_problem(v, sub, _join(where, i))
-                if found:
-                    return found
+                problem = _problem(v, sub)
+                if problem is not None:
+                    problem[0].append(i)
+                    return problem
+    elif _is(value, "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            return [], f"{value} is below the minimum {schema['minimum']}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return [], f"{value} is above the maximum {schema['maximum']}"
     return None
 
 
@@ -183,13 +200,13 @@ _NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "
           "object": "an object", "array": "a list", "null": "null"}
 
 
+_TYPES = {"string": str, "boolean": bool, "object": dict, "array": list, "null": type(None),
+          "integer": int, "number": (int, float)}
+
+
 def _is(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"string": str, "boolean": bool, "object": dict, "array": list,
-                              "null": type(None)}[kind])
+    # (bool is an int in Python, never a number in JSON)
+    return isinstance(value, _TYPES[kind]) and (kind not in ("integer", "number") or not isinstance(value, bool))
 
 
 def _same(a: Any, b: Any) -> bool:

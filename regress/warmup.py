@@ -19,13 +19,19 @@ are finished before the measured call too.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
 _STARTED: dict[str, threading.Thread] = {}
 # Imported by the first judgement (the comparators, ~14 ms of a warm first case on the 2-core
 # Xeon) and by the media writer during the second case (the report's typed records and
 # helpers, ~40 ms): imported here instead, beside the first build.
 FIRST_USE = ("regress.metrics.compare", "regress.metrics.stages", "regress.lpips_policy", "regress.report.assets")
+
+
+STEPS: list[tuple[str, float, str | None]] = []  # (step, seconds, what it raised) of this process's warm-ups
 
 
 def start(device: str) -> None:
@@ -45,42 +51,48 @@ def wait(device: str) -> None:
 
 
 def _work(device: str) -> None:
-    try:
-        from .metrics import fused_compile
-        from .metrics.frames import _has_triton
-        from .probing import identity
+    from .metrics import fused_compile
+    from .metrics.frames import _has_triton
+    from .probing import identity
 
-        # The compile (a child process, long only on a fresh machine) starts first; the probe
-        # (another child, cached on disk) runs meanwhile.
-        torch_path = None
-        if device.startswith("cuda"):
-            compiling = fused_compile.prepare(device) if _has_triton() else None
-            if compiling is not None or not _has_triton():
-                # The torch path will judge the first comparisons, and its first grouped
-                # convolution in a process pays cuDNN's setup: the likeliest part of the fixed
-                # ~2.9 s of a cold H100's first judgement (not yet measured: benchmarks/RESULTS.md,
-                # "On a fresh H100"), so it is paid here, beside the build. Where the fused kernel
-                # was loaded, the torch path does not judge and is not warmed.
-                torch_path = threading.Thread(target=_warm_torch_path, args=(device,), daemon=True)
-                torch_path.start()
-        identity(device)  # cached for the judgement
-        for name in FIRST_USE:
-            import_module(name)
-        if torch_path is not None:
-            torch_path.join()
-    except Exception:  # noqa: BLE001 - the judgement runs the same code again and reports there
-        pass
+    # The compile (a child process, long only on a fresh machine) starts first; the probe
+    # (another child, cached on disk) runs meanwhile. Each step on its own: one that raises
+    # (the judgement runs the same code again and reports there) leaves the others to run.
+    torch_path = None
+    if device.startswith("cuda"):
+        compiling = _step("fused kernel", lambda: fused_compile.prepare(device) if _has_triton() else None)
+        if compiling is not None or not _has_triton():
+            # The torch path will judge the first comparisons, and its first grouped
+            # convolution in a process pays cuDNN's setup: paid here, beside the build. Where
+            # the fused kernel was loaded, the torch path does not judge and is not warmed.
+            torch_path = threading.Thread(target=_step, args=("torch path", lambda: _warm_torch_path(device)),
+                                          daemon=True)
+            torch_path.start()
+    _step("kernel probe", lambda: identity(device))  # cached for the judgement
+    _step("first-use imports", lambda: [import_module(name) for name in FIRST_USE])
+    if torch_path is not None:
+        torch_path.join()
+
+
+def _step(name: str, work: Callable[[], Any]) -> Any:
+    """``work()``, its seconds and what it raised kept in :data:`STEPS` (read by
+    benchmarks/phase_timer.py: what the warm-up did on a fresh machine)."""
+    t0, error = time.perf_counter(), None
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001 - see _work
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        return None
+    finally:
+        STEPS.append((name, time.perf_counter() - t0, error))
 
 
 def _warm_torch_path(device: str) -> None:
     """One torch-path SSIM of a 32x32 RGB pair on ``device`` (the window, channels and
     grouped convolutions of every image and video comparison)."""
-    try:
-        import numpy as np
+    import numpy as np
 
-        from .metrics.ssim import ssim_frames
+    from .metrics.ssim import ssim_frames
 
-        a = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
-        ssim_frames(a, a ^ 1, device=device)
-    except Exception:  # noqa: BLE001 - the judgement runs the same code again and reports there
-        pass
+    a = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    ssim_frames(a, a ^ 1, device=device)

@@ -87,7 +87,29 @@ def test_the_torch_path_warm_up_runs_the_comparison_it_prepares_for(monkeypatch:
     warmup._warm_torch_path("cuda:0")
     assert calls == [((2, 32, 32, 3), "cuda:0")]
     monkeypatch.setattr(ssim, "ssim_frames", lambda a, b, *, device: 1 / 0)
-    warmup._warm_torch_path("cuda:0")  # an error is the judgement's to report, not the warm-up's
+    monkeypatch.setattr(warmup, "STEPS", [])
+    warmup._step("torch path", lambda: warmup._warm_torch_path("cuda:0"))  # the judgement's to report
+    assert warmup.STEPS[0][0] == "torch path" and warmup.STEPS[0][2].startswith("ZeroDivisionError")
+
+
+def test_a_step_that_raises_leaves_the_probe_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused kernel's preparation raising must not skip the kernel probe: the probe is what
+    a cold machine's first judgement otherwise pays on the main thread (3.9 s on a fresh H100,
+    benchmarks/RESULTS.md)."""
+    import regress.metrics.frames as frames
+    import regress.probing as probing
+    from regress.metrics import fused_compile
+
+    seen: list[str] = []
+    monkeypatch.setattr(warmup, "STEPS", [])
+    monkeypatch.setattr(probing, "identity", lambda device: seen.append("probe"))
+    monkeypatch.setattr(frames, "_has_triton", lambda: True)
+    monkeypatch.setattr(fused_compile, "prepare", lambda device: 1 / 0)
+    monkeypatch.setattr(warmup, "_warm_torch_path", lambda device: None)
+    warmup._work("cuda:0")
+    assert seen == ["probe"]
+    assert [(name, error is None) for name, _, error in warmup.STEPS][:2] == [("fused kernel", False),
+                                                                             ("kernel probe", True)]
 
 
 # --------------------------------------------------------------------------- the fused kernel off the judging path
