@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .env import KERNEL_ENV_PREFIXES, REGRESS_CACHE_DIR, REGRESS_KERNELS, XDG_CACHE_HOME
+from .env import KERNEL_ENV_PREFIXES, NOT_KERNEL_CHOOSING, REGRESS_CACHE_DIR, REGRESS_KERNELS, XDG_CACHE_HOME
 from .errors import RegressError
 from .numerics import Identity
 from .probe import PROBE_VERSION, cpu_info
@@ -95,7 +95,8 @@ def cache_key(device: str) -> str:
                              "cpu": cpu_info(), "torch": getattr(torch, "__version__", None) or _torch_version(),
                              "torch_file": getattr(torch, "__file__", None),
                              "env": sorted((k, v) for k, v in os.environ.items()
-                                           if k.startswith(KERNEL_ENV_PREFIXES) and k != REGRESS_KERNELS)}
+                                           if k.startswith(KERNEL_ENV_PREFIXES) and k != REGRESS_KERNELS
+                                           and k not in NOT_KERNEL_CHOOSING)}
     if device.startswith("cuda") and torch is not None:
         import torch as _torch
 
