@@ -80,12 +80,12 @@ def _watch_probes() -> None:
     measure = probing.measure_clean
 
     def measure_clean(device: str) -> Any:
-        t0 = time.perf_counter()
+        t0, key = time.perf_counter(), key_of(device)  # (the key as the probe starts)
         try:
             return measure(device)
         finally:
             _PROBES.append({"thread": threading.current_thread().name, "s": round(time.perf_counter() - t0, 3),
-                            "key": key_of(device)})
+                            "key": key})
 
     probing.measure_clean = measure_clean
 

@@ -62,9 +62,9 @@ def test_work_swallows_errors_the_judgement_will_report(monkeypatch: pytest.Monk
 ])
 def test_a_gpu_warms_the_torch_path_only_where_it_will_judge(monkeypatch: pytest.MonkeyPatch, compiling: bool,
                                                              triton: bool, warmed: bool) -> None:
-    """A cold H100's first judgement paid a fixed ~2.9 s on the torch path (benchmarks/RESULTS.md);
-    the warm-up pays its first grouped convolution beside the build, and only where that path
-    will judge."""
+    """A cold process judges its first comparisons on the torch path while the fused kernel
+    compiles; the warm-up pays that path's first grouped convolution beside the build (0.8-1.3 s
+    on a fresh H100, benchmarks/RESULTS.md), and only where that path will judge."""
     import regress.metrics.frames as frames
     import regress.probing as probing
     from regress.metrics import fused_compile
