@@ -235,3 +235,70 @@ def test_the_meter_holds_quiet_for_the_whole_call() -> None:
     t.start()
     t.join()
     assert held == [True, False]
+
+
+def test_a_library_setting_kmp_variables_in_the_build_does_not_make_the_judgement_probe_again(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """What a fresh H100 showed (benchmarks/RESULTS.md, "A second fresh H100"): the warm-up probed
+    beside the build, a library then set KMP_DUPLICATE_LIB_OK and KMP_INIT_AT_FORK, the probe's
+    cache key changed, and the first judgement probed again on the main thread (2.9-3.1 s). The
+    same process here: one build that sets both, one clean-process probe in all."""
+    import os
+    import time
+
+    import numpy as np
+
+    import regress
+    from regress import probing
+    from regress.numerics import Identity
+    from regress.outputs import Output
+    from regress.runners import Perf, RunResult
+    from regress.session import GoldenSession, Options
+    from regress.suite import load_suite
+
+    image = np.tile(np.linspace(0, 200, 32, dtype=np.uint8)[None, :, None], (32, 1, 3))
+
+    class Engine:
+        name, output_kind, default_precision = "kmp-engine", "image", {"model": "fp32"}
+
+        def build(self, case, precision, device):  # noqa: ANN001, ANN201
+            for _ in range(500):  # as on the H100: the warm-up's probe starts while the build runs
+                if probes:
+                    break
+                time.sleep(0.01)
+            os.environ["KMP_DUPLICATE_LIB_OK"] = "True"  # (monkeypatch restores both: deleted below first)
+            os.environ["KMP_INIT_AT_FORK"] = "FALSE"
+            return None
+
+        def run(self, pipe, case, device):  # noqa: ANN001, ANN201
+            return RunResult(Output(image=image.copy()), {"model": "fp32"}, Perf(wall_s=0.0))
+
+    regress.register_runner("kmp-engine", Engine())
+    (tmp_path / "goldens").mkdir()
+    suite_file = tmp_path / "goldens" / "suite.toml"
+    suite_file.write_text('[store]\nkind = "file"\npath = "store"\n\n[defaults]\nssim = 0.99\nmax_abs = 2\n\n'
+                          '[[case]]\nid = "kmp"\npipeline = "kmp-engine"\n')
+    probes: list[str] = []
+    monkeypatch.setenv("REGRESS_CACHE_DIR", "off")
+    monkeypatch.setattr(probing, "measure_clean", lambda device: probes.append(device) or Identity(
+        installed={"torch": "x"}, probe={"op": "digest"}, device="cpu"))
+
+    def fresh_process() -> None:
+        for name in ("KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(probing, "_CACHE", {})
+        monkeypatch.setattr(warmup, "_STARTED", {})
+        probes.clear()
+
+    suite = load_suite(suite_file)
+    for update in ("missing", "none"):  # the golden is made, then judged, each as in a new process
+        fresh_process()
+        session = GoldenSession(suite, Options(device="cpu", platform="cpu-avx2", update=update))
+        try:
+            run = session.check(suite.cases[0])
+            if update == "missing":
+                session.publish()
+        finally:
+            session.close()
+        assert run.verdict.status in ("written", "passed"), run.verdict.reasons
+    assert probes == ["cpu"], "the judgement probed again after the build changed the environment"
