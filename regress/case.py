@@ -13,6 +13,8 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -120,6 +122,13 @@ class Case:
         spec = self.spec()
         spec.pop("compile", None)
         return spec
+
+    @cached_property
+    def recorded_spec(self) -> tuple[Mapping[str, Any], str]:
+        """(:meth:`spec`, :meth:`spec_hash`) made once per case: every judgement of the case
+        records both (read-only: a caller that needs its own copy makes one)."""
+        spec = self.spec()
+        return MappingProxyType(spec), self.spec_hash(spec)
 
     def spec_hash(self, spec: Mapping[str, Any] | None = None) -> str:
         """The sha256 of :meth:`spec` (``spec``: that spec, already made)."""

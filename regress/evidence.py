@@ -52,8 +52,7 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
         if better is not None and better.platform != golden.platform:
             golden, golden_output = better, better.output()
     assert golden_output is not None
-    recorded = golden.record.identity
-    numerics = compare_numerics(recorded.to_json() if recorded is not None else None, identity,
+    numerics = compare_numerics(golden.record.identity, identity,
                                 same_key=golden.platform == platform, golden_platform=golden.platform)
     if path is not None:
         from .numerics import across_path

@@ -63,8 +63,7 @@ class Subject:
 
     @classmethod
     def of_run(cls, case: Case, result: RunResult) -> Subject:
-        spec = case.spec()
-        spec_hash = case.spec_hash(spec)
+        spec, spec_hash = case.recorded_spec
         return cls(id=case.id, output=result.output, fingerprint=result.fingerprint, perf=result.perf.record(),
                    versions=result.versions, settings=result.settings, spec=spec, spec_hash=spec_hash,
                    model=case.model, create_with=None if case.compile is None else  # a compiled variant's id

@@ -72,9 +72,16 @@ class Identity:
                 "probe_ms": round(self.probe_ms, 2) if self.probe_ms is not None else None}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> Identity | None:
+    def from_json(cls, d: Any) -> Identity | None:
         """The identity a golden recorded, or None (made before identities were recorded, or
-        a record this version cannot read: both mean "unknown", never a match)."""
+        a record this version cannot read: both mean "unknown", never a match). ``d``: the
+        ``identity`` block as JSON, or as the golden's typed record
+        (:class:`regress.golden_records.IdentityRecord`, read by its attributes: no round trip
+        through JSON for each judgement)."""
+        if d is not None and not isinstance(d, Mapping) and hasattr(d, "probe"):
+            present = getattr(d, "present", None)  # the keys it was read with: an absent one stays absent
+            d = {k: getattr(d, k) for k in ("schema", "installed", "probe", "device", "probe_ms")
+                 if present is None or k in present}
         if not isinstance(d, Mapping) or d.get("schema") != IDENTITY_SCHEMA:
             return None
         inst, probe = d.get("installed"), d.get("probe")
@@ -179,10 +186,11 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def compare(golden: Mapping[str, Any] | None, current: Identity, *, same_key: bool,
+def compare(golden: Any, current: Identity, *, same_key: bool,
             golden_platform: str | None = None) -> Numerics:
     """The regime of a comparison with a golden whose meta recorded ``golden`` (its
-    ``identity`` block, or None). Pure: the same records give the same answer anywhere."""
+    ``identity`` block as JSON or as its typed record, or None). Pure: the same records give
+    the same answer anywhere."""
     g = Identity.from_json(golden)
     common = set(g.probe) & set(current.probe) if g is not None else set()
     if g is None or not common:
