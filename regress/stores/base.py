@@ -116,10 +116,10 @@ def load_meta(directory: Path) -> dict[str, Any]:
     meta = read_json(p, max_bytes=MAX_META_BYTES, error=StoreError, missing="missing (every golden needs its meta.json)")
     if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
         raise StoreError(f"{p}: unknown meta schema {meta.get('schema') if isinstance(meta, dict) else None!r}")
-    problem = meta_problem(meta)
+    check(meta, meta_schema(), file=p, error=StoreError)  # the types, from the records' own classes
+    problem = meta_problem(meta)  # what a schema cannot say: names, ranges, bounds that cannot fail
     if problem:
         raise StoreError(f"{p}: {problem}")
-    check(meta, meta_schema(), file=p, error=StoreError)
     return meta
 
 
