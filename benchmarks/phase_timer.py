@@ -21,38 +21,26 @@ _PROBES: list[dict[str, Any]] = []  # each clean-process probe: thread, seconds,
 _KEYS: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (thread, probe cache key) -> kernel environment
 
 
-def _timed(owner: Any, name: str, label: str) -> None:
+def _timed(owner: Any, name: str, label: str, *, sync: bool = False) -> None:
+    """Wrap ``owner.name`` with a clock adding to ``label``; ``sync``: with the device's queue
+    drained before and after (what the step launched is counted in the step, not in the next
+    one that waits)."""
     original = getattr(owner, name)
 
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _NOW[label] += time.perf_counter() - t0
-
-    setattr(owner, name, wrapper)
-
-
-def _sync_timed(owner: Any, name: str, label: str) -> None:
-    """As :func:`_timed`, with the device's queue drained before and after (what the step
-    launched is counted in the step, not in the next one that waits)."""
-    original = getattr(owner, name)
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def drain() -> None:
         import torch
 
-        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-        if cuda:
+        if sync and torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.synchronize()
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        drain()
         t0 = time.perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
-            if cuda:
-                torch.cuda.synchronize()
+            drain()
             _NOW[label] += time.perf_counter() - t0
 
     setattr(owner, name, wrapper)
@@ -95,40 +83,27 @@ def pytest_configure(config: Any) -> None:
     from regress.metrics import compare
     from regress.runners import built, diffusers_family, measurement, shape3d
 
-    _timed(warmup, "wait", "warm-up wait")
-    _timed(warmup, "start", "warm-up start")
-    _timed(session, "get_runner", "get_runner")
-    _timed(session.GoldenSession, "precision_for", "precision table")
-    _timed(session.GoldenSession, "run", "session.run total")
-    _timed(session.GoldenSession, "check", "session.check total")
-    _timed(session, "check_model_pin", "model pin")
-    _timed(session.GoldenSession, "_prefetch", "golden read submit")
-    _timed(media.MediaQueue, "release", "media release (previous case)")
-    _timed(session.PipelineCache, "get", "build (cache get)")
-    _timed(measurement.StageMeter, "_begin", "meter start")
-    _timed(measurement.StageMeter, "_end", "meter end (in wall until its clock)")
-    for runner in (diffusers_family.DiffusersFamily, shape3d.Shape3D):
-        _timed(runner, "run", "runner.run")
-    _timed(diffusers_family.DiffusersFamily, "to_output", "to_output")
-    _timed(diffusers_family.DiffusersFamily, "call_kwargs", "call kwargs")
-    _timed(diffusers_family, "check_kwargs", "check kwargs")
-    _timed(diffusers_family, "call_parameters", "call parameters")
-    _timed(diffusers_family, "seed_defaults", "seed defaults")
-    _timed(diffusers_family, "precision_settings", "precision settings")
-    _timed(diffusers_family.StageRecorder, "finish", "stage recorder finish")
-    _timed(measurement.StageMeter, "perf", "meter perf")
-    _timed(measurement.StageMeter, "settings", "meter settings")
-    _timed(diffusers_family, "versions", "versions")
-    _timed(built.BuiltPipeline, "observe", "observe")
-    _timed(session, "check_result", "check_result")
-    _timed(session, "load_golden", "golden read (I/O thread, beside the run)")
-    _timed(session.GoldenSession, "identity_for", "identity (probe)")
-    _timed(session, "gather", "gather (metrics)")
-    _sync_timed(compare, "compare_outputs", "  of which compare_outputs")
-    _timed(session, "judge", "judge")
-    _timed(session, "stage_update", "staging")
-    _timed(session.GoldenSession, "_record", "record + media add")
-    _timed(session.GoldenSession, "_judge", "_judge total")
+    G, F, M = session.GoldenSession, diffusers_family, measurement.StageMeter
+    steps: tuple[tuple[Any, str, str], ...] = (  # (owner, attribute, label), in the order of a case
+        (warmup, "wait", "warm-up wait"), (warmup, "start", "warm-up start"), (session, "get_runner", "get_runner"),
+        (G, "precision_for", "precision table"), (G, "run", "session.run total"), (G, "check", "session.check total"),
+        (session, "check_model_pin", "model pin"), (G, "_prefetch", "golden read submit"),
+        (media.MediaQueue, "release", "media release (previous case)"),
+        (session.PipelineCache, "get", "build (cache get)"), (M, "_begin", "meter start"),
+        (M, "_end", "meter end (in wall until its clock)"), (F.DiffusersFamily, "run", "runner.run"),
+        (shape3d.Shape3D, "run", "runner.run"), (F.DiffusersFamily, "to_output", "to_output"),
+        (F.DiffusersFamily, "call_kwargs", "call kwargs"), (F, "check_kwargs", "check kwargs"),
+        (F, "call_parameters", "call parameters"), (F, "seed_defaults", "seed defaults"),
+        (F, "precision_settings", "precision settings"), (F.StageRecorder, "finish", "stage recorder finish"),
+        (M, "perf", "meter perf"), (M, "settings", "meter settings"), (F, "versions", "versions"),
+        (built.BuiltPipeline, "observe", "observe"), (session, "check_result", "check_result"),
+        (session, "load_golden", "golden read (I/O thread, beside the run)"),
+        (G, "identity_for", "identity (probe)"), (session, "gather", "gather (metrics)"),
+        (session, "judge", "judge"), (session, "stage_update", "staging"), (G, "_record", "record + media add"),
+        (G, "_judge", "_judge total"))
+    for owner, name, label in steps:
+        _timed(owner, name, label)
+    _timed(compare, "compare_outputs", "  of which compare_outputs", sync=True)
     _watch_probes()
 
 
