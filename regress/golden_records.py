@@ -28,7 +28,6 @@ __all__ = ["DriftPair", "DriftPath", "DriftRecord", "GoldenMeta", "GoldenPlatfor
            "NoiseFloorRecord", "NoiseRun", "PerfRecord", "Record"]
 
 _SHA256 = {"pattern": "^[0-9a-f]{64}$"}
-_HIDDEN = {"schema": False}  # not a key of the file: bookkeeping of the record itself
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,6 @@ class PerfRecord(Record):
     peak_memory: dict[str, float] = field(default_factory=dict, metadata={"doc": "stage -> peak bytes"})
     stages: dict[str, float] = field(default_factory=dict, metadata={"doc": "stage -> seconds"})
     weights: dict[str, float] | None = field(default=None, metadata={"doc": "component -> resident weight bytes"})
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _numbers = frozenset({"wall_s", "build_s"})
 
@@ -59,8 +56,6 @@ class IdentityRecord(Record):
     installed: dict[str, str] = field(default_factory=dict, metadata={"doc": "library versions, device, settings"})
     probe: dict[str, str] = field(default_factory=dict, metadata={"doc": "kernel probe op -> digest"})
     probe_ms: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     @property
     def machine(self) -> str | None:
@@ -75,8 +70,6 @@ class NoiseRun(Record):
 
     label: str | None = None
     values: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _numbers = frozenset({"values"})
 
@@ -101,8 +94,6 @@ class NoiseFloorRecord(Record):
     margin: float | None = None
     rule: str | None = None
     not_written: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"runs": NoiseRun}
     _numbers = frozenset({"thresholds", "floor", "quantum", "suggested", "margin"})
@@ -117,8 +108,6 @@ class DriftPath(Record):
     probe: str | None = None
     runs: int | None = None
     modes: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -128,8 +117,6 @@ class DriftPair(Record):
     a: str | None = None
     b: str | None = None
     values: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _numbers = frozenset({"values"})
 
@@ -154,8 +141,6 @@ class DriftRecord(Record):
     rule: str | None = None
     created: str | None = None
     regress_version: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"paths": DriftPath, "pairs": DriftPair}
     _numbers = frozenset({"thresholds", "spread", "quantum", "margin"})
@@ -176,8 +161,6 @@ class GoldenPlatform(Record):
     device: str | None = None
     device_name: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     open_record = False  # as strict as PlatformInfo, which writes it
 
@@ -214,8 +197,6 @@ class GoldenMeta(Record):
     created: str | None = None
     regress_version: str | None = None
     source_commit: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"platform": GoldenPlatform, "identity": IdentityRecord, "perf": PerfRecord,
                "noise_floor": NoiseFloorRecord, "drift": DriftRecord}

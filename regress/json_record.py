@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
-__all__ = ["Record"]
+__all__ = ["HIDDEN", "Record"]
+
+HIDDEN = {"schema": False}  # a field that is not a key of the file
 
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -53,6 +55,13 @@ class Record:
     _nested: ClassVar[Mapping[str, type[Record]]] = {}
     _numbers: ClassVar[frozenset[str]] = frozenset()
     open_record: ClassVar[bool] = True  # the schema lets unknown keys through (a newer regress)
+    # Bookkeeping of every record, not keys of its file (metadata "schema": False): what it did
+    # not know, and the keys it was read with (None: built in code). Keyword-only, so that each
+    # subclass declares its own fields first, in the file's order.
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, kw_only=True,
+                                  metadata=HIDDEN)
+    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, kw_only=True,
+                                            metadata=HIDDEN)
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -67,7 +76,7 @@ class Record:
             if k in data:
                 kwargs[k] = cls._read(k, data[k])
         extra = {k: v for k, v in data.items() if k not in known}
-        return cls(**kwargs, extra=extra, present=tuple(data))  # type: ignore[call-arg]
+        return cls(**kwargs, extra=extra, present=tuple(data))
 
     @classmethod
     def _read(cls, name: str, value: Any) -> Any:
@@ -84,8 +93,7 @@ class Record:
         """The JSON object this record was read from (same keys, same order, same values). A
         field it was read without is written only once it is set (``dataclasses.replace``: a
         staged golden keeps its old drift bounds); a record built in code writes every field."""
-        present: tuple[str, ...] | None = self.present  # type: ignore[attr-defined]  # every subclass declares both
-        extra: dict[str, Any] = self.extra  # type: ignore[attr-defined]
+        present, extra = self.present, self.extra
         known = self.keys()
         names = list(present) if present is not None else list(known)
         out: dict[str, Any] = {}

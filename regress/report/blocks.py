@@ -15,7 +15,6 @@ from ..json_record import Record
 __all__ = ["AbRecord", "Change", "Diff", "GoldenMatch", "MetricRecord", "NumericsRecord", "PerfDiff", "PerfGate",
            "PerfRecord", "ReportRecord", "StageRow"]
 
-_HIDDEN = {"schema": False}  # not a key of the file: bookkeeping of the record itself
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,6 @@ class GoldenMatch(ReportRecord):
     match: str | None = field(default=None, metadata={"doc": "'exact', 'nearest', 'missing', ..."})
     revision: str | None = None
     path: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,6 @@ class MetricRecord(ReportRecord):
     source: str | None = None
     passed: bool | None = None
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _numbers = frozenset({"value", "threshold"})
 
@@ -71,8 +66,6 @@ class Change(ReportRecord):
     setting: str | None = None
     golden: str | None = None
     current: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -82,8 +75,6 @@ class Diff(ReportRecord):
     golden: dict[str, str] | None = None
     current: dict[str, str] = field(default_factory=dict)
     changed: list[Change] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"changed": Change}
 
@@ -96,8 +87,6 @@ class PerfGate(ReportRecord):
     change: float | None = None
     passed: bool | None = None
     text: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _numbers = frozenset({"tolerance", "change"})
 
@@ -111,8 +100,6 @@ class PerfDiff(ReportRecord):
     current: PerfRecord | None = None
     ratio: dict[str, float] = field(default_factory=dict)
     gates: dict[str, PerfGate] = field(default_factory=dict, metadata={"doc": "'wall_s', 'peak_memory.<stage>'"})
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"golden": PerfRecord, "current": PerfRecord}
     _tables = {"gates": PerfGate}
@@ -126,8 +113,6 @@ class NumericsRecord(ReportRecord):
     regime: str | None = field(default=None, metadata={"doc": "'exact' or 'drift'"})
     line: str | None = None
     unmeasured: list[str] | None = field(default=None, metadata={"doc": "metrics judged with guessed drift bounds"})
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -138,8 +123,6 @@ class StageRow(ReportRecord):
     cos: float | str | None = None
     rel_l2: float | str | None = None
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -156,8 +139,6 @@ class AbRecord(ReportRecord):
     precision: Diff | None = None
     settings: Diff | None = None
     perf: PerfDiff | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"precision": Diff, "settings": Diff, "perf": PerfDiff}
     _tables = {"metrics": MetricRecord}

@@ -10,13 +10,11 @@ copied: regress.report.results.case_record).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..json_record import Record
 
 __all__ = ["AudioTrack", "CaseMedia", "ImageTrack", "MeshTrack", "VideoTrack"]
 
-_HIDDEN = {"schema": False}
 
 
 @dataclass(frozen=True)
@@ -27,8 +25,6 @@ class ImageTrack(Record):
     width: int | None = None
     identical: bool = False
     diff_peak: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -43,8 +39,6 @@ class VideoTrack(Record):
     width: int | None = None
     identical: bool = False
     diff_peak: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -56,8 +50,6 @@ class AudioTrack(Record):
     samples: int | None = None
     waveform: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     identical: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -71,8 +63,6 @@ class MeshTrack(Record):
     faces: dict[str, int] = field(default_factory=dict)
     identical: bool = False
     error_peak: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,5 @@ class CaseMedia(Record):
     video: VideoTrack | None = None
     audio: AudioTrack | None = None
     mesh: MeshTrack | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"image": ImageTrack, "video": VideoTrack, "audio": AudioTrack, "mesh": MeshTrack}

@@ -35,7 +35,6 @@ __all__ = ["AbRecord", "CaseResult", "Change", "CoverageRecord", "Diff", "Golden
            "NumericsRecord", "PerfDiff", "PerfGate", "PerfRecord", "ResultsRecord", "RunInfo", "StageRow",
            "case_result", "results_record"]
 
-_HIDDEN = {"schema": False}  # not a key of the file: bookkeeping of the record itself
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,6 @@ class CaseResult(ReportRecord):
                                                                       "too (regress.references)"})
     files: dict[str, str] = field(default_factory=dict)
     media: CaseMedia | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"golden": GoldenMatch, "precision": Diff, "settings": Diff, "perf": PerfDiff,
                "numerics": NumericsRecord, "stages": StageRow, "ab": AbRecord, "reference": AbRecord, "media": CaseMedia}
@@ -95,8 +92,6 @@ class RunInfo(ReportRecord):
     goldens_used: list[list[str]] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
     source: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -108,8 +103,6 @@ class CoverageRecord(ReportRecord):
     missing: list[list[str]] = field(default_factory=list)
     complete: bool | None = None
     enforced: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -131,8 +124,6 @@ class ResultsRecord(ReportRecord):
     coverage: CoverageRecord | None = None
     unused_goldens: list[list[str]] | None = None
     warnings: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_HIDDEN)
-    present: tuple[str, ...] | None = field(default=None, repr=False, compare=False, metadata=_HIDDEN)
 
     _nested = {"cases": CaseResult, "runs": RunInfo, "coverage": CoverageRecord}
 
