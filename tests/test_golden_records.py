@@ -105,13 +105,7 @@ def test_records_are_not_untyped_dicts_where_judging_reads_them(module: str) -> 
     """No meta / drift / noise floor / identity / perf / golden / session / case parameter or
     field annotated ``dict[str, Any]``, ``Mapping[str, Any]`` or ``Any`` (alone or in a union), and
     no ``.meta.get(`` on a golden's raw JSON: they read regress.golden_records' types."""
-    bad = []
-    for owner, name, ann in _annotations(module):
-        if name not in RECORD_NAMES or (module, owner, name) in EXEMPT:
-            continue
-        parts = [p.strip() for p in ann.replace("Optional[", "").rstrip("]").split("|")]
-        if any(p in UNTYPED for p in parts) or any(u in ann for u in UNTYPED[:2]):
-            bad.append(f"{owner}({name}: {ann})")
+    bad = _untyped(module, RECORD_NAMES, EXEMPT)
     assert bad == [], f"regress/{module}.py: " + ", ".join(bad)
     source = (ROOT / "regress" / f"{module}.py").read_text()
     assert ".meta.get(" not in source and 'meta.get("' not in source
