@@ -20,14 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def main(argv: list[str]) -> None:
-    from layers import judging_walk
+    from layers import _walks
 
     with tempfile.TemporaryDirectory() as tmp:
-        walk = judging_walk(Path(tmp))
-    print(f"judging walk: {walk.summary()}")
-    print("climbs: " + (", ".join(f"{a} -> {b}" for a, b in walk.climbs) or "none"))
-    if "-v" in argv:
-        print("stays: " + " > ".join(m.removeprefix("regress.") for m in walk.stays))
+        walks = _walks(Path(tmp))
+    for name, walk in zip(("judging walk", "golden read (I/O thread)"), walks, strict=True):
+        print(f"{name}: {walk.summary()}")
+        print("  climbs: " + (", ".join(f"{a} -> {b}" for a, b in walk.climbs) or "none"))
+        if "-v" in argv:
+            print("  stays: " + " > ".join(m.removeprefix("regress.") for m in walk.stays))
 
 
 if __name__ == "__main__":

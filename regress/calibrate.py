@@ -145,8 +145,8 @@ def calibrate_case(session: GoldenSession, case: Case, *, runs: int,
         raise CalibrationError(lp.error, case=case.id)
     request = lp.request if lp is not None else None
     cal = Calibration(case.id, platform)
-    current = resolve_thresholds(session.suite, case, platform,
-                                 calibrated=golden.record.calibrated)
+    floor = golden.record.noise_floor
+    current = resolve_thresholds(session.suite, case, platform, calibrated=floor.thresholds if floor else None)
     cal.current = {k: (t.value, t.source) for k, t in current.items()}
 
     def measure(label: str) -> None:

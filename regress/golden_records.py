@@ -204,27 +204,12 @@ class GoldenMeta(Record):
     open_record = False  # the committed schema is strict; records.meta_schema lets a newer regress's keys through
 
     @property
-    def calibrated(self) -> dict[str, float] | None:
-        """The calibrated noise-floor thresholds judging layers in (None: not written)."""
-        return self.noise_floor.thresholds if self.noise_floor is not None else None
-
-    @property
     def lpips_sha256(self) -> str | None:
         """The LPIPS weights the golden was calibrated (else recorded) with, if any."""
         for rec in (self.noise_floor.lpips_weights if self.noise_floor is not None else None, self.lpips_weights):
             if rec is not None and isinstance(rec.get("sha256"), str):
                 return rec["sha256"]
         return None
-
-    @property
-    def recorded_settings(self) -> dict[str, str]:
-        """The engine settings the golden recorded (its ``settings`` block, else the legacy
-        flags in ``platform.versions``; see :func:`regress.settings.golden_settings`); {}: none."""
-        if self.settings is not None:
-            return {str(k): str(v) for k, v in self.settings.items()}
-        from .settings import LEGACY_IN_VERSIONS
-
-        return {k: str(self.versions[k]) for k in LEGACY_IN_VERSIONS if k in self.versions}
 
     @property
     def versions(self) -> dict[str, str]:

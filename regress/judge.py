@@ -23,15 +23,15 @@ kernels); :func:`judge` decides, with no I/O, from what it is handed, and return
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .numerics import EXACT, Numerics
 from .suite import Case, Suite
-from .settings import describe_changes, diff_settings, is_allowed
+from .settings import describe_changes, diff_settings, golden_settings, is_allowed
 from .thresholds import Threshold, thresholds_for
-from .verdict import (ERROR, FAILED, MISSING, PASSED, Verdict, describe_precision_change, judge_metrics, perf_diff,
-                      perf_gate, perf_gates, precision_diff)
+from .perf_diff import gate_lines, perf_diff
+from .verdict import ERROR, FAILED, MISSING, PASSED, Verdict, describe_precision_change, judge_metrics, precision_diff
 
 __all__ = ["Evidence", "Subject", "first_divergence", "judge", "thresholds_for"]
 
@@ -137,17 +137,16 @@ def judge(subject: Subject, evidence: Evidence, thresholds: Mapping[str, Thresho
         thresholds = judged_thresholds(thresholds)  # LPIPS only where the suite gates it
         if evidence.lpips is not None:
             lpips_verdict(evidence.lpips, verdict, comparison, thresholds, meta, strict=strict)
-        recorded = meta.recorded_settings
+        recorded = golden_settings(meta.settings, meta.platform.versions if meta.platform is not None else None)
         changed = diff_settings(recorded, subject.settings)
         refused = [c for c in changed if not is_allowed(c.name, suite.allowed_settings)] if changed else []
-        verdict.precision = precision_diff(meta.precision, dict(subject.fingerprint))
-        verdict.perf = perf_diff(meta.perf, subject.perf)
-        tolerances = {"memory_tolerance": suite.memory_tolerance, "time_tolerance": suite.time_tolerance}
-        perf_lines = perf_gate(verdict.perf, **tolerances)
         # peak memory and time are gated only where they mean something (see the module doc)
         gated = golden.platform == platform and numerics.regime == EXACT and not changed
-        if gated:
-            verdict.perf["gates"] = perf_gates(verdict.perf, **tolerances)
+        perf = perf_diff(meta.perf, subject.perf)
+        gates = perf.check(memory_tolerance=suite.memory_tolerance, time_tolerance=suite.time_tolerance)
+        verdict.perf = replace(perf, gates=gates) if gated else perf
+        perf_lines = gate_lines(gates)
+        verdict.precision = precision_diff(meta.precision, dict(subject.fingerprint))
         verdict.metrics.update(judge_metrics({**comparison.values, **evidence.stage_values}, thresholds,
                                              skip=verdict.metrics))  # (LPIPS marked above stays)
         _judge_against(verdict, subject, evidence, thresholds, platform=platform, suite=suite, strict=strict,

@@ -102,7 +102,7 @@ class GoldenSession(RunContext):
             self._at("checking the model pin")
             pin_warning = check_model_pin(case, strict=self.options.strict, file=self.suite.path)
             self._at("reading the golden")
-            golden = self._prefetch(case.id)
+            golden = self.read_golden(case.id)
             self.media.release()  # the previous case's media are written while this one runs
             result = self.run(case)
             return self._judge(Subject.of_run(case, result), case, result, t0, golden,  # a Hub model on a branch:
@@ -154,9 +154,9 @@ class GoldenSession(RunContext):
         except Exception:  # noqa: BLE001 - the record matters more than its key
             return self.options.platform or "unknown"
 
-    def _prefetch(self, case_id: str) -> Future[tuple[Any, str, Output | None]] | None:
-        """Read the case's golden on the I/O thread while the case runs (the store opens here, on
-        this thread; if it cannot, the judging reports why)."""
+    def read_golden(self, case_id: str) -> Future[tuple[Any, str, Output | None]] | None:
+        """Start reading the case's golden on the I/O thread, for :meth:`judge`'s ``prefetched``
+        (:meth:`check` overlaps it with the run). None: the store cannot open; judging says why."""
         try:
             store, platform = self.store, self.platform
         except RegressError:
@@ -166,7 +166,7 @@ class GoldenSession(RunContext):
     def judge(self, case: Case, result: RunResult, *, started: float | None = None,
               prefetched: Future[tuple[Any, str, Output | None]] | None = None) -> CaseRun:
         """Judge a suite case's run against its golden, and stage it if asked to. ``prefetched``: the
-        golden being read already (:meth:`_prefetch`). Never raises (see :meth:`_captured`)."""
+        golden being read already (:meth:`read_golden`). Never raises (see :meth:`_captured`)."""
         t0 = time.perf_counter() if started is None else started
         return self._captured(Attempt(case.id, case.model, t0, result=result),
                               lambda: self._judge(Subject.of_run(case, result), case, result, t0, prefetched))

@@ -48,17 +48,12 @@ class SettingChange:
         return f"{self.name} {self.golden} -> {self.current}"
 
 
-def golden_settings(meta: Mapping[str, Any]) -> dict[str, str]:
-    """The settings a golden's meta recorded (its ``settings`` block, else the legacy flags in
-    ``platform.versions``); {} when it recorded none."""
-    block = meta.get("settings")
-    if isinstance(block, Mapping):
+def golden_settings(block: Mapping[str, Any] | None, versions: Mapping[str, Any] | None) -> dict[str, str]:
+    """The settings a golden recorded: its meta's ``settings`` block, else (a golden from before
+    the block) the legacy flags in ``platform.versions``; {} when it recorded none."""
+    if block is not None:
         return {str(k): str(v) for k, v in block.items()}
-    platform = meta.get("platform")
-    versions = platform.get("versions") if isinstance(platform, Mapping) else None
-    if isinstance(versions, Mapping):
-        return {k: str(versions[k]) for k in LEGACY_IN_VERSIONS if k in versions}
-    return {}
+    return {k: str(versions[k]) for k in LEGACY_IN_VERSIONS if k in versions} if versions else {}
 
 
 def _value(settings: Mapping[str, str], name: str) -> str | None:

@@ -222,7 +222,7 @@ def thresholds_for(suite: Suite, case: Owned, platform: str, *, golden_platform:
     # The [fallback] loosening for a golden of another key only where the numerics differ: a
     # stand-in whose kernel probe matches computes what this machine computes (exact thresholds).
     nearest_from = golden_platform if golden_platform != platform and regime != "exact" else None
-    calibrated = golden_meta.calibrated
+    calibrated = golden_meta.noise_floor.thresholds if golden_meta.noise_floor is not None else None
     if regime == "drift":
         # The exact regime's layering without the cross-platform guess: drift bounds replace it.
         exact = resolve_thresholds(suite, case, platform, calibrated=calibrated)

@@ -1,6 +1,6 @@
 """Judge a comparison: each metric against its threshold and where that threshold came from,
-the precision fingerprint diff, and the perf diff. A :class:`Verdict` is one record of
-``results.json`` and the source of every failure message.
+and the precision fingerprint diff (the perf diff is :mod:`regress.perf_diff`'s). A
+:class:`Verdict` is one record of ``results.json`` and the source of every failure message.
 """
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import redact
 from .metrics.catalog import METRICS
+from .perf_diff import PerfDiff
 from .status import Status, is_failure
 from .thresholds import Threshold
-
-if TYPE_CHECKING:
-    from .golden_records import PerfRecord
 
 # The statuses by their old names (regress.status.Status is the one declaration).
 PASSED, FAILED, MISSING, ERROR = Status.PASSED, Status.FAILED, Status.MISSING, Status.ERROR
@@ -66,7 +64,7 @@ class Verdict:
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     precision: dict[str, Any] = field(default_factory=dict)  # golden, current, changed
     settings: dict[str, Any] = field(default_factory=dict)  # golden, current, changed (regress.settings)
-    perf: dict[str, Any] = field(default_factory=dict)  # golden, current, ratio
+    perf: PerfDiff | None = None  # golden, current, ratio, gates (regress.perf_diff); None: not judged
     reasons: list[str] = field(default_factory=list)  # why it failed, one line each
     warnings: list[str] = field(default_factory=list)
     worst_frame: int | None = None
@@ -115,6 +113,7 @@ class Verdict:
         d["warnings"] = [redact(w) for w in self.warnings]
         d["metrics"] = {k: {f.name: getattr(m, f.name) for f in fields(m) if f.name != "name"}
                         for k, m in self.metrics.items()}
+        d["perf"] = self.perf.to_json() if self.perf is not None else None
         return json_safe(d)
 
 
@@ -166,74 +165,3 @@ def precision_diff(golden: Mapping[str, str] | None, current: Mapping[str, str])
 
 def describe_precision_change(changed: list[dict[str, Any]]) -> str:
     return "precision changed: " + ", ".join(f"{r['component']} {r['golden']} -> {r['current']}" for r in changed)
-
-
-def _mib(n: float) -> str:
-    return f"{n / (1 << 20):.2f} MiB"
-
-
-def _weights_cause(golden: Mapping[str, int], current: Mapping[str, int]) -> str:
-    """Which components' resident weights moved: the part of a peak change that is weights,
-    not activations. Empty when either side did not record weights."""
-    if not golden or not current:
-        return ""
-    moved = [f"{k} {_mib(golden[k])} -> {_mib(current[k])}" for k in sorted(set(golden) & set(current))
-             if golden[k] != current[k]]
-    return f"; weights: {', '.join(moved)}" if moved else "; weights unchanged: activations moved"
-
-
-def perf_gates(perf: Mapping[str, Any], *, memory_tolerance: float | None,
-               time_tolerance: float | None) -> dict[str, dict[str, Any]]:
-    """Each gated perf figure of a :func:`perf_diff` result: ``peak_memory.<stage>`` and
-    ``wall_s`` -> ``{tolerance, change, passed, text}``. The report marks these rows as gated.
-
-    Peak memory is compared per stage, and only when both sides were measured the same way
-    (the CUDA allocator's peak is not comparable with the CPU profiler's). Growth beyond the
-    tolerance fails with both figures and the stage; a drop beyond it is an improvement (a
-    note, never a failure). Wall time works the same, when switched on.
-    """
-    golden, current = perf.get("golden") or {}, perf.get("current") or {}
-    gates: dict[str, dict[str, Any]] = {}
-    if not golden:
-        return gates
-    if memory_tolerance is not None and golden.get("memory_source") == current.get("memory_source") != "none":
-        gm, cm = golden.get("peak_memory") or {}, current.get("peak_memory") or {}
-        cause = _weights_cause(golden.get("weights") or {}, current.get("weights") or {})
-        for stage in sorted(set(gm) & set(cm)):
-            g, c = gm[stage], cm[stage]
-            if not g:
-                continue
-            change = c / g - 1.0
-            gates[f"peak_memory.{stage}"] = {
-                "tolerance": memory_tolerance, "change": change, "passed": change <= memory_tolerance,
-                "text": f"peak memory {stage} {_mib(g)} -> {_mib(c)} ({change:+.1%}, tolerance "
-                        f"{memory_tolerance:.0%}, {current.get('memory_source')}){cause}"}
-    if time_tolerance is not None and golden.get("wall_s") and current.get("wall_s") is not None:
-        change = current["wall_s"] / golden["wall_s"] - 1.0
-        gates["wall_s"] = {"tolerance": time_tolerance, "change": change, "passed": change <= time_tolerance,
-                           "text": f"wall time {golden['wall_s']:.3f}s -> {current['wall_s']:.3f}s ({change:+.1%}, "
-                                   f"tolerance {time_tolerance:.0%})"}
-    return gates
-
-
-def perf_gate(perf: Mapping[str, Any], *, memory_tolerance: float | None,
-              time_tolerance: float | None) -> tuple[list[str], list[str]]:
-    """(failures, notes) of :func:`perf_gates`."""
-    gates = perf_gates(perf, memory_tolerance=memory_tolerance, time_tolerance=time_tolerance)
-    return ([g["text"] for g in gates.values() if not g["passed"]],
-            ["improvement: " + g["text"] for g in gates.values() if g["change"] < -g["tolerance"]])
-
-
-def perf_diff(golden: PerfRecord | None, current: PerfRecord | None) -> dict[str, Any]:
-    """Golden vs now for wall time and peak memory (ratios current / golden); the verdict's
-    ``perf`` record (``golden``: None where the golden recorded no perf)."""
-    ratio: dict[str, float] = {}
-    recorded = (golden.to_json() or None) if golden is not None else None
-    if golden is not None and recorded and current is not None:
-        if golden.wall_s and current.wall_s is not None:
-            ratio["wall_s"] = current.wall_s / golden.wall_s
-        gm, cm = golden.peak_memory, current.peak_memory
-        for stage in sorted(set(gm) & set(cm)):
-            if gm[stage]:
-                ratio[f"peak_memory.{stage}"] = cm[stage] / gm[stage]
-    return {"golden": recorded, "current": current.to_json() if current is not None else {}, "ratio": ratio}

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                    "regress.shapes.*", "regress.metrics.catalog")),
     ("records", ("regress.outputs", "regress.output_files", "regress.case", "regress.suite", "regress.suite_fields",
                  "regress.thresholds", "regress.verdict", "regress.models", "regress.records",
-                 "regress.json_record", "regress.golden_records", "regress.parallel")),
+                 "regress.json_record", "regress.golden_records", "regress.perf_diff", "regress.parallel")),
     ("metrics", ("regress.metrics", "regress.metrics.*")),
     ("runners", ("regress.runners", "regress.runners.*", "regress.pipelines")),
     ("stores", ("regress.lock", "regress.stores", "regress.stores.*")),
@@ -146,7 +146,20 @@ def trace(work: Callable[[], object]) -> Walk:
 def judging_walk(tmp_path: Path) -> Walk:
     """The walk of one ``result`` through :meth:`GoldenSession.judge`: a synthetic 32x32 image
     case, its golden written first, a changed image judged against it once to warm up, then
-    once more, traced."""
+    once more, traced. The golden is read as :meth:`GoldenSession.check` reads it, on the I/O
+    thread while the case runs (:meth:`GoldenSession.read_golden`): that read is not a step of
+    the result's walk (:func:`golden_read_walk` measures it on its own)."""
+    return _walks(tmp_path)[0]
+
+
+def golden_read_walk(tmp_path: Path) -> Walk:
+    """The walk of the golden's read of :func:`judging_walk`'s case (``evidence.load_golden``,
+    which :meth:`GoldenSession.check` runs on the I/O thread beside the pipeline), traced on
+    this thread."""
+    return _walks(tmp_path)[1]
+
+
+def _walks(tmp_path: Path) -> tuple[Walk, Walk]:
     import numpy as np
 
     from regress.outputs import Output
@@ -180,9 +193,14 @@ def judging_walk(tmp_path: Path) -> Walk:
         # judgement): the walk is the judging.
         # So are the modules and caches a first judgement loads: one judgement runs untraced.
         session.platform, session.store  # noqa: B018
-        session.judge(case, result(changed))
-        run = result(changed)
-        walk = trace(lambda: session.judge(case, run))
+        session.judge(case, result(changed), prefetched=session.read_golden(case.id))
+        run, golden = result(changed), session.read_golden(case.id)
+        assert golden is not None
+        golden.result()  # (read while the case ran)
+        walk = trace(lambda: session.judge(case, run, prefetched=golden))
+        from regress.evidence import load_golden
+
+        read = trace(lambda: load_golden(session.store, case.id, session.platform))
     finally:
         session.close()
-    return walk
+    return walk, read

@@ -44,7 +44,7 @@ def test_non_finite_numbers_are_floats_in_the_record_and_strings_in_the_file() -
                                                                   "margin": 2, "runs": []}}
     rec = GoldenMeta.from_json(raw)
     assert isinstance(rec.noise_floor, NoiseFloorRecord)
-    assert rec.calibrated == {"psnr": math.inf} and rec.noise_floor.margin == 2  # an int stays an int
+    assert rec.noise_floor.thresholds == {"psnr": math.inf} and rec.noise_floor.margin == 2  # an int stays an int
     assert rec.to_json() == raw
 
 
@@ -71,16 +71,14 @@ def test_a_block_of_the_wrong_type_is_one_line_at_load(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- records stay typed
 
-RECORD_MODULES = ["judge", "verdict", "drift", "staging", "bisect", "evidence", "thresholds", "lpips_policy",
+RECORD_MODULES = ["judge", "verdict", "perf_diff", "drift", "staging", "bisect", "evidence", "thresholds", "lpips_policy",
                   "provenance", "calibrate"]
 # Parameters and fields that carry a golden's record (or the session that reads them).
 RECORD_NAMES = {"meta", "golden_meta", "old_meta", "new_meta", "drift", "noise_floor", "identity", "perf", "golden",
                 "session", "gs", "case"}
-# The *verdict's* own results.json blocks (Verdict.golden: platform/match/revision/path; Verdict.perf:
-# golden/current/ratio, which perf_diff builds from PerfRecords, and perf_gates reads): results records, not
-# a golden's records (their schema is results.schema.json, from Verdict itself).
-EXEMPT = {("verdict", "perf_gates", "perf"), ("verdict", "perf_gate", "perf"), ("verdict", "Verdict", "golden"),
-          ("verdict", "Verdict", "perf")}
+# The *verdict's* own results.json block Verdict.golden (platform/match/revision/path): a results record,
+# not a golden's record (its schema is results.schema.json, from Verdict itself).
+EXEMPT = {("verdict", "Verdict", "golden")}
 UNTYPED = ("dict[str, Any]", "Mapping[str, Any]", "Any")
 
 

@@ -10,13 +10,14 @@ from suite_edit import edit_suite
 from regress.golden_records import PerfRecord
 from regress.errors import SuiteError
 from regress.suite import load_suite
-from regress.verdict import perf_diff, perf_gate
+from regress.perf_diff import gate_lines, perf_diff
 
 MiB = 1 << 20
 
 
 def gate(golden: dict, current: dict, mem: float | None = 0.02, time: float | None = None):
-    return perf_gate(perf_diff(PerfRecord.from_json(golden), PerfRecord.from_json(current)), memory_tolerance=mem, time_tolerance=time)
+    diff = perf_diff(PerfRecord.from_json(golden), PerfRecord.from_json(current))
+    return gate_lines(diff.check(memory_tolerance=mem, time_tolerance=time))
 
 
 def perf(decode: int, total: int, wall: float = 1.0, source: str = "cuda.max_memory_allocated") -> dict:
@@ -129,8 +130,8 @@ def test_cuda_stage_times_from_events_fit_inside_the_call() -> None:
 def test_setting_changes_compare_only_what_both_recorded() -> None:
     from regress.settings import diff_settings, golden_settings
 
-    legacy = {"platform": {"versions": {"torch": "2.11", "cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}}}
-    golden = golden_settings(legacy)  # a golden from before the settings block: its flags in versions
+    legacy = {"torch": "2.11", "cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}
+    golden = golden_settings(None, legacy)  # a golden from before the settings block: its flags in versions
     assert golden == {"cudnn.benchmark": "False", "cuda.matmul.allow_tf32": "False"}
     assert diff_settings(golden, {**golden, "autocast": "off"}) == []  # recorded on one side only: unknown
     [c] = diff_settings(golden, {**golden, "cudnn.benchmark": "True"})

@@ -95,14 +95,16 @@ def test_summary_names_the_reason_that_failed_and_gated_rows(tmp_path: Path) -> 
     from regress.report.github import job_summary
     from regress.report.summary import cell_text
     from regress.golden_records import PerfRecord
-    from regress.verdict import perf_diff, perf_gate, perf_gates
+    from dataclasses import replace
+
+    from regress.perf_diff import gate_lines, perf_diff
 
     mib = 1 << 20
     perf = perf_diff(PerfRecord.from_json({"wall_s": 1.0, "memory_source": "profiler", "peak_memory": {"total": 10 * mib}}),
                      PerfRecord.from_json({"wall_s": 3.0, "memory_source": "profiler",
                                            "peak_memory": {"total": 11 * mib}}))
-    perf["gates"] = perf_gates(perf, memory_tolerance=0.02, time_tolerance=None)
-    failures, _ = perf_gate(perf, memory_tolerance=0.02, time_tolerance=None)
+    perf = replace(perf, gates=perf.check(memory_tolerance=0.02, time_tolerance=None))
+    failures, _ = gate_lines(perf.gates)
     v = Verdict(id="flux-tiny", platform="cpu-avx2", status="failed", model="tiny", reasons=failures, perf=perf,
                 metrics=judge_metrics({"max_abs": 0.0}, {"max_abs": Threshold(2.0, "suite default")}))
     rec = v.to_json()

@@ -175,18 +175,20 @@ def test_weights_field_is_validated(tmp_path) -> None:
 
 
 def test_memory_verdict_names_the_component_whose_weights_moved() -> None:
-    from regress.verdict import perf_gate
+    from regress.perf_diff import PerfRecord, gate_lines, perf_diff
 
     mib = 1 << 20
     golden = {"memory_source": "cuda.max_memory_allocated", "peak_memory": {"decode": 7367 * mib},
               "weights": {"vae": 242 * mib, "transformer": 38967 * mib}}
     current = {"memory_source": "cuda.max_memory_allocated", "peak_memory": {"decode": 14733 * mib},
                "weights": {"vae": 484 * mib, "transformer": 38967 * mib}}
-    failures, _ = perf_gate({"golden": golden, "current": current}, memory_tolerance=0.05, time_tolerance=None)
+    failures, _ = gate_lines(perf_diff(PerfRecord.from_json(golden), PerfRecord.from_json(current))
+                             .check(memory_tolerance=0.05, time_tolerance=None))
     assert failures == ["peak memory decode 7367.00 MiB -> 14733.00 MiB (+100.0%, tolerance 5%, "
                         "cuda.max_memory_allocated); weights: vae 242.00 MiB -> 484.00 MiB"]
     current["weights"]["vae"] = 242 * mib
-    failures, _ = perf_gate({"golden": golden, "current": current}, memory_tolerance=0.05, time_tolerance=None)
+    failures, _ = gate_lines(perf_diff(PerfRecord.from_json(golden), PerfRecord.from_json(current))
+                             .check(memory_tolerance=0.05, time_tolerance=None))
     assert failures[0].endswith("weights unchanged: activations moved")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from regress.golden_records import PerfRecord
 from regress.suite import load_suite
 from regress.thresholds import resolve_thresholds
-from regress.verdict import Verdict, describe_precision_change, judge_metrics, perf_diff, precision_diff
+from regress.perf_diff import perf_diff
+from regress.verdict import Verdict, describe_precision_change, judge_metrics, precision_diff
 
 SUITE = """
 [store]
@@ -72,7 +73,7 @@ def test_precision_and_perf_diffs() -> None:
     assert describe_precision_change(d["changed"]) == "precision changed: vae bf16 -> fp32"
     p = perf_diff(PerfRecord.from_json({"wall_s": 2.0, "peak_memory": {"total": 100}}),
                   PerfRecord.from_json({"wall_s": 1.0, "peak_memory": {"total": 150}}))
-    assert p["ratio"] == {"wall_s": 0.5, "peak_memory.total": 1.5}
+    assert p.ratio == {"wall_s": 0.5, "peak_memory.total": 1.5}
 
 
 def test_verdict_json_is_strict() -> None:

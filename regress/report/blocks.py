@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..golden_records import PerfRecord
 from ..json_record import Record
+from ..perf_diff import PerfDiff, PerfGate, PerfRecord  # (the verdict's own perf block)
 
 __all__ = ["AbRecord", "Change", "Diff", "GoldenMatch", "MetricRecord", "NumericsRecord", "PerfDiff", "PerfGate",
            "PerfRecord", "ReportRecord", "StageRow"]
@@ -77,33 +77,6 @@ class Diff(ReportRecord):
     changed: list[Change] = field(default_factory=list)
 
     _nested = {"changed": Change}
-
-
-@dataclass(frozen=True)
-class PerfGate(ReportRecord):
-    """A gated perf figure (regress.verdict.perf_gates)."""
-
-    tolerance: float | None = None
-    change: float | None = None
-    passed: bool | None = None
-    text: str | None = None
-
-    _numbers = frozenset({"tolerance", "change"})
-
-
-@dataclass(frozen=True)
-class PerfDiff(ReportRecord):
-    """``perf``: the golden's and this run's cost (regress.verdict.perf_diff); ``current`` None:
-    nothing measured."""
-
-    golden: PerfRecord | None = None
-    current: PerfRecord | None = None
-    ratio: dict[str, float] = field(default_factory=dict)
-    gates: dict[str, PerfGate] = field(default_factory=dict, metadata={"doc": "'wall_s', 'peak_memory.<stage>'"})
-
-    _nested = {"golden": PerfRecord, "current": PerfRecord}
-    _tables = {"gates": PerfGate}
-    _numbers = frozenset({"ratio"})
 
 
 @dataclass(frozen=True)
