@@ -65,20 +65,6 @@ class RunContext:
 
         return identity(self.device)
 
-    def identity_for(self, case: Any) -> Any:
-        """:attr:`identity` of a run of ``case``: with ``installed["parallel"]`` (the layout and its
-        collective backend) for a parallel case, so that a golden of another layout, or of one
-        process, is never judged exactly (:func:`regress.numerics.compare`)."""
-        if not getattr(case, "parallel", None):  # (a test's own output has no layout either)
-            return self.identity
-        layout = case.layout
-        import dataclasses
-
-        from .parallel import backend_for
-
-        ident = self.identity
-        return dataclasses.replace(ident, installed={**ident.installed, "parallel": layout.label(backend_for(self.device))})
-
     @cached_property
     def platform(self) -> str:
         return self.options.platform or self.platform_info.key

@@ -33,7 +33,8 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
            ) -> tuple[Evidence, dict[str, Threshold], Output | None]:
     """(evidence, thresholds, the golden's output) for ``subject`` against the golden
     :func:`load_golden` found (``loaded``). ``identity``: this machine's numerics identity
-    (needed only where there is a golden: the caller may pass None without one). ``exact``: judge in the exact regime even where the
+    (needed only where there is a golden: the caller may pass None without one; a parallel
+    case's layout is added here, :func:`regress.parallel.run_identity`). ``exact``: judge in the exact regime even where the
     kernel probe differs (bisect --exact). ``on_device``: where a golden uploaded to the GPU
     for an earlier judgement of the same case is kept (see regress.metrics.resident). ``path``:
     the run took another legal path than the golden (a compiled run, an eager golden): judged in
@@ -47,6 +48,10 @@ def gather(subject: Subject, loaded: Loaded, *, case: Owned,
     if golden is None:
         return Evidence(golden=None, match="missing", revision=store.revision), {}, None
     assert identity is not None, "a golden is judged with this machine's identity"
+    if getattr(case, "parallel", None):  # its layout is part of the run's identity
+        from .parallel import run_identity
+
+        identity = run_identity(identity, case, device)
     if match == "nearest":  # a stand-in: prefer one whose kernel probe equals this machine's
         better, _ = lookup(store, subject.id, platform, identity=identity)
         if better is not None and better.platform != golden.platform:

@@ -48,6 +48,19 @@ def backend_for(device: str) -> str:
     return "nccl" if device.startswith("cuda") else "gloo"
 
 
+def run_identity(identity: Any, case: Any, device: str) -> Any:
+    """The numerics identity of a run of ``case`` on ``device``: this machine's ``identity``
+    (:class:`regress.numerics.Identity`), with ``installed["parallel"]`` (the layout and its
+    collective backend) for a parallel case, so that a golden of another layout, or of one
+    process, is never judged exactly (:func:`regress.numerics.compare`)."""
+    if not getattr(case, "parallel", None):  # (a test's own output has no layout either)
+        return identity
+    import dataclasses
+
+    label = case.layout.label(backend_for(device))
+    return dataclasses.replace(identity, installed={**identity.installed, "parallel": label})
+
+
 def problem(raw: Mapping[str, Any]) -> tuple[str, str] | None:
     """(field under ``parallel``, what is wrong) for a ``parallel`` table, or None when it is legal."""
     for k, v in raw.items():

@@ -17,6 +17,7 @@ from . import __version__
 from .golden_records import GoldenMeta
 from .judge import Subject
 from .numerics import Identity
+from .parallel import run_identity
 from .platform import PlatformInfo
 
 if TYPE_CHECKING:
@@ -64,10 +65,10 @@ class RunFacts(Protocol):
     platform: str
     platform_info: PlatformInfo
     identity: Identity
+    device: str
     suite: Suite
     store: Store
 
-    def identity_for(self, case: Owned) -> Identity: ...
 
 
 def record_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[], GoldenMeta]:
@@ -81,7 +82,7 @@ def meta_maker(session: RunFacts, subject: Subject, case: Owned) -> Callable[[],
     runs ``git`` and resolves the LPIPS weights)."""
     def make() -> dict[str, Any]:
         return golden_meta(subject, platform=session.platform, platform_info=session.platform_info,
-                           identity=session.identity_for(case),  # a parallel case's layout too
+                           identity=run_identity(session.identity, case, session.device),  # and a layout
                            lpips_weights=lpips_record(session.suite, session.store, case, session.platform),
                            source_dir=session.suite.path.parent)
 

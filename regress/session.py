@@ -114,9 +114,10 @@ class GoldenSession(RunContext):
             self.golden_on_device.release()  # a suite run judges each case once
 
     def _captured(self, attempt: Attempt, work: Callable[[], CaseRun]) -> CaseRun:
-        """The one failure-capture rule: ``work`` judges one case and records it; whatever it
-        raises (a runner's build or run, the golden's read on the I/O thread, a metric running
-        out of memory, staging) becomes that case's ``error`` record instead, naming what raised.
+        """The one record and failure-capture rule: ``work`` judges one case, and its record is
+        kept here (the verdict, its media queued); whatever it raises (a runner's build or run,
+        the golden's read on the I/O thread, a metric running out of memory, staging) becomes
+        that case's ``error`` record instead, naming what raised.
 
         Why in one place: a case without a record is "did not run" in merged coverage, and a
         try/except per call site misses the next one. What the failed attempt recorded or staged
@@ -125,7 +126,10 @@ class GoldenSession(RunContext):
         outer, self._attempt = self._attempt, attempt
         marks = len(self.verdicts), len(self.staged), len(self.gate_refusals), len(self.adoptable)
         try:
-            return work()
+            run = work()
+            self.verdicts.append(run.verdict)  # every case's one record, judged or not, is kept here
+            self.media.add(run)
+            return run
         except Exception as exc:  # noqa: BLE001 - see the docstring
             del self.verdicts[marks[0]:], self.staged[marks[1]:], self.gate_refusals[marks[2]:]
             del self.adoptable[marks[3]:]
@@ -193,7 +197,7 @@ class GoldenSession(RunContext):
             path = None  # (a compiled or parallel case without a golden of its own: its twin's, across a path)
             if loaded[0] is None:
                 loaded, subject, path = self.eager_golden(case, subject, loaded)
-            identity = self.identity_for(case) if loaded[0] is not None else None  # (the probe: only for a golden)
+            identity = self.identity if loaded[0] is not None else None  # (the probe: only for a golden)
             attempt.step = "computing the metrics"
             evidence, thresholds, golden_output = gather(
                 subject, loaded, case=case, suite=self.suite, store=self.store, platform=platform, device=self.device,
@@ -203,7 +207,7 @@ class GoldenSession(RunContext):
                               kind=subject.output.kind, model=subject.model)
             verdict.duration_s = time.perf_counter() - t0  # made here, not judged: nothing final yet
             verdict.warnings += list(notes)
-            return self._record(CaseRun(verdict, result, None))
+            return CaseRun(verdict, result, None)
         finally:  # judged: no device memory goes on to the report, staging or the media writer
             for judged in (subject.output, golden_output):
                 if judged is not None and judged.on_device is not None:
@@ -231,7 +235,7 @@ class GoldenSession(RunContext):
         verdict = dataclasses.replace(verdict, duration_s=time.perf_counter() - t0,
                                       warnings=[*verdict.warnings, *notes])
         attempt.step = "recording the verdict"
-        return self._record(CaseRun(verdict, result, golden_output, subject.output, update=update))
+        return CaseRun(verdict, result, golden_output, subject.output, update=update)
 
     # ------------------------------------------------------------------ goldens
 
@@ -252,11 +256,6 @@ class GoldenSession(RunContext):
         return revision
 
     # ------------------------------------------------------------------ reporting
-
-    def _record(self, run: CaseRun) -> CaseRun:
-        self.verdicts.append(run.verdict)
-        self.media.add(run)
-        return run
 
     def media_of(self, verdict: Verdict) -> Any:
         """The media records written for a verdict so far (see :meth:`regress.media.MediaQueue.of`)."""

@@ -147,7 +147,8 @@ def judge_metrics(values: Mapping[str, float], thresholds: Mapping[str, Threshol
             bad = value is None or (isinstance(value, float) and math.isnan(value))
             out[name] = MetricResult(name, value, None, op, None, False if bad else None)
             continue
-        out[name] = MetricResult(name, value, th.value, op, th.source, spec.passes(value, th.value))
+        out[name] = MetricResult(name, value, th.value, op, th.source,
+                                 value is not None and spec.within(value, th.value))  # (spec.passes, inline)
     return out
 
 

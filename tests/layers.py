@@ -143,23 +143,13 @@ def trace(work: Callable[[], object]) -> Walk:
     return walk
 
 
-def judging_walk(tmp_path: Path) -> Walk:
-    """The walk of one ``result`` through :meth:`GoldenSession.judge`: a synthetic 32x32 image
-    case, its golden written first, a changed image judged against it once to warm up, then
-    once more, traced. The golden is read as :meth:`GoldenSession.check` reads it, on the I/O
-    thread while the case runs (:meth:`GoldenSession.read_golden`): that read is not a step of
-    the result's walk (:func:`golden_read_walk` measures it on its own)."""
-    return _walks(tmp_path)[0]
-
-
-def golden_read_walk(tmp_path: Path) -> Walk:
-    """The walk of the golden's read of :func:`judging_walk`'s case (``evidence.load_golden``,
-    which :meth:`GoldenSession.check` runs on the I/O thread beside the pipeline), traced on
-    this thread."""
-    return _walks(tmp_path)[1]
-
-
-def _walks(tmp_path: Path) -> tuple[Walk, Walk]:
+def walks(tmp_path: Path) -> tuple[Walk, Walk]:
+    """(the judging walk, the golden's read). The judging walk: one ``result`` through
+    :meth:`GoldenSession.judge`, a synthetic 32x32 image case, its golden written first, a
+    changed image judged against it once to warm up, then once more, traced. The golden is
+    read as :meth:`GoldenSession.check` reads it, on the I/O thread while the case runs
+    (:meth:`GoldenSession.read_golden`), so that read is not a step of the result's walk; it is
+    traced on its own (``evidence.load_golden``), second."""
     import numpy as np
 
     from regress.outputs import Output

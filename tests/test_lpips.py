@@ -410,13 +410,13 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
     from regress.outputs import Output
 
     weights = L.resolve_weights("alex", environ={"REGRESS_LPIPS_WEIGHTS": str(weights_dir / "seeded-alex.pth")})
-    calls = {"frame_pair": 0, "identical": 0, "as_frames": 0}
+    calls = {"pair": 0, "identical": 0, "as_frames": 0}
     pairs: list = []
-    real_pair, real_identical, real_as_frames = frames.frame_pair, frames.identical, layout.as_frames
+    real_of, real_identical, real_as_frames = layout.FramePair.of.__func__, frames.identical, layout.as_frames
 
-    def counted_pair(*args, **kw):  # noqa: ANN002, ANN003, ANN202
-        calls["frame_pair"] += 1
-        pairs.append(real_pair(*args, **kw))
+    def counted_pair(cls, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls["pair"] += 1
+        pairs.append(real_of(cls, *args, **kw))
         return pairs[-1]
 
     def counted_identical(*args, **kw):  # noqa: ANN002, ANN003, ANN202
@@ -427,7 +427,7 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
         calls["as_frames"] += 1
         return real_as_frames(*args, **kw)
 
-    monkeypatch.setattr(frames, "frame_pair", counted_pair)
+    monkeypatch.setattr(layout.FramePair, "of", classmethod(counted_pair))
     monkeypatch.setattr(frames, "identical", counted_identical)
     monkeypatch.setattr(layout, "as_frames", counted_as_frames)
     handed: list[tuple[str, int]] = []
@@ -443,15 +443,15 @@ def test_each_output_pair_is_normalised_and_identity_checked_once(weights_dir: P
     current[1, :8] ^= 1
     comp = compare_outputs(Output(video=golden, fps=8.0), Output(video=current, fps=8.0),
                            lpips=LpipsRequest(weights))
-    assert calls == {"frame_pair": 1, "identical": 1, "as_frames": 1}
+    assert calls == {"pair": 1, "identical": 1, "as_frames": 1}
     assert sorted(n for n, _ in handed) == ["lpips_of", "pixel_stats_of", "ssim_of"]
     assert {p for _, p in handed} == {id(pairs[0])}
     assert comp.values["lpips"] > 0 and comp.values["max_abs"] == 1.0
     # An identical pair: one check, and no metric computes anything.
-    calls.update(frame_pair=0, identical=0, as_frames=0)
+    calls.update(pair=0, identical=0, as_frames=0)
     handed.clear()
     same = compare_outputs(Output(image=golden[0]), Output(image=golden[0].copy()), lpips=LpipsRequest(weights))
-    assert calls == {"frame_pair": 1, "identical": 1, "as_frames": 1} and handed == []
+    assert calls == {"pair": 1, "identical": 1, "as_frames": 1} and handed == []
     assert same.values["lpips"] == 0.0 and same.values["ssim"] == 1.0
 
 

@@ -5,8 +5,10 @@ Kept free of numpy/torch so that the suite parser can validate thresholds cheapl
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,16 +19,18 @@ class MetricSpec:
     high: float
     unit: str
     doc: str
+    # Derived from the direction once, as data: judging a value is one builtin comparison
+    # (``within(value, threshold)``; NaN compares False, so it never passes).
+    op: str = field(init=False)
+    within: Callable[[Any, Any], bool] = field(init=False, repr=False, compare=False)
 
-    def passes(self, value: float, threshold: float) -> bool:
-        """NaN never passes; otherwise compare in the metric's direction."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return False
-        return value >= threshold if self.higher_is_better else value <= threshold
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "op", ">=" if self.higher_is_better else "<=")
+        object.__setattr__(self, "within", operator.ge if self.higher_is_better else operator.le)
 
-    @property
-    def op(self) -> str:
-        return ">=" if self.higher_is_better else "<="
+    def passes(self, value: float | None, threshold: float) -> bool:
+        """NaN (and no value) never passes; otherwise compare in the metric's direction."""
+        return value is not None and self.within(value, threshold)
 
 
 INF = float("inf")

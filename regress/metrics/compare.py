@@ -39,7 +39,7 @@ input can yield a passing value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,7 @@ def _compare_image(golden: Output, current: Output, out: Comparison, prefix: str
     out.values[prefix + "max_abs"] = max_abs
     out.values[prefix + "mean_abs"] = mean_abs
     if lpips is not None:
-        per = _lpips(pair, out, prefix + "lpips", device, lpips)
+        per = _lpips(pair, fm, out, prefix + "lpips", device, lpips)
         if per is not None:
             out.values[prefix + "lpips"] = float(per[0])
 
@@ -106,12 +106,13 @@ def _frame_metrics(golden: Output, current: Output, track: str, out: Comparison,
     """(the pair LPIPS reads, SSIM and pixel statistics) of a frame track of one shape, from one
     :class:`~.layout.FramePair` built once: on the device when both outputs hold the track there
     (:func:`~.resident.device_pair`), else from the host arrays (identity-checked once)."""
-    from .frames import device_frame_pair, frame_pair, identical_metrics, pair_metrics
+    from .frames import device_frame_pair, identical_metrics, pair_metrics
+    from .layout import FramePair
     from .resident import device_pair
 
     on_device = device_pair(golden, current, track) if current.on_device is not None else None
     if on_device is None:
-        pair = frame_pair(getattr(golden, track), getattr(current, track), device=device)
+        pair = FramePair.of(getattr(golden, track), getattr(current, track))
         return pair, pair_metrics(pair, device=device)
     pair = device_frame_pair(*on_device)
     fm = pair_metrics(pair, device=str(pair.golden.device))
@@ -120,10 +121,10 @@ def _frame_metrics(golden: Output, current: Output, track: str, out: Comparison,
     same = not fm.pixel.sse.any()
     if fm.path.startswith("fused"):  # not where the device pair fell back (no Triton, < 11x11)
         out.on_device += (track,)
-    return replace(pair, identical=same), identical_metrics(tuple(pair.golden.shape)) if same else fm
+    return pair, identical_metrics(tuple(pair.golden.shape)) if same else fm
 
 
-def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest) -> np.ndarray | None:
+def _lpips(pair: Any, fm: Any, out: Comparison, name: str, device: str, req: LpipsRequest) -> np.ndarray | None:
     from .lpips import MIN_SIDE, lpips_of, lpips_on_device
 
     side = MIN_SIDE[req.weights.net]
@@ -132,7 +133,7 @@ def _lpips(pair: Any, out: Comparison, name: str, device: str, req: LpipsRequest
         out.notes[name] = (f"not applicable: {h}x{w} frames are smaller than LPIPS-{req.weights.net}'s "
                            f"{side}x{side} minimum")
         return None
-    if pair.identical:  # equal features, bias-free heads: exactly 0 (see identity.py)
+    if fm.path == "identical":  # equal features, bias-free heads: exactly 0 (see identity.py)
         return np.zeros(pair.golden.shape[0], dtype=np.float64)
     if pair.on_device:
         return lpips_on_device(golden=pair.golden, current=pair.current, weights=req.weights,
@@ -171,7 +172,7 @@ def _compare_video(golden: Output, current: Output, out: Comparison, device: str
     out.worst_frames = {"ssim_worst": out.worst_frame, "psnr_worst": int(np.argmin(psnr))}
     out.per_frame = {"ssim": [float(v) for v in ssim], "psnr": [float(v) for v in psnr]}
     if lpips is not None:
-        per = _lpips(pair, out, "lpips", device, lpips)
+        per = _lpips(pair, fm, out, "lpips", device, lpips)
         if per is not None:
             # np.max / np.argmax propagate NaN like the SSIM reductions above.
             out.values["lpips"] = float(np.mean(per))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,7 @@ from .identity import identical
 from .layout import FramePair
 
 # FrameMetrics, identical_metrics and FramePair are read from here too (compare, tests).
-__all__ = ["FrameMetrics", "FramePair", "frame_metrics", "frame_metrics_on_device", "frame_pair", "device_frame_pair",
+__all__ = ["FrameMetrics", "FramePair", "frame_metrics", "frame_metrics_on_device", "device_frame_pair",
            "fused_available", "fused_on_device", "identical_metrics", "pair_metrics"]
 
 # Device bytes per chunk of frames in flight (both inputs); the pipeline keeps three.
@@ -51,18 +50,6 @@ FUSED_F64: bool | None = None
 # kernel: a host scan ran at 10 GB/s (2-core CPU machine) while the fused path moves 0.67 GB
 # in ~23 ms on the H100 (benchmarks/RESULTS.md).
 IDENTITY_MAX_BYTES = 64 << 20
-
-
-def frame_pair(a: Any, b: Any, *, device: str = "cpu") -> FramePair:
-    """``a`` and ``b`` normalised once for the frame metrics (SSIM, pixel statistics, LPIPS) on
-    the host path. On the fused GPU path only pairs up to ``IDENTITY_MAX_BYTES`` are scanned:
-    above it the kernel is faster than the host scan."""
-    import torch
-
-    pair = FramePair.of(a, b)
-    fused = fused_available(torch.device(device), pair.golden, pair.current)
-    same = identical(pair.golden, pair.current, max_bytes=IDENTITY_MAX_BYTES if fused else None)
-    return replace(pair, identical=same, fused=fused)
 
 
 def device_frame_pair(golden: Any, current: Any) -> FramePair:
@@ -91,16 +78,15 @@ def device_frame_pair(golden: Any, current: Any) -> FramePair:
 
 def frame_metrics(a: Any, b: Any, *, device: str = "cpu", data_range: float = 255.0) -> FrameMetrics:
     """SSIM and pixel statistics of (H, W, C) images or (T, H, W, C) videos of one shape."""
-    return pair_metrics(frame_pair(a, b, device=device), device=device, data_range=data_range)
+    return pair_metrics(FramePair.of(a, b), device=device, data_range=data_range)
 
 
 def pair_metrics(pair: FramePair, *, device: str = "cpu", data_range: float = 255.0) -> FrameMetrics:
-    """SSIM and pixel statistics of a :class:`FramePair`, by the fastest exact path."""
+    """SSIM and pixel statistics of a :class:`FramePair`, by the fastest exact path (``path``
+    'identical' for a host pair of equal finite values: nothing computed)."""
     if not (math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
     a4, b4 = pair.golden, pair.current
-    if pair.identical:
-        return identical_metrics(tuple(a4.shape))
     import torch
 
     if pair.on_device:
@@ -112,7 +98,12 @@ def pair_metrics(pair: FramePair, *, device: str = "cpu", data_range: float = 25
             run.launch(a4, b4, 0)
             return run.result()
     dev = torch.device(device)
-    if pair.fused:
+    fused = fused_available(dev, a4, b4)
+    # Identity first (its exact values, nothing computed); above IDENTITY_MAX_BYTES the fused
+    # kernel is faster than the host scan.
+    if identical(a4, b4, max_bytes=IDENTITY_MAX_BYTES if fused else None):
+        return identical_metrics(tuple(a4.shape))
+    if fused:
         return _fused(a4, b4, dev, data_range, _use_f64(dev))
     from .pixel import pixel_stats_of
     from .ssim import ssim_of

@@ -1,8 +1,8 @@
 """The one form frame metrics take: two arrays viewed as (T, H, W, C), and their device copies.
 
 Every frame metric (SSIM, the pixel statistics, LPIPS) reads the same :class:`FramePair`,
-validated once per comparison (host path: :func:`regress.metrics.frames.frame_pair`; device
-path: :func:`regress.metrics.frames.device_frame_pair`). A slice of it goes to the device as it
+validated once per comparison (host path: :meth:`FramePair.of`; device path:
+:func:`regress.metrics.frames.device_frame_pair`). A slice of it goes to the device as it
 is (:func:`regress.metrics.ssim.to_device`: uint8 stays uint8, conversion to float happens there).
 """
 
@@ -35,19 +35,18 @@ def as_frames(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class FramePair:
     """Two images or videos in the one form every frame metric reads: (T, H, W, C), validated
-    once, with what is known of them once: whether they are identical and whether the fused
-    kernel takes them. Host path: numpy views (:meth:`of`); device path (``on_device``): uint8
-    torch tensors on one device."""
+    once. Host path: numpy views (:meth:`of`); device path (``on_device``): uint8 torch tensors
+    on one device, with ``fused`` saying whether the kernel takes them where they are.
+    (Whether the pair is identical is the metrics' first answer: ``FrameMetrics.path``.)"""
 
     golden: Any
     current: Any
-    identical: bool = False  # equal finite values; False also where the check was skipped or not made
-    fused: bool = False  # the fused GPU kernel takes this pair on the run's device
+    fused: bool = False  # device path: the fused GPU kernel takes this pair where it is
     on_device: bool = False  # torch tensors on a device, not host arrays
 
     @classmethod
     def of(cls, a: Any, b: Any) -> FramePair:
-        """A host pair of ``a`` and ``b`` (see :func:`as_frames`), nothing else checked yet."""
+        """A host pair of ``a`` and ``b`` (see :func:`as_frames`)."""
         a4, b4 = as_frames(a, b)
         return cls(golden=a4, current=b4)
 
