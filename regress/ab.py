@@ -19,15 +19,16 @@ measured fp32 against bf16 by hand on one H100).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import RegressError
 from .judge import Evidence, Subject, judge, thresholds_for
-from .numerics import EXACT, Numerics, compare
+from .numerics import EXACT, Identity, Numerics, compare
 from .stores.base import META_FILE, Golden, StagedGolden, load_meta
-from .suite import Case, Suite
+from .suite import Suite
+from .thresholds import Owned
 from .verdict import Verdict
 
 AB_KEYS = ("status", "reasons", "warnings", "metrics", "precision", "settings", "perf", "stages", "numerics")
@@ -51,8 +52,8 @@ def load_baseline(directory: Path, case_id: str, platform: str) -> tuple[Golden,
     return golden, golden.output()
 
 
-def judge_baseline(subject: Subject, case: Case | Mapping[str, float], *, baseline: tuple[Golden, Any], suite: Suite,
-                   platform: str, device: str, identity: Any, label: str) -> Verdict:
+def judge_baseline(subject: Subject, case: Owned, *, baseline: tuple[Golden, Any], suite: Suite,
+                   platform: str, device: str, identity: Identity, label: str) -> Verdict:
     """``subject`` judged against a recorded run of another revision (the A/B judgement).
 
     Exact regime when the recorded run's kernel probe matches this machine's (a run recorded
@@ -61,7 +62,7 @@ def judge_baseline(subject: Subject, case: Case | Mapping[str, float], *, baseli
     from .metrics.stages import stage_evidence
 
     golden, golden_output = baseline
-    numerics = compare(golden.meta.get("identity"), identity, same_key=True, golden_platform=platform)
+    numerics = compare(golden.record.identity, identity, same_key=True, golden_platform=platform)
     if numerics.exact:
         numerics = Numerics(EXACT, known=numerics.known, installed=numerics.installed, golden_platform=platform,
                             notes=(f"A/B: against {label}, run on this machine",))
