@@ -12,6 +12,7 @@ end, report).
     python benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328
     python benchmarks/bench_cold_start.py --micro                 # first judgement per shape, no pipeline
     python benchmarks/bench_cold_start.py --phases                # and where each case's rest goes
+    python benchmarks/bench_cold_start.py --warm 3                # three warm processes (three samples)
 
 ``--micro`` times, in a cold process, the probe and the first and second comparison of each
 case's golden against a copy with one changed pixel (no pipeline): what the first judgement of a
@@ -149,6 +150,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--micro", action="store_true")
     ap.add_argument("--phases", action="store_true", help="time each step of each case (benchmarks/phase_timer.py)")
+    ap.add_argument("--warm", type=int, default=1, help="warm processes after the cold one (each its own sample)")
     args = ap.parse_args()
     try:
         import torch
@@ -165,7 +167,8 @@ def main() -> None:
                 print(f"\n--- micro, {label} caches")
                 subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=False)
             return
-        for label in ("cold (empty caches)", "warm (caches of the cold run)"):
+        warm = [f"warm{i + 1 if args.warm > 1 else ''} (caches of the cold run)" for i in range(args.warm)]
+        for label in ("cold (empty caches)", *warm):
             name = label.split()[0]
             phases = Path(tmp) / f"{name}-phases.json" if args.phases else None
             wall, cases = run_suite(args.suite, args.select, env, Path(tmp) / name, args.device, phases)

@@ -3,11 +3,11 @@
 # landed main before issue 26 as a git archive in .base). In order of what is still open after
 # the first run (benchmarks/RESULTS.md, "On a fresh H100"), each with its own limit:
 #  1. the tiny suite cold then warm, this tree (bench_cold_start.py): the first judgement's ~2.9 s;
-#  2. the shape-true qwen-image-1328 case cold then warm;
+#  2. the shape-true qwen-image-1328 case cold then warm (three warm processes);
 #  3. the MOVA shape-true audio-VAE rows, bf16 and fp32 (bench_mova_audio_vae.py);
 #  4. three tiny families eager, then under --golden-compile (empty inductor cache);
 #  5. cuda-sm90 goldens for mova-tiny and mesh-tiny, tarred into $OUT;
-#  6. the baseline: qwen-image-1328 cold then warm with the landed main before issue 26;
+#  6. the baseline: qwen-image-1328 cold then warm (three) with the landed main before issue 26;
 #  7. LPIPS on the 121x720x1280 pair against its floor (measured once: 2.96x);
 #  8. the baseline's tiny suite cold then warm (the warm path's "no worse");
 #  9. wan-tiny compiled against its eager golden, with the reasons of its verdict.
@@ -28,7 +28,7 @@ python3 -c "import torch, triton, diffusers, transformers; print('torch', torch.
 if want 1; then step "1. tiny suite, cold then warm, each step timed"
 timeout 170 python3 benchmarks/bench_cold_start.py --phases; fi
 if want 2; then step "2. shape-true qwen-image-1328, cold then warm, each step timed"
-timeout 100 python3 benchmarks/bench_cold_start.py --phases --suite benchmarks/full/suite.toml -k qwen-image-1328; fi
+timeout 150 python3 benchmarks/bench_cold_start.py --phases --warm 3 --suite benchmarks/full/suite.toml -k qwen-image-1328; fi
 if want 3; then step "3. MOVA shape-true: the audio VAE in bf16 against fp32"
 timeout 150 python3 benchmarks/bench_mova_audio_vae.py --steps 2; fi
 if want 4; then step "4. $FAMILIES: eager, then --golden-compile=default"
@@ -53,7 +53,7 @@ timeout 120 $T -k wan-tiny --golden-compile=default --golden-report /tmp/compile
 python3 -c "import json; [print(c['id'], c['status'], *c.get('reasons', []), sep='\n  ') for c in json.load(open('/tmp/compiled-wan/results.json'))['cases']]"
 ); fi
 if want 6; then step "6. baseline: shape-true qwen-image-1328 cold then warm with the landed main before issue 26"
-(cd .base && PYTHONPATH=/tmp/site:$PWD timeout 100 python3 benchmarks/bench_cold_start.py --suite benchmarks/full/suite.toml -k qwen-image-1328); fi
+(cd .base && PYTHONPATH=/tmp/site:$PWD timeout 150 python3 benchmarks/bench_cold_start.py --warm 3 --suite benchmarks/full/suite.toml -k qwen-image-1328); fi
 if want 8; then step "8. baseline: the tiny suite cold then warm with the landed main before issue 26"
 (cd .base && PYTHONPATH=/tmp/site:$PWD timeout 170 python3 benchmarks/bench_cold_start.py); fi
 if want 7; then step "7. LPIPS floor"
