@@ -79,7 +79,7 @@ def _watch_probes() -> None:
 
 
 def pytest_configure(config: Any) -> None:
-    from regress import media, session, warmup
+    from regress import media, probing, session, warmup
     from regress.metrics import compare
     from regress.runners import built, diffusers_family, measurement, shape3d
 
@@ -87,7 +87,7 @@ def pytest_configure(config: Any) -> None:
     steps: tuple[tuple[Any, str, str], ...] = (  # (owner, attribute, label), in the order of a case
         (warmup, "wait", "warm-up wait"), (warmup, "start", "warm-up start"), (session, "get_runner", "get_runner"),
         (G, "precision_for", "precision table"), (G, "run", "session.run total"), (G, "check", "session.check total"),
-        (session, "check_model_pin", "model pin"), (G, "_prefetch", "golden read submit"),
+        (session, "check_model_pin", "model pin"), (G, "read_golden", "golden read submit"),
         (media.MediaQueue, "release", "media release (previous case)"),
         (session.PipelineCache, "get", "build (cache get)"), (M, "_begin", "meter start"),
         (M, "_end", "meter end (in wall until its clock)"), (F.DiffusersFamily, "run", "runner.run"),
@@ -98,8 +98,8 @@ def pytest_configure(config: Any) -> None:
         (M, "perf", "meter perf"), (M, "settings", "meter settings"), (F, "versions", "versions"),
         (built.BuiltPipeline, "observe", "observe"), (session, "check_result", "check_result"),
         (session, "load_golden", "golden read (I/O thread, beside the run)"),
-        (G, "identity_for", "identity (probe)"), (session, "gather", "gather (metrics)"),
-        (session, "judge", "judge"), (session, "stage_update", "staging"), (G, "_record", "record + media add"),
+        (probing, "identity", "identity (probe)"), (session, "gather", "gather (metrics)"),
+        (session, "judge", "judge"), (session, "stage_update", "staging"), (media.MediaQueue, "add", "media add"),
         (G, "_judge", "_judge total"))
     for owner, name, label in steps:
         _timed(owner, name, label)
