@@ -49,11 +49,13 @@ class Record:
     """A JSON object read into a dataclass: the fields it declares, plus what it does not know.
 
     Subclasses name the fields that hold nested records (``_nested``: field -> record class;
-    a list field holds a list of them) and those that hold numbers or metric tables that may
-    be non-finite (``_numbers``)."""
+    a list field holds a list of them), tables of them (``_tables``: name -> record) and those
+    that hold numbers or metric tables that may be non-finite (``_numbers``)."""
 
     _nested: ClassVar[Mapping[str, type[Record]]] = {}
+    _tables: ClassVar[Mapping[str, type[Record]]] = {}  # field -> record class of each value of its table
     _numbers: ClassVar[frozenset[str]] = frozenset()
+    empty_is_none: ClassVar[bool] = False  # an empty nested object reads as None (results.json's blocks)
     open_record: ClassVar[bool] = True  # the schema lets unknown keys through (a newer regress)
     # Bookkeeping of every record, not keys of its file (metadata "schema": False): what it did
     # not know, and the keys it was read with (None: built in code). Keyword-only, so that each
@@ -82,7 +84,10 @@ class Record:
     def _read(cls, name: str, value: Any) -> Any:
         sub = cls._nested.get(name)
         if sub is not None and isinstance(value, Mapping):
-            return sub.from_json(value)
+            return None if cls.empty_is_none and not value else sub.from_json(value)
+        table = cls._tables.get(name)
+        if table is not None and isinstance(value, Mapping):
+            return {k: table.from_json(v) if isinstance(v, Mapping) else v for k, v in value.items()}
         if sub is not None and isinstance(value, list):
             return [sub.from_json(x) if isinstance(x, Mapping) else x for x in value]
         if name in cls._numbers:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .golden_records import PerfRecord
 from .json_record import Record
@@ -47,15 +46,9 @@ class PerfDiff(Record):
     gates: dict[str, PerfGate] = field(default_factory=dict, metadata={"doc": "'wall_s', 'peak_memory.<stage>'"})
 
     _nested = {"golden": PerfRecord, "current": PerfRecord}
+    _tables = {"gates": PerfGate}
     _numbers = frozenset({"ratio"})
-
-    @classmethod
-    def _read(cls, name: str, value: Any) -> Any:
-        if name == "gates" and isinstance(value, Mapping):
-            return {k: PerfGate.from_json(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-        if name in cls._nested and isinstance(value, Mapping) and not value:
-            return None  # an empty side (as older verdicts wrote "nothing measured")
-        return super()._read(name, value)
+    empty_is_none = True  # an empty side: older verdicts wrote {} for "nothing measured"
 
     def check(self, *, memory_tolerance: float | None, time_tolerance: float | None) -> dict[str, PerfGate]:
         """Each figure judged against its tolerance: ``peak_memory.<stage>`` and ``wall_s``."""

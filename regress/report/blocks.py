@@ -5,9 +5,7 @@ metrics, precision and settings diffs, perf, numerics regime, stage checkpoints 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 from ..json_record import Record
 from ..perf_diff import PerfDiff, PerfGate, PerfRecord  # (the verdict's own perf block)
@@ -22,16 +20,7 @@ class ReportRecord(Record):
     """A results.json object: an empty nested block is None; ``_tables`` name the fields that
     map a name to a record (``metrics``: metric -> :class:`MetricRecord`)."""
 
-    _tables: ClassVar[Mapping[str, type[Record]]] = {}
-
-    @classmethod
-    def _read(cls, name: str, value: Any) -> Any:
-        sub = cls._tables.get(name)
-        if sub is not None and isinstance(value, Mapping):
-            return {k: sub.from_json(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-        if name in cls._nested and isinstance(value, Mapping) and not value:
-            return None
-        return super()._read(name, value)
+    empty_is_none = True
 
 
 @dataclass(frozen=True)

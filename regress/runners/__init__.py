@@ -46,8 +46,9 @@ def register_runner(name: str, runner: Any) -> None:
 
 def _entry_points() -> tuple[Any, ...]:
     """The ``regress.runners`` entry points, read once per import path: the scan walks every
-    installed distribution's metadata (5.4 ms on the 2-core Xeon, ``benchmarks/bench_meta_check.py``), and it was paid again by each family's first case. A changed ``sys.path`` (a
-    plugin's directory added at run time) is scanned again."""
+    installed distribution's metadata (5.4 ms on the 2-core Xeon, benchmarks/bench_meta_check.py)
+    and was paid again by each family's first case. A changed ``sys.path`` (a plugin's directory
+    added at run time) is scanned again."""
     return _scan(tuple(sys.path))
 
 
